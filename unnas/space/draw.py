@@ -1,0 +1,80 @@
+"""Draw the normal and reduction cells of a genotype as graphs (matplotlib only, no graphviz)."""
+
+from __future__ import annotations
+
+import os
+from typing import Dict, Optional, Sequence, Tuple
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+from matplotlib.patches import FancyArrowPatch  # noqa: E402
+
+from unnas.space.genotype import Edge, Genotype  # noqa: E402
+
+_OP_COLOURS = {
+    "none": "#bbbbbb", "max_pool_3x3": "#1f77b4", "avg_pool_3x3": "#17becf", "skip_connect": "#7f7f7f",
+    "sep_conv_3x3": "#d62728", "sep_conv_5x5": "#ff7f0e", "sep_conv_7x7": "#8c564b",
+    "dil_conv_3x3": "#2ca02c", "dil_conv_5x5": "#9467bd", "conv_7x1_1x7": "#e377c2",
+}
+
+
+def _positions(num_nodes: int) -> Dict[int, Tuple[float, float]]:
+    pos = {0: (0.0, 1.0), 1: (0.0, -1.0)}
+    for k in range(num_nodes):
+        pos[k + 2] = (1.0 + k, 1.4 if k % 2 == 0 else -1.4)
+    pos[-1] = (num_nodes + 1.0, 0.0)
+    return pos
+
+
+def draw_cell(ax, edges: Sequence[Edge], concat: Sequence[int], title: str) -> None:
+    """Draw one cell on a matplotlib axis: inputs left, intermediate nodes in order, output right."""
+    n = len(edges) // 2
+    pos = _positions(n)
+    labels = {0: "c_{k-2}", 1: "c_{k-1}", -1: "c_{k}"}
+    labels.update({k + 2: str(k) for k in range(n)})
+    for t, (op, j) in enumerate(edges):
+        dst = t // 2 + 2
+        same_source = edges[t ^ 1][1] == j  # the node's other edge reads the same state
+        rad = (0.25 if t % 2 == 0 else -0.25) if same_source else 0.12
+        (x0, y0), (x1, y1) = pos[j], pos[dst]
+        colour = _OP_COLOURS.get(op, "black")
+        ax.add_patch(FancyArrowPatch((x0, y0), (x1, y1), connectionstyle=f"arc3,rad={rad}", arrowstyle="-|>",
+                                     mutation_scale=12, color=colour, lw=1.6, shrinkA=14, shrinkB=14,
+                                     linestyle=":" if op == "none" else "-"))
+        mx, my = (x0 + x1) / 2, (y0 + y1) / 2
+        dx, dy = x1 - x0, y1 - y0
+        ax.text(mx - rad * dy, my + rad * dx, op, fontsize=7, color=colour, ha="center", va="center",
+                bbox=dict(boxstyle="round,pad=0.15", fc="white", ec="none", alpha=0.85))
+    for s in concat:
+        ax.add_patch(FancyArrowPatch(pos[s], pos[-1], arrowstyle="-|>", mutation_scale=10, color="#444444",
+                                     lw=0.8, shrinkA=14, shrinkB=14, alpha=0.5))
+    for key, (x, y) in pos.items():
+        face = "#cfe2f3" if key in (0, 1) else "#d9ead3" if key == -1 else "#fff2cc"
+        ax.text(x, y, labels[key], ha="center", va="center", fontsize=9,
+                bbox=dict(boxstyle="round,pad=0.4", fc=face, ec="#333333"))
+    ax.set_xlim(-0.6, n + 1.6)
+    ax.set_ylim(-2.3, 2.3)
+    ax.set_title(title)
+    ax.axis("off")
+
+
+def draw_genotype(genotype: Genotype, out: Optional[str] = None, title: Optional[str] = None):
+    """Draw both cells of *genotype*; save to *out* (format from its suffix: .png, .svg, .pdf) and return the figure."""
+    width = max(len(genotype.normal), len(genotype.reduce)) // 2 + 2
+    fig, axes = plt.subplots(1, 2, figsize=(2.2 * width * 2, 4.2))
+    draw_cell(axes[0], genotype.normal, genotype.normal_concat, "normal cell")
+    draw_cell(axes[1], genotype.reduce, genotype.reduce_concat, "reduction cell")
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    if out is not None:
+        ext = os.path.splitext(out)[1].lower()
+        if ext not in (".png", ".svg", ".pdf"):
+            plt.close(fig)
+            raise ValueError(f"cannot draw to {out!r}: use a .png, .svg or .pdf file name")
+        os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
+        fig.savefig(out, dpi=130)
+        plt.close(fig)
+    return fig

@@ -1,0 +1,183 @@
+"""The DARTS search supernet (``model_search.py``) and genotype derivation from its alphas.
+
+Every edge is a mixed op: all 8 PRIMITIVES weighted by ``softmax(alpha)``. Pooling ops are followed
+by a non-affine BatchNorm and every BN inside the cells is non-affine. One pair of alphas
+(``alphas_normal``, ``alphas_reduce``, shape ``[14, 8]`` for 4 nodes) is shared by all normal and all
+reduction cells. The alphas are ``nn.Parameter``s (so DDP and checkpoints see them), kept apart from
+the weights by :meth:`Supernet.arch_parameters` and :meth:`Supernet.weight_parameters`.
+"""
+
+from __future__ import annotations
+
+from typing import Iterator, Literal, Optional, Sequence
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from unnas.space.genotype import Genotype, make_genotype
+from unnas.space.heads import HeadFactory, classifier_head
+from unnas.space.networks import reduction_indices
+from unnas.space.ops import OPS, PRIMITIVES, FactorizedReduce, ReLUConvBN
+
+
+def num_edges(steps: int) -> int:
+    """Edges of a search cell with *steps* intermediate nodes (node i has i + 2 inputs): 14 for 4."""
+    return sum(i + 2 for i in range(steps))
+
+
+def derive_cell(weights: np.ndarray, steps: int = 4, primitives: Sequence[str] = PRIMITIVES):
+    """DARTS's ``_parse``: per node keep the two inputs whose best non-``none`` weight is largest.
+
+    *weights* is ``softmax(alpha)`` of shape ``[num_edges(steps), len(primitives)]``. Ties go to the lower
+    input index and the lower op index, as in DARTS (stable sort, strict ``>``). Within a node the edges
+    are listed strongest first.
+    """
+    weights = np.asarray(weights, dtype=np.float64)
+    none = primitives.index("none") if "none" in primitives else None
+    cols = [k for k in range(len(primitives)) if k != none]
+    gene, start = [], 0
+    for i in range(steps):
+        W = weights[start:start + i + 2]
+        strength = [max(W[j][k] for k in cols) for j in range(i + 2)]
+        chosen = sorted(range(i + 2), key=lambda j: -strength[j])[:2]
+        for j in chosen:
+            k_best = None
+            for k in cols:
+                if k_best is None or W[j][k] > W[j][k_best]:
+                    k_best = k
+            gene.append((primitives[k_best], j))
+        start += i + 2
+    return gene
+
+
+def derive_genotype(weights_normal, weights_reduce, steps: int = 4, multiplier: int = 4,
+                    primitives: Sequence[str] = PRIMITIVES) -> Genotype:
+    """A :class:`Genotype` from softmaxed alphas; concat is the last *multiplier* states, as in DARTS."""
+    concat = list(range(2 + steps - multiplier, steps + 2))
+    return make_genotype(derive_cell(weights_normal, steps, primitives), concat,
+                         derive_cell(weights_reduce, steps, primitives), concat)
+
+
+class MixedOp(nn.Module):
+    """All candidate ops on one edge, summed with the edge's softmax weights."""
+
+    def __init__(self, C: int, stride: int, primitives: Sequence[str] = PRIMITIVES):
+        super().__init__()
+        self._ops = nn.ModuleList()
+        for p in primitives:
+            op = OPS[p](C, stride, False)
+            if "pool" in p:
+                op = nn.Sequential(op, nn.BatchNorm2d(C, affine=False))
+            self._ops.append(op)
+
+    def forward(self, x, weights):
+        return sum(w * op(x) for w, op in zip(weights, self._ops))
+
+
+class SearchCell(nn.Module):
+    def __init__(self, steps: int, multiplier: int, C_prev_prev: int, C_prev: int, C: int, reduction: bool,
+                 reduction_prev: bool, primitives: Sequence[str] = PRIMITIVES):
+        super().__init__()
+        self.reduction = reduction
+        self.preprocess0 = (FactorizedReduce(C_prev_prev, C, affine=False) if reduction_prev
+                            else ReLUConvBN(C_prev_prev, C, 1, 1, 0, affine=False))
+        self.preprocess1 = ReLUConvBN(C_prev, C, 1, 1, 0, affine=False)
+        self._steps = steps
+        self._multiplier = multiplier
+        self._ops = nn.ModuleList(
+            MixedOp(C, 2 if reduction and j < 2 else 1, primitives) for i in range(steps) for j in range(i + 2)
+        )
+
+    def forward(self, s0, s1, weights):
+        states = [self.preprocess0(s0), self.preprocess1(s1)]
+        offset = 0
+        for _ in range(self._steps):
+            s = sum(self._ops[offset + j](h, weights[offset + j]) for j, h in enumerate(states))
+            offset += len(states)
+            states.append(s)
+        return torch.cat(states[-self._multiplier:], dim=1)
+
+
+class Supernet(nn.Module):
+    """DARTS's search network.
+
+    Args:
+        C: initial channels (DARTS: 16).
+        num_classes: outputs of the default classifier head (ignored when *head* is given).
+        layers: number of cells (DARTS: 8; reductions at ``layers//3`` and ``2*layers//3``).
+        steps: intermediate nodes per cell; multiplier: how many of the last states are concatenated.
+        stem: ``"cifar"`` (one 3x3 conv, ``stem_multiplier*C`` channels) or ``"imagenet"`` (DARTS's stride-8
+            stems, as UnNAS uses for non-CIFAR searches).
+        input_channels: channels of the network input; head: the objective's head factory.
+    """
+
+    def __init__(self, C: int = 16, num_classes: int = 10, layers: int = 8, steps: int = 4, multiplier: int = 4,
+                 stem_multiplier: int = 3, stem: Literal["cifar", "imagenet"] = "cifar", input_channels: int = 3,
+                 head: Optional[HeadFactory] = None, primitives: Sequence[str] = PRIMITIVES):
+        super().__init__()
+        self.primitives = tuple(primitives)
+        unknown = [p for p in self.primitives if p not in OPS]
+        if unknown:
+            raise ValueError(f"unknown primitive(s) {unknown}; known ops: {', '.join(sorted(OPS))}")
+        self._steps, self._multiplier, self._layers = steps, multiplier, layers
+        if stem == "cifar":
+            C_curr = stem_multiplier * C
+            self.stem = nn.Sequential(nn.Conv2d(input_channels, C_curr, 3, padding=1, bias=False), nn.BatchNorm2d(C_curr))
+            C_prev_prev = C_prev = C_curr
+            reduction_prev = False
+        elif stem == "imagenet":
+            self.stem = nn.Sequential(
+                nn.Conv2d(input_channels, C // 2, 3, stride=2, padding=1, bias=False), nn.BatchNorm2d(C // 2),
+                nn.ReLU(inplace=True),
+                nn.Conv2d(C // 2, C, 3, stride=2, padding=1, bias=False), nn.BatchNorm2d(C),
+            )
+            self.stem1 = nn.Sequential(nn.ReLU(inplace=True), nn.Conv2d(C, C, 3, stride=2, padding=1, bias=False), nn.BatchNorm2d(C))
+            C_prev_prev = C_prev = C
+            reduction_prev = True
+        else:
+            raise ValueError(f"unknown stem {stem!r}; use 'cifar' or 'imagenet'")
+        self.stem_kind = stem
+        C_curr = C
+        reductions = reduction_indices(layers)
+        self.cells = nn.ModuleList()
+        for i in range(layers):
+            reduction = i in reductions
+            if reduction:
+                C_curr *= 2
+            cell = SearchCell(steps, multiplier, C_prev_prev, C_prev, C_curr, reduction, reduction_prev, self.primitives)
+            reduction_prev = reduction
+            self.cells.append(cell)
+            C_prev_prev, C_prev = C_prev, multiplier * C_curr
+        self.head = (head or classifier_head(num_classes))(C_prev)
+        k, n = num_edges(steps), len(self.primitives)
+        self.alphas_normal = nn.Parameter(1e-3 * torch.randn(k, n))
+        self.alphas_reduce = nn.Parameter(1e-3 * torch.randn(k, n))
+
+    def arch_parameters(self) -> list:
+        return [self.alphas_normal, self.alphas_reduce]
+
+    def weight_parameters(self) -> Iterator[nn.Parameter]:
+        arch = {id(p) for p in self.arch_parameters()}
+        return (p for p in self.parameters() if id(p) not in arch)
+
+    def forward(self, x):
+        x = self.head.fold(x)
+        input_size = tuple(x.shape[-2:])
+        s0 = self.stem(x)
+        s1 = self.stem1(s0) if self.stem_kind == "imagenet" else s0
+        w_normal = F.softmax(self.alphas_normal, dim=-1)
+        w_reduce = F.softmax(self.alphas_reduce, dim=-1)
+        for cell in self.cells:
+            s0, s1 = s1, cell(s0, s1, w_reduce if cell.reduction else w_normal)
+        return self.head(s1, input_size)
+
+    @torch.no_grad()
+    def genotype(self) -> Genotype:
+        """The discrete cell DARTS derives from the current alphas."""
+        return derive_genotype(
+            F.softmax(self.alphas_normal.float(), dim=-1).cpu().numpy(),
+            F.softmax(self.alphas_reduce.float(), dim=-1).cpu().numpy(),
+            self._steps, self._multiplier, self.primitives,
+        )
