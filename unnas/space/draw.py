@@ -20,11 +20,14 @@ _OP_COLOURS = {
 }
 
 
+_DX = 1.9  # horizontal spacing of the nodes
+
+
 def _positions(num_nodes: int) -> Dict[int, Tuple[float, float]]:
-    pos = {0: (0.0, 1.0), 1: (0.0, -1.0)}
+    pos = {0: (0.0, 1.2), 1: (0.0, -1.2)}
     for k in range(num_nodes):
-        pos[k + 2] = (1.0 + k, 1.4 if k % 2 == 0 else -1.4)
-    pos[-1] = (num_nodes + 1.0, 0.0)
+        pos[k + 2] = (_DX * (1 + k), 1.7 if k % 2 == 0 else -1.7)
+    pos[-1] = (_DX * (num_nodes + 1), 0.0)
     return pos
 
 
@@ -43,9 +46,10 @@ def draw_cell(ax, edges: Sequence[Edge], concat: Sequence[int], title: str) -> N
         ax.add_patch(FancyArrowPatch((x0, y0), (x1, y1), connectionstyle=f"arc3,rad={rad}", arrowstyle="-|>",
                                      mutation_scale=12, color=colour, lw=1.6, shrinkA=14, shrinkB=14,
                                      linestyle=":" if op == "none" else "-"))
+        # arc3 puts its control point at mid + rad * (dy, -dx); the curve passes half-way to it.
         mx, my = (x0 + x1) / 2, (y0 + y1) / 2
         dx, dy = x1 - x0, y1 - y0
-        ax.text(mx - rad * dy, my + rad * dx, op, fontsize=7, color=colour, ha="center", va="center",
+        ax.text(mx + 0.5 * rad * dy, my - 0.5 * rad * dx, op, fontsize=7, color=colour, ha="center", va="center",
                 bbox=dict(boxstyle="round,pad=0.15", fc="white", ec="none", alpha=0.85))
     for s in concat:
         ax.add_patch(FancyArrowPatch(pos[s], pos[-1], arrowstyle="-|>", mutation_scale=10, color="#444444",
@@ -54,16 +58,18 @@ def draw_cell(ax, edges: Sequence[Edge], concat: Sequence[int], title: str) -> N
         face = "#cfe2f3" if key in (0, 1) else "#d9ead3" if key == -1 else "#fff2cc"
         ax.text(x, y, labels[key], ha="center", va="center", fontsize=9,
                 bbox=dict(boxstyle="round,pad=0.4", fc=face, ec="#333333"))
-    ax.set_xlim(-0.6, n + 1.6)
-    ax.set_ylim(-2.3, 2.3)
+    ax.set_xlim(-0.8, _DX * (n + 1) + 0.8)
+    ax.set_ylim(-2.4, 2.4)
+    ax.set_aspect("equal")  # arc3 bends in display space; equal axes keep the labels on their arcs
     ax.set_title(title)
     ax.axis("off")
 
 
 def draw_genotype(genotype: Genotype, out: Optional[str] = None, title: Optional[str] = None):
     """Draw both cells of *genotype*; save to *out* (format from its suffix: .png, .svg, .pdf) and return the figure."""
-    width = max(len(genotype.normal), len(genotype.reduce)) // 2 + 2
-    fig, axes = plt.subplots(1, 2, figsize=(2.2 * width * 2, 4.2))
+    nodes = max(len(genotype.normal), len(genotype.reduce)) // 2
+    width = (_DX * (nodes + 1) + 1.6) / 4.8 * 4.2  # keep the axes' aspect ratio at 4.2 inches high
+    fig, axes = plt.subplots(2, 1, figsize=(width, 8.6))
     draw_cell(axes[0], genotype.normal, genotype.normal_concat, "normal cell")
     draw_cell(axes[1], genotype.reduce, genotype.reduce_concat, "reduction cell")
     if title:
