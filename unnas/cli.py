@@ -1,7 +1,8 @@
 """The ``unnas`` command line.
 
-``unnas arch ...`` inspects genotypes (info, draw, sample, list, show). Errors in user input end the
-command with one line on stderr and exit status 2, never a traceback.
+``unnas fit | validate | test -c CONFIG`` runs a search or a training through LightningCLI
+(:mod:`unnas.lightning_cli`); ``unnas arch ...`` inspects genotypes (info, draw, sample, list, show).
+Errors in user input end the command with one line on stderr and exit status 2, never a traceback.
 """
 
 from __future__ import annotations
@@ -147,6 +148,10 @@ def arch_show(args: argparse.Namespace, out: TextIO, stdin: TextIO) -> None:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="unnas", description="Unsupervised neural architecture search experiments.")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for name, text in (("fit", "search or train (LightningCLI; `unnas fit --help`)"),
+                       ("validate", "evaluate a checkpoint on the held-out split"),
+                       ("test", "test a checkpoint on the held-out split")):
+        sub.add_parser(name, help=text, add_help=False)
     arch = sub.add_parser("arch", help="inspect genotypes: info, draw, sample, list, show")
     asub = arch.add_subparsers(dest="arch_command", required=True, metavar="ARCH_COMMAND")
 
@@ -187,9 +192,33 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+LIGHTNING_COMMANDS = ("fit", "validate", "test")
+
+
+def _user_errors() -> tuple:
+    from unnas.data.sources import DataError
+    from unnas.modules.common import NonFiniteLossError
+
+    return (GenotypeError, UsageError, DataError, NonFiniteLossError)
+
+
+def run_lightning(argv: List[str]) -> int:
+    """``unnas fit|validate|test ...``: LightningCLI; known user errors become one line and exit status 2."""
+    from unnas.lightning_cli import run
+
+    try:
+        run(argv)
+    except _user_errors() as e:
+        print(f"unnas: error: {e}", file=sys.stderr)
+        return 2
+    return 0
+
+
 def main(argv: Optional[List[str]] = None, out: TextIO = None, stdin: TextIO = None) -> int:
     """Entry point of the ``unnas`` console script; returns the exit status."""
     argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] in LIGHTNING_COMMANDS:
+        return run_lightning(argv)
     out = out or sys.stdout
     stdin = stdin or sys.stdin
     parser = build_parser()

@@ -84,3 +84,29 @@ def draw_genotype(genotype: Genotype, out: Optional[str] = None, title: Optional
         fig.savefig(out, dpi=130)
         plt.close(fig)
     return fig
+
+
+def plot_alphas(weights_normal, weights_reduce, primitives: Sequence[str], out: str, title: Optional[str] = None) -> None:
+    """Heatmaps of the softmaxed alphas (rows: edges ``node <- state``, columns: ops) of both cells, saved to *out*."""
+    import numpy as np
+
+    rows = []
+    steps = 0
+    while len(rows) < len(weights_normal):
+        rows += [f"node {steps} <- " + ("c_{k-2}", "c_{k-1}")[j] if j < 2 else f"node {steps} <- node {j - 2}"
+                 for j in range(steps + 2)]
+        steps += 1
+    fig, axes = plt.subplots(1, 2, figsize=(11, 0.32 * len(rows) + 1.8), sharey=True)
+    for ax, w, name in ((axes[0], weights_normal, "normal"), (axes[1], weights_reduce, "reduce")):
+        w = np.asarray(w)
+        im = ax.imshow(w, cmap="viridis", aspect="auto")  # colour range = this cell's range, to show small moves
+        ax.set_xticks(range(len(primitives)), primitives, rotation=60, ha="right", fontsize=8)
+        ax.set_yticks(range(len(rows)), rows, fontsize=8)
+        ax.set_title(f"{name} cell")
+        fig.colorbar(im, ax=ax, fraction=0.046, pad=0.02)
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
+    fig.savefig(out, dpi=110)
+    plt.close(fig)

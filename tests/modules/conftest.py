@@ -1,0 +1,48 @@
+import os
+
+import pytest
+import yaml
+
+
+def write_config(tmp_path, model: dict, data: dict, max_epochs: int = 1, name: str = "cfg", **trainer) -> str:
+    """A small LightningCLI config with a CSV logger under tmp_path."""
+    cfg = {
+        "seed_everything": 0,
+        "trainer": {
+            "max_epochs": max_epochs,
+            "accelerator": "cpu",
+            "devices": 1,
+            "logger": [{"class_path": "lightning.pytorch.loggers.CSVLogger",
+                        "init_args": {"save_dir": str(tmp_path / "runs"), "name": name}}],
+            "enable_progress_bar": False,
+            "enable_model_summary": False,
+            "num_sanity_val_steps": 0,
+            "log_every_n_steps": 1,
+            **trainer,
+        },
+        "model": model,
+        "data": data,
+    }
+    path = tmp_path / f"{name}.yaml"
+    path.write_text(yaml.safe_dump(cfg, sort_keys=False))
+    return str(path)
+
+
+def generated(train_size=32, test_size=16, labelled=True, num_classes=4):
+    return {"class_path": "unnas.data.Generated",
+            "init_args": {"train_size": train_size, "test_size": test_size, "size": 32, "num_classes": num_classes,
+                          "labelled": labelled}}
+
+
+TASKS = {
+    "supervised": {"class_path": "pretext_tasks.Supervised", "init_args": {"num_classes": 4}},
+    "rotation": {"class_path": "pretext_tasks.Rotation"},
+    "colorization": {"class_path": "pretext_tasks.Colorization"},
+    "jigsaw": {"class_path": "pretext_tasks.Jigsaw"},
+}
+
+
+@pytest.fixture
+def in_tmp(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    return tmp_path

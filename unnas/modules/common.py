@@ -1,0 +1,106 @@
+"""Pieces the search and training modules share: loss checks, precise BN, run-folder helpers, image logging."""
+
+from __future__ import annotations
+
+import math
+import os
+from contextlib import contextmanager
+from typing import Any, Dict, Iterable, Optional
+
+import torch
+from torch import nn
+
+
+class NonFiniteLossError(RuntimeError):
+    """The loss became NaN or infinite."""
+
+
+def check_finite(loss: torch.Tensor, where: str) -> None:
+    """Stop with one clear line when *loss* is NaN/inf (the usual fixes: a lower learning rate, gradient clipping)."""
+    if not torch.isfinite(loss).all():
+        raise NonFiniteLossError(
+            f"{where} loss is {loss.item()} ; lower the learning rate or check the data (a NaN loss cannot recover)")
+
+
+@torch.no_grad()
+def recompute_bn_stats(model: nn.Module, batches: Iterable[torch.Tensor], num_samples: int) -> int:
+    """Precise BN: reset every BatchNorm's running statistics and re-estimate them as the exact average over
+    about *num_samples* training samples (pycls's ``compute_precise_bn_stats``). Returns samples used."""
+    bns = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm) and m.track_running_stats]
+    if not bns or num_samples <= 0:
+        return 0
+    momenta = [bn.momentum for bn in bns]
+    for bn in bns:
+        bn.reset_running_stats()
+        bn.momentum = None  # cumulative moving average = exact mean over the batches seen
+    was_training = model.training
+    model.train()
+    seen = 0
+    try:
+        for x in batches:
+            model(x)
+            seen += x.shape[0]
+            if seen >= num_samples:
+                break
+    finally:
+        for bn, m in zip(bns, momenta):
+            bn.momentum = m
+        model.train(was_training)
+    return seen
+
+
+def run_dir(trainer) -> str:
+    """The folder of this run's artefacts: the logger's folder, else the trainer's root dir."""
+    path = None
+    if trainer.loggers:
+        logger = trainer.loggers[0]
+        path = getattr(logger, "log_dir", None)
+        if type(logger).__name__ == "WandbLogger":
+            exp = logger.experiment
+            path = getattr(exp, "dir", None) or logger.save_dir
+    path = path or trainer.default_root_dir
+    os.makedirs(path, exist_ok=True)
+    return path
+
+
+def log_image(trainer, key: str, path: str, step: Optional[int] = None) -> None:
+    """Send an image file to every logger that takes images (W&B); file loggers keep the file itself."""
+    for logger in trainer.loggers:
+        if hasattr(logger, "log_image"):
+            try:
+                logger.log_image(key=key, images=[path], step=step)
+            except Exception as e:  # noqa: BLE001 - image logging must never end a run
+                print(f"unnas: could not log image {key} to {type(logger).__name__}: {e}")
+
+
+def cosine_lr(base: float, minimum: float, epoch: int, epochs: int) -> float:
+    """DARTS/pycls per-epoch cosine: ``min + (base - min) * (1 + cos(pi * epoch / epochs)) / 2``."""
+    return minimum + (base - minimum) * (1 + math.cos(math.pi * epoch / max(1, epochs))) / 2
+
+
+class StepSeedMixin:
+    """Per-step random numbers that depend only on (base seed, step, rank).
+
+    Each training step runs inside :meth:`step_rng`, which seeds a forked RNG from the module's base seed (taken
+    from torch's seed when the module is built, and saved in checkpoints), the step number and the process rank.
+    Augmentations, permutations, drop path and cutout of step ``s`` are then the same whether the run was
+    interrupted and resumed or not, and DDP ranks draw different numbers.
+    """
+
+    def _init_step_seed(self) -> None:
+        self.base_seed = int(torch.initial_seed()) % (2**31)
+
+    @contextmanager
+    def step_rng(self, step: int):
+        rank = self.trainer.global_rank if self._trainer is not None else 0
+        seed = (self.base_seed * 1_000_003 + step * 7_919 + rank) % (2**63 - 1)
+        devices = [self.device] if self.device.type == "cuda" else []
+        with torch.random.fork_rng(devices=devices):
+            torch.manual_seed(seed)
+            yield
+
+    def on_save_checkpoint(self, checkpoint: Dict[str, Any]) -> None:
+        checkpoint["unnas_base_seed"] = self.base_seed
+
+    def on_load_checkpoint(self, checkpoint: Dict[str, Any]) -> None:
+        self.base_seed = checkpoint.get("unnas_base_seed", self.base_seed)

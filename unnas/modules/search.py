@@ -1,0 +1,173 @@
+"""DARTS search as a LightningModule: bilevel optimisation of the supernet under any objective."""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import Any, Dict, List, Literal, Optional, Tuple
+
+import lightning as L
+import torch
+import torch.nn.functional as F
+
+from pretext_tasks.base import PretextTask
+from unnas.modules.common import StepSeedMixin, check_finite, cosine_lr, log_image, run_dir
+from unnas.modules.strategies import FirstOrder, SearchStrategy
+from unnas.space.genotype import save_genotype
+from unnas.space.supernet import Supernet
+
+
+class DartsSearch(StepSeedMixin, L.LightningModule):
+    """DARTS search (manual optimisation): per step one architecture update on the architecture split, then one
+    weight update on the weight split, as DARTS and UnNAS do.
+
+    Args:
+        task: the objective (``pretext_tasks.Rotation``, ``Colorization``, ``Jigsaw``, ``Supervised``).
+        channels / layers / steps / multiplier / stem: supernet shape (DARTS: 16, 8, 4, 4, "cifar").
+        strategy: how architecture gradients are computed: ``FirstOrder`` (default, UnNAS) or ``SecondOrder``.
+        lr / lr_min / momentum / weight_decay: SGD on the weights with a per-epoch cosine from lr to lr_min.
+        arch_lr / arch_betas / arch_weight_decay: Adam on the alphas (DARTS: 3e-4, (0.5, 0.999), 1e-3).
+        grad_clip: gradient-norm clip of the weights (the alphas are never clipped).
+        arch_start_epoch: architecture updates begin once ``epoch + batch/len >= arch_start_epoch`` (UnNAS's
+            ARCH_EPOCH; 0 updates from the first step).
+    """
+
+    def __init__(self, task: PretextTask, channels: int = 16, layers: int = 8, steps: int = 4, multiplier: int = 4,
+                 stem: Literal["cifar", "imagenet"] = "cifar", strategy: Optional[SearchStrategy] = None,
+                 lr: float = 0.025, lr_min: float = 0.001, momentum: float = 0.9, weight_decay: float = 3e-4,
+                 arch_lr: float = 3e-4, arch_betas: Tuple[float, float] = (0.5, 0.999), arch_weight_decay: float = 1e-3,
+                 grad_clip: float = 5.0, arch_start_epoch: float = 0.0):
+        super().__init__()
+        self.save_hyperparameters(ignore=["task", "strategy"])
+        self.automatic_optimization = False
+        self.task = task
+        self.strategy = strategy or FirstOrder()
+        self.supernet = Supernet(C=channels, layers=layers, steps=steps, multiplier=multiplier, stem=stem,
+                                 input_channels=task.input_channels, head=task.head)
+        self._init_step_seed()
+        self.search_steps = 0
+        self.alpha_history: List[Dict[str, Any]] = []
+
+    def forward(self, x):
+        return self.supernet(x)
+
+    def genotype(self):
+        return self.supernet.genotype()
+
+    def configure_optimizers(self):
+        hp = self.hparams
+        w_opt = torch.optim.SGD(self.supernet.weight_parameters(), lr=hp.lr, momentum=hp.momentum, weight_decay=hp.weight_decay)
+        a_opt = torch.optim.Adam(self.supernet.arch_parameters(), lr=hp.arch_lr, betas=tuple(hp.arch_betas),
+                                 weight_decay=hp.arch_weight_decay)
+        epochs = self.trainer.max_epochs if self.trainer.max_epochs and self.trainer.max_epochs > 0 else 1
+        # Per-epoch cosine stepped at epoch end: epoch e trains at lr_min + (lr - lr_min)(1 + cos(pi e / E))/2,
+        # DARTS's values under its PyTorch 0.3 scheduler.
+        sched = torch.optim.lr_scheduler.LambdaLR(w_opt, lambda e: cosine_lr(hp.lr, hp.lr_min, e, epochs) / hp.lr)
+        return [w_opt, a_opt], [sched]
+
+    def _reduce_arch_grads(self) -> None:
+        if self.trainer.world_size > 1:
+            for a in self.supernet.arch_parameters():
+                a.grad = self.trainer.strategy.reduce(a.grad, reduce_op="mean")
+
+    def training_step(self, batch, batch_idx):
+        if not isinstance(batch, dict) or set(batch) != {"weights", "arch"}:
+            raise RuntimeError("DartsSearch needs the training set split in two: set data.train_portion (DARTS: 0.5)")
+        with self.step_rng(self.search_steps):
+            return self._search_step(batch, batch_idx)
+
+    def _search_step(self, batch, batch_idx):
+        w_opt, a_opt = self.optimizers()
+        xw, yw = self.task.prepare(*batch["weights"], train=True)
+        xa, ya = self.task.prepare(*batch["arch"], train=True)
+        progress = self.current_epoch + batch_idx / max(1, self.trainer.num_training_batches)
+        if progress >= self.hparams.arch_start_epoch:
+            a_opt.zero_grad()
+            arch_loss = self.strategy.arch_gradients(self.supernet, self.task.loss, (xw, yw), (xa, ya), w_opt.optimizer)
+            check_finite(arch_loss, "architecture")
+            self._reduce_arch_grads()
+            a_opt.step()
+            self.log("arch/loss", arch_loss, prog_bar=True)
+        w_opt.zero_grad()
+        logits = self.supernet(xw)
+        loss = self.task.loss(logits, yw)
+        check_finite(loss, "weight")
+        self.manual_backward(loss)
+        self.clip_gradients(w_opt, gradient_clip_val=self.hparams.grad_clip, gradient_clip_algorithm="norm")
+        w_opt.step()
+        # The weight step's backward also filled the alphas' grads; the next architecture step replaces them.
+        correct, count = self.task.accuracy(logits.detach(), yw)
+        self.search_steps += 1
+        self.log("train/loss", loss.detach(), prog_bar=True)
+        self.log("train/acc", correct.float() / count, prog_bar=True)
+        self.log("search_step", float(self.search_steps))
+        return loss.detach()
+
+    def on_validation_epoch_start(self) -> None:
+        self._eval_generator = self.task.eval_generator()
+        self._eval = torch.zeros(3, device=self.device)
+
+    def validation_step(self, batch, batch_idx):
+        x, y = self.task.prepare(*batch, train=False, generator=self._eval_generator)
+        logits = self.supernet(x)
+        correct, count = self.task.accuracy(logits, y)
+        self._eval += torch.stack([self.task.loss(logits, y).detach() * count, correct.float(), torch.tensor(float(count), device=self.device)])
+
+    def on_validation_epoch_end(self) -> None:
+        total = self.trainer.strategy.reduce(self._eval, reduce_op="sum")
+        self.log("val/loss", total[0] / total[2].clamp_min(1), sync_dist=False)
+        self.log("val/acc", total[1] / total[2].clamp_min(1), prog_bar=True, sync_dist=False)
+
+    def on_train_epoch_end(self) -> None:
+        self.lr_schedulers().step()
+        self._record_epoch(self.current_epoch)
+
+    def _record_epoch(self, epoch: int) -> None:
+        genotype = self.genotype()
+        self.log("lr", self.optimizers()[0].param_groups[0]["lr"])
+        w_n = F.softmax(self.supernet.alphas_normal.detach().float(), -1).cpu().numpy()
+        w_r = F.softmax(self.supernet.alphas_reduce.detach().float(), -1).cpu().numpy()
+        self.alpha_history.append({"epoch": epoch, "genotype": genotype.to_dict(),
+                                   "normal": w_n.round(6).tolist(), "reduce": w_r.round(6).tolist()})
+        if not self.trainer.is_global_zero or self.trainer.sanity_checking:
+            return
+        self.print(f"epoch {epoch} genotype = {genotype!r}")
+        out = run_dir(self.trainer)
+        os.makedirs(os.path.join(out, "genotypes"), exist_ok=True)
+        save_genotype(genotype, os.path.join(out, "genotypes", f"epoch_{epoch:03d}.json"))
+        with open(os.path.join(out, "alphas.json"), "w") as f:
+            json.dump({"primitives": list(self.supernet.primitives), "epochs": self.alpha_history}, f)
+        from unnas.space.draw import draw_genotype, plot_alphas
+
+        heatmap = os.path.join(out, "alphas", f"epoch_{epoch:03d}.png")
+        plot_alphas(w_n, w_r, self.supernet.primitives, heatmap, title=f"softmax(alpha), epoch {epoch}")
+        drawing = os.path.join(out, "cells", f"epoch_{epoch:03d}.png")
+        draw_genotype(genotype, drawing, title=f"epoch {epoch}")
+        log_image(self.trainer, "alphas", heatmap)
+        log_image(self.trainer, "cells", drawing)
+        for logger in self.trainer.loggers:
+            if hasattr(logger, "log_text"):
+                logger.log_text(key="genotype", columns=["epoch", "genotype"], data=[[epoch, repr(genotype)]])
+
+    def on_fit_end(self) -> None:
+        if not self.trainer.is_global_zero:
+            return
+        genotype = self.genotype()
+        paths = [os.path.join(run_dir(self.trainer), "genotype.json")]
+        ckpt = self.trainer.checkpoint_callback
+        if ckpt is not None and getattr(ckpt, "dirpath", None):
+            os.makedirs(ckpt.dirpath, exist_ok=True)
+            paths.append(os.path.join(ckpt.dirpath, "genotype.json"))
+        for path in paths:
+            save_genotype(genotype, path)
+        self.print(f"final genotype (after the last epoch) = {genotype!r}\nwritten to {', '.join(paths)}")
+
+    def on_save_checkpoint(self, checkpoint: Dict[str, Any]) -> None:
+        super().on_save_checkpoint(checkpoint)
+        checkpoint["unnas_search"] = {"search_steps": self.search_steps, "alpha_history": self.alpha_history}
+
+    def on_load_checkpoint(self, checkpoint: Dict[str, Any]) -> None:
+        super().on_load_checkpoint(checkpoint)
+        state = checkpoint.get("unnas_search", {})
+        self.search_steps = state.get("search_steps", 0)
+        self.alpha_history = state.get("alpha_history", [])

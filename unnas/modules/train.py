@@ -1,0 +1,203 @@
+"""Training one architecture from scratch under any objective, with the DARTS and UnNAS recipes."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import time
+from typing import Any, Dict, Literal, Optional
+
+import lightning as L
+import torch
+import torch.nn.functional as F
+
+from pretext_tasks.base import PretextTask
+from unnas.modules.common import StepSeedMixin, check_finite, recompute_bn_stats, run_dir
+from unnas.space.complexity import count_macs, count_params
+from unnas.space.genotype import load_genotype
+from unnas.space.networks import NetworkCIFAR, NetworkImageNet
+
+
+def cutout(x: torch.Tensor, length: int) -> torch.Tensor:
+    """DARTS's cutout, batched: zero one square per image (side ``2 * (length // 2)``), centre uniform over
+    the image, clipped at the borders."""
+    if length <= 0:
+        return x
+    b, _, h, w = x.shape
+    cy = torch.randint(0, h, (b, 1, 1), device=x.device)
+    cx = torch.randint(0, w, (b, 1, 1), device=x.device)
+    ys = torch.arange(h, device=x.device).view(1, h, 1)
+    xs = torch.arange(w, device=x.device).view(1, 1, w)
+    # DARTS: rows clip(cy - length//2, 0, h) .. clip(cy + length//2, 0, h), upper bound exclusive; same for columns
+    half = length // 2
+    inside = (ys >= cy - half) & (ys < cy + half) & (xs >= cx - half) & (xs < cx + half)
+    return x * (~inside).unsqueeze(1).to(x.dtype)
+
+
+class ArchTraining(StepSeedMixin, L.LightningModule):
+    """Train a fixed genotype from scratch; report the best-epoch held-out accuracy (what the study ranks).
+
+    Defaults are UnNAS's CIFAR-10 sample-study recipe (width 16, 20 cells, SGD Nesterov 0.9, lr 0.1 cosine,
+    weight decay 5e-4, precise BN on 1024 images before every evaluation, no auxiliary head, no drop path).
+
+    Args:
+        task: the objective.
+        genotype: a registered name, Genotype(...) text, JSON, or a .json file.
+        network: "cifar" (DARTS's NetworkCIFAR) or "imagenet" (NetworkImageNet).
+        channels / layers: initial channels and number of cells.
+        auxiliary / auxiliary_weight: DARTS's auxiliary head and its loss weight.
+        drop_path_prob: final drop-path probability (ramped linearly from 0 over the epochs, as DARTS).
+        lr / lr_min / momentum / nesterov / weight_decay: SGD with a per-epoch cosine from lr to lr_min.
+        warmup_epochs / warmup_factor: linear warm-up from ``warmup_factor * lr`` (pycls).
+        grad_clip: gradient-norm clip (DARTS: 5; None disables).
+        label_smoothing: cross-entropy label smoothing (DARTS ImageNet: 0.1).
+        cutout: side of DARTS's cutout square on training inputs (0 disables; DARTS CIFAR: 16).
+        precise_bn_samples: training samples for recomputing BN statistics before each evaluation (0 disables).
+    """
+
+    def __init__(self, task: PretextTask, genotype: str = "darts_v2", network: Literal["cifar", "imagenet"] = "cifar",
+                 channels: int = 16, layers: int = 20, auxiliary: bool = False, auxiliary_weight: float = 0.4,
+                 drop_path_prob: float = 0.0, lr: float = 0.1, lr_min: float = 0.0, momentum: float = 0.9,
+                 nesterov: bool = True, weight_decay: float = 5e-4, warmup_epochs: int = 0, warmup_factor: float = 0.1,
+                 grad_clip: Optional[float] = None, label_smoothing: float = 0.0, cutout: int = 0,
+                 precise_bn_samples: int = 1024):
+        super().__init__()
+        self.save_hyperparameters(ignore=["task"])
+        self.task = task
+        self.genotype = load_genotype(genotype)
+        net_cls = NetworkCIFAR if network == "cifar" else NetworkImageNet
+        self.net = net_cls(self.genotype, C=channels, layers=layers, auxiliary=auxiliary, input_channels=task.input_channels,
+                           head=task.head)
+        self._init_step_seed()
+        self.best_acc = float("nan")
+        self.best_epoch = -1
+        self.last_train_loss = float("nan")
+        self._fit_started = None
+        self._macs: Optional[int] = None
+
+    def forward(self, x):
+        return self.net(x)[0]
+
+    def configure_optimizers(self):
+        hp = self.hparams
+        opt = torch.optim.SGD(self.net.parameters(), lr=hp.lr, momentum=hp.momentum, nesterov=hp.nesterov and hp.momentum > 0,
+                              weight_decay=hp.weight_decay)
+        epochs = self.trainer.max_epochs if self.trainer.max_epochs and self.trainer.max_epochs > 0 else 1
+
+        def factor(epoch: int) -> float:
+            lr = hp.lr_min + (hp.lr - hp.lr_min) * (1 + math.cos(math.pi * epoch / epochs)) / 2
+            if epoch < hp.warmup_epochs:
+                alpha = epoch / hp.warmup_epochs
+                lr *= hp.warmup_factor * (1 - alpha) + alpha
+            return lr / hp.lr
+
+        sched = torch.optim.lr_scheduler.LambdaLR(opt, factor)
+        return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "epoch"}}
+
+    def configure_gradient_clipping(self, optimizer, gradient_clip_val=None, gradient_clip_algorithm=None):
+        clip = gradient_clip_val if gradient_clip_val is not None else self.hparams.grad_clip
+        if clip:
+            self.clip_gradients(optimizer, gradient_clip_val=clip, gradient_clip_algorithm=gradient_clip_algorithm or "norm")
+
+    def _loss(self, logits, targets):
+        if self.hparams.label_smoothing > 0:
+            return F.cross_entropy(logits, targets, label_smoothing=self.hparams.label_smoothing)
+        return self.task.loss(logits, targets)
+
+    def on_train_epoch_start(self) -> None:
+        self.net.drop_path_prob = self.hparams.drop_path_prob * self.current_epoch / max(1, self.trainer.max_epochs or 1)
+        if self._fit_started is None:
+            self._fit_started = time.time()
+
+    def training_step(self, batch, batch_idx):
+        with self.step_rng(self.global_step):
+            return self._train_step(batch)
+
+    def _train_step(self, batch):
+        x, y = self.task.prepare(*batch, train=True)
+        if self.hparams.cutout > 0:
+            if x.dim() != 4:
+                raise ValueError(f"cutout works on image inputs [B, C, H, W]; the {self.task.name} objective gives {list(x.shape)}: set cutout: 0")
+            x = cutout(x, self.hparams.cutout)
+        if self._macs is None:
+            self._macs = count_macs(self.net, tuple(x.shape[1:]))
+        logits, aux = self.net(x)
+        loss = self._loss(logits, y)
+        if aux is not None:
+            loss = loss + self.hparams.auxiliary_weight * self._loss(aux, y)
+        check_finite(loss, "training")
+        correct, count = self.task.accuracy(logits.detach(), y)
+        self.last_train_loss = float(loss.detach())
+        self.log("train/loss", loss.detach(), prog_bar=True)
+        self.log("train/acc", correct.float() / count, prog_bar=True)
+        return loss
+
+    def on_validation_epoch_start(self) -> None:
+        if self.trainer.state.fn == "fit" and not self.trainer.sanity_checking and self.hparams.precise_bn_samples > 0:
+            dm = self.trainer.datamodule
+            if dm is not None and hasattr(dm, "precise_bn_loader"):
+                batches = (self.task.prepare(x.to(self.device), y.to(self.device), train=True)[0] for x, y in dm.precise_bn_loader())
+                recompute_bn_stats(self.net, batches, self.hparams.precise_bn_samples)
+        self._eval_generator = self.task.eval_generator()
+        self._eval = torch.zeros(3, device=self.device)
+
+    def validation_step(self, batch, batch_idx):
+        x, y = self.task.prepare(*batch, train=False, generator=self._eval_generator)
+        logits = self(x)
+        correct, count = self.task.accuracy(logits, y)
+        self._eval += torch.stack([self.task.loss(logits, y).detach() * count, correct.float(),
+                                   torch.tensor(float(count), device=self.device)])
+
+    def _eval_metrics(self):
+        total = self.trainer.strategy.reduce(self._eval, reduce_op="sum")
+        return (total[0] / total[2].clamp_min(1)).item(), (total[1] / total[2].clamp_min(1)).item()
+
+    def on_validation_epoch_end(self) -> None:
+        loss, acc = self._eval_metrics()
+        self.log("val/loss", loss)
+        self.log("val/acc", acc, prog_bar=True)
+        if self.trainer.state.fn == "fit" and not self.trainer.sanity_checking:
+            if math.isnan(self.best_acc) or acc > self.best_acc:
+                self.best_acc, self.best_epoch = acc, self.current_epoch
+            self.log("val/best_acc", self.best_acc, prog_bar=True)
+
+    def on_test_epoch_start(self) -> None:
+        self._eval_generator = self.task.eval_generator()
+        self._eval = torch.zeros(3, device=self.device)
+
+    def test_step(self, batch, batch_idx):
+        self.validation_step(batch, batch_idx)
+
+    def on_test_epoch_end(self) -> None:
+        loss, acc = self._eval_metrics()
+        self.log("test/loss", loss)
+        self.log("test/acc", acc)
+
+    def result(self) -> Dict[str, Any]:
+        """The numbers a study records for this run."""
+        return {
+            "best_acc": self.best_acc,
+            "best_epoch": self.best_epoch,
+            "final_train_loss": self.last_train_loss,
+            "params": count_params(self.net),
+            "macs": self._macs,
+            "wall_time_s": (time.time() - self._fit_started) if self._fit_started else None,
+        }
+
+    def on_fit_end(self) -> None:
+        if self.trainer.is_global_zero:
+            path = os.path.join(run_dir(self.trainer), "result.json")
+            with open(path, "w") as f:
+                json.dump({"genotype": self.genotype.to_dict(), "task": self.task.name, **self.result()}, f, indent=1)
+            self.print(f"best held-out accuracy {self.best_acc:.4f} at epoch {self.best_epoch}; written to {path}")
+
+    def on_save_checkpoint(self, checkpoint: Dict[str, Any]) -> None:
+        super().on_save_checkpoint(checkpoint)
+        checkpoint["unnas_train"] = {"best_acc": self.best_acc, "best_epoch": self.best_epoch}
+
+    def on_load_checkpoint(self, checkpoint: Dict[str, Any]) -> None:
+        super().on_load_checkpoint(checkpoint)
+        state = checkpoint.get("unnas_train", {})
+        self.best_acc = state.get("best_acc", float("nan"))
+        self.best_epoch = state.get("best_epoch", -1)
