@@ -73,27 +73,32 @@ def arch_info(args: argparse.Namespace, out: TextIO, stdin: TextIO) -> None:
     if layers < 3:
         raise UsageError(f"--layers {layers} is too small: a network needs at least 3 cells (two are reductions)")
     net_cls = NetworkImageNet if args.dataset == "imagenet" else NetworkCIFAR
+    task = _make_task(args.task, args.dataset, classes) if args.task else None
+    input_channels = task.input_channels if task else args.input_channels
+    input_shape = task.input_shape(size) if task else (input_channels, size, size)
     for spec in args.genotypes:  # fail on a bad argument before printing anything
         if spec != "-":
             load_genotype(spec)
     rows = []
     if not args.json:
-        print(f"# dataset={args.dataset} channels={channels} layers={layers} num_classes={classes} "
-              f"input={args.input_channels}x{size}x{size} auxiliary={args.auxiliary}", file=out)
+        print(f"# dataset={args.dataset} task={args.task or 'supervised'} channels={channels} layers={layers} "
+              f"num_classes={task.num_classes if task else classes} input={'x'.join(map(str, input_shape))} "
+              f"auxiliary={args.auxiliary}", file=out)
         print(f"{'genotype':<28} {'params':>12} {'params_with_aux':>16} {'MACs':>14}", file=out)
     for label, genotype in _genotypes(args.genotypes, stdin):
         net = net_cls(genotype, C=channels, num_classes=classes, layers=layers, auxiliary=args.auxiliary,
-                      input_channels=args.input_channels)
+                      input_channels=input_channels, head=task.head if task else None)
         row = {
             "genotype": label,
             "params": count_params(net),
             "params_with_aux": count_params(net, exclude_auxiliary=False),
-            "macs": count_macs(net, (args.input_channels, size, size)),
+            "macs": count_macs(net, input_shape),
             "dataset": args.dataset,
             "channels": channels,
             "layers": layers,
-            "num_classes": classes,
-            "input_channels": args.input_channels,
+            "task": args.task or "supervised",
+            "num_classes": task.num_classes if task else classes,
+            "input_shape": list(input_shape),
             "auxiliary": args.auxiliary,
         }
         rows.append(row)
@@ -103,6 +108,17 @@ def arch_info(args: argparse.Namespace, out: TextIO, stdin: TextIO) -> None:
             print(f"{label:<28} {row['params']:>12,} {row['params_with_aux']:>16,} {row['macs']:>14,}", file=out, flush=True)
     if not rows:
         raise UsageError("no genotypes given (stdin was empty)")
+
+
+def _make_task(name: str, dataset: str, num_classes: int):
+    """The objective whose head and input shape `arch info --task` measures (UnNAS's settings for the dataset)."""
+    import pretext_tasks
+
+    style = "imagenet" if dataset == "imagenet" else "cifar"
+    if name == "supervised":
+        return pretext_tasks.Supervised(num_classes=num_classes, style=style)
+    return {"rotation": pretext_tasks.Rotation, "colorization": pretext_tasks.Colorization,
+            "jigsaw": pretext_tasks.Jigsaw}[name](style=style)
 
 
 def arch_draw(args: argparse.Namespace, out: TextIO, stdin: TextIO) -> None:
@@ -164,7 +180,10 @@ def build_parser() -> argparse.ArgumentParser:
     info.add_argument("--layers", type=int, help="number of cells L (default: cifar 20, imagenet 14)")
     info.add_argument("--auxiliary", action="store_true", help="build the auxiliary head (counted in params_with_aux)")
     info.add_argument("--num-classes", type=int, help="classifier outputs (default from --dataset)")
-    info.add_argument("--input-channels", type=int, default=3, help="input channels (1 for colorization)")
+    info.add_argument("--input-channels", type=int, default=3, help="input channels (ignored with --task)")
+    info.add_argument("--task", choices=["supervised", "rotation", "colorization", "jigsaw"],
+                      help="measure this objective's network: its head, stem and one sample's input "
+                           "(rotation: one rotated image; colorization: L channel + 313-bin dense head; jigsaw: all tiles)")
     info.add_argument("--json", action="store_true", help="one JSON object per genotype per line")
     info.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
     info.set_defaults(func=arch_info)
@@ -208,10 +227,25 @@ def run_lightning(argv: List[str]) -> int:
 
     try:
         run(argv)
-    except _user_errors() as e:
-        print(f"unnas: error: {e}", file=sys.stderr)
+    except Exception as e:  # noqa: BLE001 - only known user errors are turned into one line; others re-raise
+        cause = _find_user_error(e)
+        if cause is None:
+            raise
+        print(f"unnas: error: {cause}", file=sys.stderr)
         return 2
     return 0
+
+
+def _find_user_error(exc: BaseException) -> Optional[BaseException]:
+    """The user error behind *exc*: jsonargparse wraps errors raised while instantiating classes."""
+    kinds = _user_errors()
+    seen = set()
+    while exc is not None and id(exc) not in seen:
+        if isinstance(exc, kinds):
+            return exc
+        seen.add(id(exc))
+        exc = exc.__cause__ or exc.__context__
+    return None
 
 
 def main(argv: Optional[List[str]] = None, out: TextIO = None, stdin: TextIO = None) -> int:

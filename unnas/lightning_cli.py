@@ -8,6 +8,7 @@ the objective by ``model.init_args.task`` and the images by ``data.init_args.sou
 from __future__ import annotations
 
 import os
+import warnings
 from typing import List, Optional
 
 import lightning as L
@@ -31,7 +32,7 @@ class SaveConfigToRunDir(SaveConfigCallback):
 
     def save_config(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
         path = os.path.join(run_dir(trainer), CONFIG_NAME)
-        self.parser.save(self.config, path, skip_none=False, overwrite=True, multifile=False)
+        self.parser.save(self.config, path, overwrite=True, multifile=False)
         for logger in trainer.loggers:
             if type(logger).__name__ == "WandbLogger":
                 logger.experiment.config.update({"cli": self.config.as_dict()}, allow_val_change=True)
@@ -49,8 +50,11 @@ class UnnasCLI(LightningCLI):
     pass
 
 
-def run(args: Optional[List[str]] = None) -> UnnasCLI:
-    """Run the Lightning command line with *args* (``["fit", "-c", "config.yaml", ...]``)."""
+def run(args: Optional[List[str]] = None, run: bool = True) -> UnnasCLI:
+    """Run the Lightning command line with *args* (``["fit", "-c", "config.yaml", ...]``); with ``run=False``
+    only parse and instantiate (args then carry no subcommand)."""
+    # Lightning-internal deprecation noise from its pytree helper; not actionable by users.
+    warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\).*")
     os.environ.setdefault("WANDB_MODE", "offline")
     os.environ.setdefault("WANDB_SILENT", "true")
     return UnnasCLI(
@@ -63,5 +67,6 @@ def run(args: Optional[List[str]] = None) -> UnnasCLI:
         trainer_defaults=TRAINER_DEFAULTS,
         seed_everything_default=0,
         args=args,
+        run=run,
         parser_kwargs={"description": "unnas: search or train an architecture with Lightning"},
     )

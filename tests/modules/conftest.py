@@ -14,6 +14,7 @@ def write_config(tmp_path, model: dict, data: dict, max_epochs: int = 1, name: s
             "devices": 1,
             "logger": [{"class_path": "lightning.pytorch.loggers.CSVLogger",
                         "init_args": {"save_dir": str(tmp_path / "runs"), "name": name}}],
+            "callbacks": [{"class_path": "lightning.pytorch.callbacks.ModelCheckpoint", "init_args": {"save_last": True}}],
             "enable_progress_bar": False,
             "enable_model_summary": False,
             "num_sanity_val_steps": 0,

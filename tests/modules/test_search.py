@@ -16,7 +16,7 @@ from unnas.space import load_genotype
 
 
 def tiny_search(task=None, strategy=None, **kw):
-    return DartsSearch(task or Rotation(), channels=4, layers=3, strategy=strategy, arch_lr=0.01, **kw)
+    return DartsSearch(task or Supervised(num_classes=4), channels=4, layers=3, strategy=strategy, arch_lr=0.01, **kw)
 
 
 def tiny_data(**kw):
@@ -146,31 +146,33 @@ def test_arch_updates_wait_for_the_warm_up(tmp_path):
 
 
 def test_resume_continues_exactly(tmp_path):
+    from lightning.pytorch.callbacks import ModelCheckpoint
+
+    class Crash(Callback):  # the process dies when the second epoch starts
+        def on_train_epoch_start(self, trainer, pl_module):
+            if trainer.current_epoch == 1:
+                raise RuntimeError("simulated crash")
+
+    def run(root, callbacks=(), ckpt=None):
+        model = tiny_search()
+        trainer(root, epochs=2, callbacks=[ModelCheckpoint(dirpath=str(root / "ckpt"), save_last=True), *callbacks]).fit(
+            model, tiny_data(), ckpt_path=ckpt)
+        return model
+
     seed_everything(0)
-    full = tiny_search()
-    trainer(tmp_path / "full", epochs=2).fit(full, tiny_data())
-
-    class Interrupt(Callback):  # the run dies after its first epoch (same config, max_epochs=2)
-        def on_train_epoch_end(self, trainer, pl_module):
-            trainer.should_stop = True
-
+    full = run(tmp_path / "full")
     seed_everything(0)
-    first = tiny_search()
-    t1 = trainer(tmp_path / "part", epochs=2, callbacks=[Interrupt()])
-    t1.fit(first, tiny_data())
-    assert first.search_steps == 2
-    ckpt = tmp_path / "part.ckpt"
-    t1.save_checkpoint(ckpt)
-
+    with pytest.raises(RuntimeError, match="simulated crash"):
+        run(tmp_path / "part", callbacks=[Crash()])
     seed_everything(123)  # a different process state: everything must come from the checkpoint
-    resumed = tiny_search()
-    trainer(tmp_path / "resumed", epochs=2).fit(resumed, tiny_data(), ckpt_path=str(ckpt))
+    resumed = run(tmp_path / "part", ckpt=str(tmp_path / "part" / "ckpt" / "last.ckpt"))
     assert resumed.search_steps == full.search_steps == 4
     for a, b in zip(resumed.supernet.arch_parameters(), full.supernet.arch_parameters()):
         assert torch.equal(a, b)
     for (n, a), b in zip(resumed.supernet.named_parameters(), full.supernet.parameters()):
         assert torch.equal(a, b), n
     assert resumed.genotype() == full.genotype()
+    assert [e["epoch"] for e in resumed.alpha_history] == [0, 1]
 
 
 def test_search_needs_the_split(tmp_path):
@@ -193,7 +195,7 @@ def test_search_through_the_cli_with_every_objective(in_tmp, task):
 
 def test_second_order_from_the_command_line(in_tmp):
     cfg = write_config(in_tmp, {"class_path": "unnas.modules.DartsSearch",
-                                "init_args": {"task": TASKS["rotation"], "channels": 4, "layers": 3}},
+                                "init_args": {"task": TASKS["supervised"], "channels": 4, "layers": 3}},
                        {"source": generated(), "batch_size": 8, "train_portion": 0.5}, name="so", limit_train_batches=1,
                        limit_val_batches=1)
     assert main(["fit", "-c", cfg, "--model.init_args.strategy=SecondOrder"]) == 0

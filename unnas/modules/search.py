@@ -127,8 +127,16 @@ class DartsSearch(StepSeedMixin, L.LightningModule):
         self.log("lr", self.optimizers()[0].param_groups[0]["lr"])
         w_n = F.softmax(self.supernet.alphas_normal.detach().float(), -1).cpu().numpy()
         w_r = F.softmax(self.supernet.alphas_reduce.detach().float(), -1).cpu().numpy()
-        self.alpha_history.append({"epoch": epoch, "genotype": genotype.to_dict(),
-                                   "normal": w_n.round(6).tolist(), "reduce": w_r.round(6).tolist()})
+        entry = {"epoch": epoch, "genotype": genotype.to_dict(), "normal": w_n.round(6).tolist(), "reduce": w_r.round(6).tolist()}
+        if self.trainer.world_size > 1:
+            # DDP replicas must hold the same alphas (their gradients are averaged); check it rather than trust it.
+            flat = torch.cat([a.detach().flatten() for a in self.supernet.arch_parameters()])
+            gathered = self.all_gather(flat)
+            entry["world_size"] = int(gathered.shape[0])
+            entry["rank_max_abs_diff"] = float((gathered - gathered[0]).abs().max())
+            if entry["rank_max_abs_diff"] > 0:
+                raise RuntimeError(f"alphas differ across DDP ranks by {entry['rank_max_abs_diff']:.3g} after epoch {epoch}")
+        self.alpha_history.append(entry)
         if not self.trainer.is_global_zero or self.trainer.sanity_checking:
             return
         self.print(f"epoch {epoch} genotype = {genotype!r}")

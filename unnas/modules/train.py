@@ -137,8 +137,12 @@ class ArchTraining(StepSeedMixin, L.LightningModule):
         if self.trainer.state.fn == "fit" and not self.trainer.sanity_checking and self.hparams.precise_bn_samples > 0:
             dm = self.trainer.datamodule
             if dm is not None and hasattr(dm, "precise_bn_loader"):
-                batches = (self.task.prepare(x.to(self.device), y.to(self.device), train=True)[0] for x, y in dm.precise_bn_loader())
-                recompute_bn_stats(self.net, batches, self.hparams.precise_bn_samples)
+                # Seeded (augmentation and drop path), so the statistics and a resumed run do not depend on the
+                # global RNG stream.
+                with self.step_rng(-1 - self.current_epoch):
+                    batches = (self.task.prepare(x.to(self.device), y.to(self.device), train=True)[0]
+                               for x, y in dm.precise_bn_loader())
+                    recompute_bn_stats(self.net, batches, self.hparams.precise_bn_samples)
         self._eval_generator = self.task.eval_generator()
         self._eval = torch.zeros(3, device=self.device)
 

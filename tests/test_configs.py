@@ -1,0 +1,35 @@
+"""Every config in the repository parses and instantiates (model, data, trainer) without touching data."""
+
+import glob
+import os
+
+import pytest
+from unnas.lightning_cli import run
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+CONFIGS = sorted(glob.glob(os.path.join(ROOT, "configs", "**", "*.yaml"), recursive=True))
+
+
+def test_there_are_configs_for_every_recipe():
+    names = {os.path.relpath(c, os.path.join(ROOT, "configs")) for c in CONFIGS}
+    for task in ("supervised", "rotation", "colorization", "jigsaw"):
+        for name in (f"search/cifar10_{task}.yaml", f"search/imagenet_{task}.yaml", f"search/cifar10_{task}_cpu.yaml",
+                     f"train/cifar10_sample_{task}.yaml", f"train/imagenet_sample_{task}.yaml", f"train/cifar10_{task}_cpu.yaml"):
+            assert name in names
+    assert "train/imagenet_eval.yaml" in names and "train/cifar10_darts_eval.yaml" in names
+
+
+@pytest.mark.parametrize("config", CONFIGS, ids=[os.path.relpath(c, ROOT) for c in CONFIGS])
+def test_config_instantiates(config, monkeypatch, tmp_path):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("WANDB_MODE", "disabled")
+    # devices/strategy of multi-GPU recipes are overridden: this machine has one CPU device
+    cli = run(["-c", config, "--trainer.devices=1", "--trainer.strategy=auto", "--trainer.accelerator=cpu"], run=False)
+    model = cli.model
+    assert model.task.name in ("supervised", "rotation", "colorization", "jigsaw")
+    assert cli.datamodule.batch_size > 0
+    if type(model).__name__ == "DartsSearch":
+        assert cli.datamodule.train_portion == 0.5
+        assert model.supernet.alphas_normal.shape == (14, 8)
+    else:
+        assert model.net.genotype is not None
