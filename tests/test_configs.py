@@ -7,7 +7,20 @@ import pytest
 from unnas.lightning_cli import run
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-CONFIGS = sorted(glob.glob(os.path.join(ROOT, "configs", "**", "*.yaml"), recursive=True))
+ALL = sorted(glob.glob(os.path.join(ROOT, "configs", "**", "*.yaml"), recursive=True))
+STUDY_MAPS = [c for c in ALL if os.path.dirname(c) == os.path.join(ROOT, "configs", "study")]
+CONFIGS = [c for c in ALL if c not in STUDY_MAPS]
+
+
+@pytest.mark.parametrize("config", STUDY_MAPS, ids=[os.path.relpath(c, ROOT) for c in STUDY_MAPS])
+def test_study_configs_point_at_training_configs_for_every_objective(config):
+    from unnas.study.worker import load_study_config
+
+    configs = load_study_config(config)
+    assert set(configs) == {"supervised", "rotation", "colorization", "jigsaw"}
+    for task, cfg in configs.items():
+        assert cfg["model"]["class_path"] == "unnas.modules.ArchTraining"
+        assert task.capitalize() in cfg["model"]["init_args"]["task"]["class_path"]
 
 
 def test_there_are_configs_for_every_recipe():

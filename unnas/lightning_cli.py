@@ -55,6 +55,8 @@ def run(args: Optional[List[str]] = None, run: bool = True) -> UnnasCLI:
     only parse and instantiate (args then carry no subcommand)."""
     # Lightning-internal deprecation noise from its pytree helper; not actionable by users.
     warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\).*")
+    # unnas passes args programmatically (study workers, tests) while sys.argv holds its own command.
+    warnings.filterwarnings("ignore", message=r"LightningCLI's args parameter is intended")
     os.environ.setdefault("WANDB_MODE", "offline")
     os.environ.setdefault("WANDB_SILENT", "true")
     return UnnasCLI(

@@ -1,0 +1,153 @@
+"""Figures of the sample-based study (matplotlib, Agg backend), in the style of the paper's Figs. 2, 4 and 5.
+
+Each function takes data and an output path (the format follows the suffix, PNG for the report), writes
+the figure, closes it, and returns the path. Accuracies are plotted in percent: pass ``scale=100`` for
+accuracies in [0, 1] (the study records) and ``scale=1`` for accuracies already in percent.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any, Mapping, Optional, Sequence
+
+import matplotlib
+
+matplotlib.use("Agg")  # before pyplot: no display on the training machines
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+from scipy import stats as sps  # noqa: E402
+
+from unnas.study.stats import MIN_N, SUPERVISED, aligned, common_archs, order_tasks  # noqa: E402
+
+# matplotlib's colour-blind-safe Tableau cycle; fixed per task so a task keeps its colour in every figure
+_PALETTE = ["#4e79a7", "#f28e2b", "#59a14f", "#e15759", "#76b7b2", "#edc948", "#b07aa1", "#ff9da7", "#9c755f"]
+_FIXED = {"rotation": 0, "colorization": 1, "jigsaw": 2, SUPERVISED: 3}
+
+
+def task_color(task: str, tasks: Sequence[str] = ()) -> str:
+    """A stable colour per task: the paper's three pretext tasks and supervised fixed, others in order."""
+    if task in _FIXED:
+        return _PALETTE[_FIXED[task]]
+    others = [t for t in tasks if t not in _FIXED]
+    i = others.index(task) if task in others else sum(map(ord, task))  # str hash() varies per process
+    return _PALETTE[4 + i % (len(_PALETTE) - 4)]
+
+
+def _save(fig: "plt.Figure", out_path: str) -> str:
+    os.makedirs(os.path.dirname(os.path.abspath(out_path)), exist_ok=True)
+    fig.savefig(out_path, dpi=110)  # callers ran tight_layout; bbox_inches="tight" would render twice
+    plt.close(fig)
+    return out_path
+
+
+def plot_vs_baseline(table: Mapping[str, Mapping[str, float]], out_path: str, *, baseline: str = SUPERVISED,
+                     tasks: Optional[Sequence[str]] = None, baseline_label: Optional[str] = None,
+                     labels: Optional[Mapping[str, str]] = None, title: Optional[str] = None,
+                     scale: float = 100.0) -> str:
+    """The paper's Fig. 2 (Fig. 4 with a reference as baseline): one panel per objective, a point per
+    architecture at (baseline accuracy, objective accuracy) over their common archs, a robust (Theil-Sen)
+    regression line, and Spearman rho in the legend (2 decimals; the paper used seaborn's robust regplot)."""
+    labels = dict(labels or {})
+    tasks = [t for t in (order_tasks(table) if tasks is None else tasks) if t != baseline]
+    xlabel = f"{baseline_label or labels.get(baseline, baseline)} accuracy (%)"
+    ncols = max(1, len(tasks))
+    fig, axes = plt.subplots(1, ncols, figsize=(4.2 * ncols, 3.8), squeeze=False)
+    for ax, task in zip(axes[0], tasks):
+        name = labels.get(task, task)
+        archs = common_archs(table, [baseline, task])
+        _, x, y = aligned(table, baseline, task, archs) if archs else ([], np.array([]), np.array([]))
+        x, y = x * scale, y * scale
+        color = task_color(task, tasks)
+        if len(archs) >= MIN_N and np.ptp(x) > 0 and np.ptp(y) > 0:
+            rho = sps.spearmanr(x, y).statistic
+            ax.scatter(x, y, s=18, alpha=0.6, color=color, edgecolors="none",
+                       label=f"{name}\n\u03c1 = {rho:.2f} (n = {len(archs)})")
+            slope, intercept, _, _ = sps.theilslopes(y, x)
+            xs = np.linspace(x.min(), x.max(), 2)
+            ax.plot(xs, intercept + slope * xs, color=color, lw=1.5)
+            ax.legend(loc="upper left", fontsize=9, markerscale=1.5)
+        else:
+            ax.scatter(x, y, s=18, alpha=0.6, color=color)
+            ax.text(0.5, 0.5, f"{name}: not computable\n({len(archs)} common archs)", transform=ax.transAxes,
+                    ha="center", va="center", fontsize=9, color="0.3")
+        ax.set_xlabel(xlabel)
+        ax.set_ylabel(f"{name} accuracy (%)")
+        ax.grid(alpha=0.3)
+    if not tasks:
+        axes[0][0].text(0.5, 0.5, "no objective to compare", ha="center", va="center", transform=axes[0][0].transAxes)
+        axes[0][0].set_axis_off()
+    fig.suptitle(title or f"Objective accuracy vs {baseline_label or labels.get(baseline, baseline)} accuracy "
+                 "(one point per architecture)", fontsize=11)
+    fig.tight_layout()
+    return _save(fig, out_path)
+
+
+def plot_best_of_m(curves: Mapping[str, Mapping[str, Any]], out_path: str, *, target_label: str = SUPERVISED,
+                   labels: Optional[Mapping[str, str]] = None, title: Optional[str] = None,
+                   scale: float = 100.0) -> str:
+    """The paper's Fig. 5: for each proxy (a :func:`unnas.study.stats.best_of_m` result), the mean target
+    accuracy of the arch the proxy picks out of m random ones (markers, line) with a +-2 std band, against
+    log2 m; dotted: the exact expectation. Grey dashed lines: the oracle (best target) and the mean."""
+    labels = dict(labels or {})
+    fig, ax = plt.subplots(figsize=(6.0, 4.2))
+    tasks = list(curves)
+    oracle = random = None
+    for task in tasks:
+        c = curves[task]
+        lx = np.log2(np.asarray(c["ms"], dtype=float))
+        mu = np.asarray(c["mean"]) * scale
+        sd = np.asarray(c["std"]) * scale
+        color = task_color(task, tasks)
+        ax.plot(lx, mu, "o-", color=color, ms=4, lw=1.2, label=labels.get(task, task))
+        ax.fill_between(lx, mu - 2 * sd, mu + 2 * sd, color=color, alpha=0.08)
+        ax.plot(lx, np.asarray(c["expected"]) * scale, ":", color=color, lw=1)
+        oracle, random = c["oracle"] * scale, c["random"] * scale
+    if oracle is not None:
+        ax.axhline(oracle, color="0.4", ls="--", lw=0.8)
+        ax.axhline(random, color="0.6", ls="--", lw=0.8)
+        ax.text(ax.get_xlim()[0], oracle, " best arch", va="bottom", fontsize=8, color="0.4")
+        ax.text(ax.get_xlim()[0], random, " mean arch", va="bottom", fontsize=8, color="0.5")
+        ax.legend(loc="lower right", fontsize=9, title="proxy", title_fontsize=9)
+    else:
+        ax.text(0.5, 0.5, "no proxy to compare", ha="center", va="center", transform=ax.transAxes)
+    ax.set_xlabel("experiment size log2(m) (archs sampled per experiment)")
+    ax.set_ylabel(f"{target_label} accuracy of the pick (%)")
+    ax.set_title(title or f"Best of m random archs by each proxy, judged on {target_label}\n"
+                 "(mean \u00b1 2 std over ceil(n/m) experiments; dotted: exact expectation)", fontsize=10)
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    return _save(fig, out_path)
+
+
+def plot_spearman_matrix(tasks: Sequence[str], rho: np.ndarray, out_path: str, *,
+                         counts: Optional[np.ndarray] = None, labels: Optional[Mapping[str, str]] = None,
+                         title: Optional[str] = None) -> str:
+    """Heatmap of the Spearman rho between every two tasks (colour scale -1..1, each cell annotated;
+    ``n/a`` where not computable; with ``counts`` also the number of common archs)."""
+    labels = dict(labels or {})
+    rho = np.asarray(rho, dtype=float)
+    k = len(tasks)
+    off = [int(counts[i, j]) for i in range(k) for j in range(k) if i != j] if counts is not None else []
+    same_n = len(set(off)) == 1  # one n for every pair: say it once in the title instead of in each cell
+    size = max(3.5, 1.1 * k + 1.5)
+    fig, ax = plt.subplots(figsize=(size + 0.8, size))
+    cmap = matplotlib.colormaps["RdBu_r"].with_extremes(bad="0.85")
+    im = ax.imshow(np.ma.masked_invalid(rho), cmap=cmap, vmin=-1, vmax=1)
+    for i in range(k):
+        for j in range(k):
+            v = rho[i, j]
+            txt = "n/a" if not np.isfinite(v) else f"{v:.2f}"
+            if counts is not None and i != j and not same_n:
+                txt += f"\nn={int(counts[i, j])}"
+            dark = np.isfinite(v) and abs(v) > 0.6
+            ax.text(j, i, txt, ha="center", va="center", fontsize=9, color="white" if dark else "black")
+    names = [labels.get(t, t) for t in tasks]
+    ax.set_xticks(range(k), names, rotation=30, ha="right")
+    ax.set_yticks(range(k), names)
+    fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04, label="Spearman \u03c1")
+    default = "Spearman \u03c1 between objectives (architecture rankings)"
+    if same_n:
+        default += f"\nn = {off[0]} common archs for every pair"
+    ax.set_title(title or default, fontsize=10)
+    fig.tight_layout()
+    return _save(fig, out_path)

@@ -1,0 +1,529 @@
+"""The report of the sample-based study: tables, figures and machine-readable numbers from the run records.
+
+``build_report(records, out_dir)`` writes ``report.md``, a self-contained ``report.html`` (images inlined as
+base64 data URIs), the PNG figures and ``correlations.json``; ``log_report_to_wandb`` sends the same
+tables and figures to a wandb run. What is computed and how is in docs/report.md. No torch, no lightning.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import json
+import math
+import os
+import re
+from datetime import datetime, timezone
+from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple, Union
+
+import numpy as np
+
+from unnas.study import plots
+from unnas.study.stats import (
+    DEFAULT_TOP_K,
+    MIN_N,
+    SUPERVISED,
+    best_of_m,
+    common_archs,
+    compare,
+    k_label,
+    mean_over_seeds,
+    order_tasks,
+    pairwise_table,
+    seed_counts,
+    seed_std,
+    spearman_matrix,
+)
+
+LABELS = {"supervised": "Supervised", "rotation": "Rotation", "colorization": "Colorization", "jigsaw": "Jigsaw"}
+BEST_OF_M_SEED = 2  # the paper's np.random.seed(2) in figs/fig5.py
+
+Block = Tuple[Any, ...]
+
+
+def _label(task: str) -> str:
+    return LABELS.get(task, task)
+
+
+def _jsonable(obj: Any) -> Any:
+    """numpy scalars/arrays to Python, NaN/inf to None (strict JSON)."""
+    if isinstance(obj, Mapping):
+        return {str(k): _jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_jsonable(v) for v in obj]
+    if isinstance(obj, np.ndarray):
+        return _jsonable(obj.tolist())
+    if isinstance(obj, (np.bool_, bool)):
+        return bool(obj)
+    if isinstance(obj, (np.integer, int)):
+        return int(obj)
+    if isinstance(obj, (np.floating, float)):
+        return float(obj) if math.isfinite(obj) else None
+    return obj
+
+
+# ---------------------------------------------------------------------------------------------------- numbers
+
+
+def _pct(v: Optional[float], scale: float, digits: int = 2) -> str:
+    return "–" if v is None else f"{v * scale:.{digits}f}"
+
+
+def _num(v: Optional[float], digits: int = 2) -> str:
+    return "–" if v is None or not math.isfinite(v) else f"{v:.{digits}f}"
+
+
+def _with_ci(s: Mapping[str, Any]) -> str:
+    if s["value"] is None:
+        return "–"
+    if s["ci_low"] is None:
+        return _num(s["value"])
+    return f"{_num(s['value'])} [{_num(s['ci_low'])}, {_num(s['ci_high'])}]"
+
+
+def _task_summary(task: str, records: Sequence[Mapping[str, Any]], table: Mapping[str, float],
+                  counts: Mapping[str, int], stds: Mapping[str, float]) -> Dict[str, Any]:
+    vals = np.array(list(table.values()), dtype=float)
+    runs = [r for r in records if str(r["task"]) == task]
+    ok = [r for r in runs if r.get("best_acc") is not None and math.isfinite(float(r["best_acc"]))]
+    seeds = list({r["seed"] for r in ok})
+    try:
+        seeds.sort()
+    except TypeError:  # mixed seed types
+        seeds.sort(key=str)
+    per_arch = list(counts.values())
+    wall = [float(r["wall_time_s"]) for r in ok if r.get("wall_time_s") is not None]
+    params = [float(r["params"]) for r in ok if r.get("params") is not None]
+    return {
+        "n_archs": len(table), "n_runs": len(ok), "n_dropped": len(runs) - len(ok), "seeds": seeds,
+        "seeds_per_arch_min": min(per_arch), "seeds_per_arch_max": max(per_arch),
+        "acc_min": float(vals.min()), "acc_median": float(np.median(vals)), "acc_max": float(vals.max()),
+        "acc_mean": float(vals.mean()), "acc_spread": float(np.ptp(vals)),
+        "seed_std_mean": float(np.mean(list(stds.values()))) if stds else None,
+        "n_archs_multi_seed": len(stds),
+        "wall_time_h": sum(wall) / 3600 if wall else None,
+        "params_median": float(np.median(params)) if params else None,
+    }
+
+
+# ---------------------------------------------------------------------------------------------------- build
+
+
+def build_report(records: Iterable[Mapping[str, Any]], out_dir: str,
+                 reference: Optional[Mapping[str, float]] = None, title: str = "UnNAS sample-based study",
+                 n_boot: int = 1000, *, supervised: str = SUPERVISED, reference_name: str = "reference",
+                 seed: int = 0, ci: float = 0.95, ks: Sequence[Union[int, float]] = DEFAULT_TOP_K,
+                 common: str = "pair", figures: bool = True) -> Dict[str, Any]:
+    """Compute every statistic of the study and write ``report.md``, ``report.html``, ``correlations.json``
+    and the PNG figures into ``out_dir``; return the numbers (the content of ``correlations.json``, with
+    ``files`` naming the outputs relative to ``out_dir`` and ``out_dir`` itself).
+
+    ``records``: dicts with ``arch``, ``task``, ``seed``, ``best_acc`` in [0, 1] (optional ``params``,
+    ``macs``, ``wall_time_s``). ``reference``: arch -> accuracy in another setting (e.g. ImageNet
+    supervised; values above 1 are taken as percent), compared with every task as in the paper's Fig. 4 and
+    used as the target of the Fig. 5 best-of-m experiment (otherwise the target is ``supervised``).
+    ``common``: ``"pair"`` (each comparison uses the archs its two tasks share) or ``"all"`` (every
+    comparison uses the archs all tasks share, as the paper's figures). ``n_boot`` bootstrap resamples
+    with seed ``seed`` give the ``ci`` intervals. Pairs with fewer than 3 common archs are reported as not
+    computable, with the reason. ``figures=False`` skips the PNGs (faster; the numbers are the same).
+    """
+    records = [dict(r) for r in records]
+    os.makedirs(out_dir, exist_ok=True)
+    table = mean_over_seeds(records)
+    counts, stds = seed_counts(records), seed_std(records)
+    tasks = order_tasks(table)
+    notes: List[str] = []
+    n_dropped = sum(1 for r in records if r.get("best_acc") is None or not math.isfinite(float(r["best_acc"])))
+    if n_dropped:
+        notes.append(f"{n_dropped} record(s) without a finite best_acc were left out.")
+    all_vals = [v for t in table.values() for v in t.values()]
+    scale = 100.0 if all(v <= 1.0 + 1e-9 for v in all_vals) else 1.0
+    if scale == 1.0:
+        notes.append("Some accuracies exceed 1, so all are taken to be in percent already.")
+    if not records or not table:
+        notes.append("No usable records: nothing to compare.")
+    has_sup = supervised in table
+    if not has_sup:
+        notes.append(f"No '{supervised}' results: the correlations with supervised accuracy (Fig. 2) are left out; "
+                     "only the pairs of the objectives present are compared.")
+
+    ref_key = None
+    ext = dict(table)
+    if reference:
+        ref_key = reference_name if reference_name not in table else f"{reference_name} (reference)"
+        ref = {str(a): float(v) for a, v in reference.items() if v is not None and math.isfinite(float(v))}
+        if scale == 100.0 and ref and max(ref.values()) > 1.0 + 1e-9:
+            ref = {a: v / 100.0 for a, v in ref.items()}
+            notes.append("Reference accuracies look like percent; divided by 100 to match the records.")
+        ext[ref_key] = ref
+
+    kw = dict(n_boot=n_boot, seed=seed, ci=ci, ks=ks)
+    shared_all = common_archs(table, tasks)
+    rows = pairwise_table(table, baseline=supervised, tasks=tasks, common=common, **kw)
+    ref_rows = []
+    if ref_key:
+        ref_archs = common_archs(ext, tasks + [ref_key]) if common == "all" else None
+        ref_rows = [{"kind": "vs_reference", **compare(ext, ref_key, t, archs=ref_archs, **kw)} for t in tasks]
+
+    # complexity as a trivial proxy: does model size alone rank the archs like the supervised accuracy?
+    complexity_rows = []
+    if has_sup:
+        sup_records = [r for r in records if str(r["task"]) == supervised]
+        for field in ("params", "macs"):
+            vals = mean_over_seeds([r for r in sup_records if r.get(field) is not None], metric=field)
+            if vals.get(supervised):
+                row = compare({supervised: table[supervised], field: vals[supervised]}, supervised, field, **kw)
+                complexity_rows.append({"kind": "complexity", **row})
+
+    mat_tasks = tasks + ([ref_key] if ref_key else [])
+    mt, rho, mcount = spearman_matrix(ext, mat_tasks, common=common)
+
+    target = ref_key or (supervised if has_sup else None)
+    bom: Dict[str, Any] = {"target": target, "seed": BEST_OF_M_SEED, "curves": {}, "skipped": {}}
+    if target is None:
+        bom["reason"] = f"no target: neither a reference nor '{supervised}' results"
+    else:
+        proxies = tasks
+        shared = common_archs(ext, proxies + [target]) if common == "all" else None
+        for t in proxies:
+            archs = shared if shared is not None else common_archs(ext, [t, target])
+            if len(archs) < MIN_N:
+                bom["skipped"][t] = f"only {len(archs)} common architecture(s) with {target}; at least {MIN_N} needed"
+                continue
+            bom["curves"][t] = best_of_m({a: ext[t][a] for a in archs}, {a: ext[target][a] for a in archs},
+                                         seed=BEST_OF_M_SEED)
+
+    # ------------------------------------------------------------------------------------------- figures
+    labels = {t: _label(t) for t in mat_tasks}
+    if ref_key:
+        labels[ref_key] = ref_key
+    figs: Dict[str, str] = {}
+    if figures and has_sup and len(tasks) > 1:
+        figs["vs_supervised"] = plots.plot_vs_baseline(
+            table, os.path.join(out_dir, "fig_vs_supervised.png"), baseline=supervised, tasks=tasks, labels=labels,
+            scale=scale, title=f"{title}: objective vs supervised accuracy (cf. paper Fig. 2)")
+    if figures and ref_key and tasks:
+        figs["vs_reference"] = plots.plot_vs_baseline(
+            ext, os.path.join(out_dir, "fig_vs_reference.png"), baseline=ref_key, tasks=tasks, labels=labels,
+            scale=scale, title=f"{title}: task accuracy vs {ref_key} accuracy (cf. paper Fig. 4)")
+    if figures and mat_tasks:
+        figs["spearman_matrix"] = plots.plot_spearman_matrix(
+            mt, rho, os.path.join(out_dir, "fig_spearman_matrix.png"), counts=mcount, labels=labels)
+    if figures and bom["curves"]:
+        curve_labels = dict(labels)
+        if target in bom["curves"] and not ref_key:
+            curve_labels[target] = f"{_label(target)} (proxy = target: oracle)"
+        figs["best_of_m"] = plots.plot_best_of_m(
+            bom["curves"], os.path.join(out_dir, "fig_best_of_m.png"), target_label=labels.get(target, target),
+            labels=curve_labels, scale=scale)
+    figs = {k: os.path.basename(v) for k, v in figs.items()}
+
+    result: Dict[str, Any] = {
+        "title": title,
+        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "settings": {"n_boot": n_boot, "seed": seed, "ci": ci, "top_k": list(ks), "common": common,
+                     "best_of_m_seed": BEST_OF_M_SEED, "min_n": MIN_N, "accuracy_scale_for_display": scale},
+        "tasks": tasks, "supervised": supervised if has_sup else None, "reference": ref_key,
+        "n_records": len(records), "n_dropped": n_dropped, "n_common_all": len(shared_all),
+        "summary": {t: _task_summary(t, records, table[t], counts[t], stds.get(t, {})) for t in tasks},
+        "correlations": rows, "reference_correlations": ref_rows, "complexity_correlations": complexity_rows,
+        "spearman_matrix": {"tasks": mt, "rho": rho, "n": mcount},
+        "best_of_m": bom,
+        "notes": notes,
+        "accuracy": {"mean_over_seeds": ext, "seed_counts": counts},
+        "out_dir": os.path.abspath(out_dir),
+        "files": {"report_md": "report.md", "report_html": "report.html", "correlations_json": "correlations.json",
+                  "plots": figs},
+    }
+    result = _jsonable(result)
+    blocks = _blocks(result)
+    with open(os.path.join(out_dir, "report.md"), "w") as f:
+        f.write(_to_markdown(blocks))
+    with open(os.path.join(out_dir, "report.html"), "w") as f:
+        f.write(_to_html(blocks, title, out_dir))
+    with open(os.path.join(out_dir, "correlations.json"), "w") as f:
+        json.dump(result, f, indent=1, allow_nan=False)
+    return result
+
+
+# ---------------------------------------------------------------------------------------------------- content
+
+
+def _corr_table(rows: Sequence[Mapping[str, Any]], ks: Sequence[Union[int, float]], *, x_col: bool) -> Block:
+    klabels = [k_label(k) for k in ks]
+    head = (["x", "y"] if x_col else ["objective"]) + [
+        "n", "Spearman ρ [95% CI]", "Kendall τ [95% CI]", "Pearson r [95% CI]", "p (ρ)"] + klabels
+    body = []
+    for r in rows:
+        first = [_label(r["x"]), _label(r["y"])] if x_col else [_label(r["y"])]
+        if not r["computable"]:
+            body.append(first + [str(r["n"]), f"not computable: {r['reason']}"] + [""] * (3 + len(klabels)))
+            continue
+        p = r["spearman"]["p_value"]
+        tk = [f"{r['top_k'][lb]['overlap']:.2f} (chance {r['top_k'][lb]['chance']:.2f})" if lb in r["top_k"] else "–"
+              for lb in klabels]
+        body.append(first + [str(r["n"]), _with_ci(r["spearman"]), _with_ci(r["kendall"]), _with_ci(r["pearson"]),
+                             "–" if p is None else f"{p:.1e}"] + tk)
+    return ("table", head, body)
+
+
+def _blocks(res: Mapping[str, Any]) -> List[Block]:
+    s = res["settings"]
+    scale = s["accuracy_scale_for_display"]
+    ks = s["top_k"]
+    ci_pct = f"{100 * s['ci']:g}%"
+    sup = res["supervised"]
+    ref = res["reference"]
+    plots_ = res["files"]["plots"]
+    b: List[Block] = [("h", 1, res["title"])]
+    b.append(("p", f"Generated {res['created']} from {res['n_records']} run record(s) over "
+                   f"{len(res['tasks'])} task(s); {res['n_common_all']} architecture(s) have results for every task. "
+                   f"Accuracies are best-epoch held-out accuracies in %, averaged over seeds. Intervals: "
+                   f"{ci_pct} percentile bootstrap over architectures ({s['n_boot']} resamples, seed {s['seed']}). "
+                   "Comparisons use the architectures "
+                   + ("each pair shares." if s["common"] == "pair" else "all tasks share.")))
+    if res["notes"]:
+        b.append(("h", 2, "Notes"))
+        b.append(("ul", list(res["notes"])))
+
+    # data
+    b.append(("h", 2, "Runs per objective"))
+    head = ["task", "archs", "runs", "seeds", "seeds per arch", "acc. min / median / max (%)", "spread (pts)",
+            "seed std (pts)", "train time (h)"]
+    body = []
+    for t in res["tasks"]:
+        m = res["summary"][t]
+        spa = (str(m["seeds_per_arch_min"]) if m["seeds_per_arch_min"] == m["seeds_per_arch_max"]
+               else f"{m['seeds_per_arch_min']}–{m['seeds_per_arch_max']}")
+        body.append([_label(t), str(m["n_archs"]), str(m["n_runs"]), ", ".join(map(str, m["seeds"])), spa,
+                     f"{_pct(m['acc_min'], scale)} / {_pct(m['acc_median'], scale)} / {_pct(m['acc_max'], scale)}",
+                     _pct(m["acc_spread"], scale),
+                     "–" if m["seed_std_mean"] is None
+                     else f"{_pct(m['seed_std_mean'], scale)} ({m['n_archs_multi_seed']} archs)",
+                     _num(m["wall_time_h"], 1)])
+    b.append(("table", head, body))
+    b.append(("p", "*spread* = best minus worst arch; *seed std* = standard deviation across seeds of one arch, "
+                   "averaged over the archs with at least 2 seeds. A ranking is only meaningful where the spread "
+                   "is well above the seed std."))
+
+    # vs supervised (Fig. 2)
+    vs = [r for r in res["correlations"] if r["kind"] == "vs_baseline"]
+    pairs = [r for r in res["correlations"] if r["kind"] == "pair"]
+    b.append(("h", 2, "Objectives vs supervised accuracy (paper Fig. 2)"))
+    if sup is None:
+        b.append(("p", "Not available: there are no supervised results."))
+    elif not vs:
+        b.append(("p", "Only supervised results: no other objective to compare."))
+    else:
+        b.append(("p", "x = supervised accuracy, y = objective accuracy, one point per architecture. ρ near 1: "
+                       "the objective ranks architectures as labels do. Top-k: fraction of the k best archs by "
+                       "supervised accuracy that are also among the k best by the objective (chance = k/n)."))
+        b.append(_corr_table(vs, ks, x_col=False))
+        if "vs_supervised" in plots_:
+            b.append(("img", plots_["vs_supervised"], "objective vs supervised accuracy"))
+
+    b.append(("h", 2, "Pairs of objectives"))
+    if pairs:
+        b.append(_corr_table(pairs, ks, x_col=True))
+    else:
+        b.append(("p", "Fewer than two non-supervised objectives: no pairs."))
+
+    if ref:
+        b.append(("h", 2, f"Tasks vs {ref} (paper Fig. 4)"))
+        b.append(("p", f"x = {ref} accuracy (a different setting, e.g. ImageNet supervised), y = each task's "
+                       "accuracy here: how well a cheap proxy predicts the target setting's ranking."))
+        b.append(_corr_table(res["reference_correlations"], ks, x_col=False))
+        if "vs_reference" in plots_:
+            b.append(("img", plots_["vs_reference"], f"task accuracy vs {ref} accuracy"))
+
+    mat = res["spearman_matrix"]
+    if mat["tasks"]:
+        b.append(("h", 2, "Spearman ρ between all objectives"))
+        names = [_label(t) for t in mat["tasks"]]
+        body = [[names[i]] + [("n/a" if v is None else f"{v:.2f}") for v in row] for i, row in enumerate(mat["rho"])]
+        b.append(("table", [""] + names, body))
+        b.append(("p", "n/a: fewer than 3 common architectures or constant accuracies."))
+        if "spearman_matrix" in plots_:
+            b.append(("img", plots_["spearman_matrix"], "Spearman correlation matrix"))
+
+    bom = res["best_of_m"]
+    b.append(("h", 2, "Best of m random architectures (paper Fig. 5)"))
+    if not bom["curves"]:
+        why = bom.get("reason") or f"no proxy has {s['min_n']} architectures in common with the target"
+        b.append(("p", f"Not computed: {why}."))
+    else:
+        tgt = _label(bom["target"])
+        b.append(("p", f"For experiment size m, ceil(n/m) random sets of m architectures are drawn (seed "
+                       f"{bom['seed']}); each proxy picks the arch it scores best, and the table gives the "
+                       f"{tgt} accuracy (%) of that pick: mean ± 2 std [exact expectation]. The last rows: "
+                       f"the best arch (oracle) and the average arch (m = 1 in expectation)."
+                       + (" The supervised curve uses the target as its own proxy: an upper bound."
+                          if not ref and sup in bom["curves"] else "")))
+        curves = bom["curves"]
+        names = list(curves)
+        all_ms = sorted({m for c in curves.values() for m in c["ms"]})
+        body = []
+        for m in all_ms:
+            row = [f"{m} (log2 {math.log2(m):g})"]
+            for t in names:
+                c = curves[t]
+                if m in c["ms"]:
+                    i = c["ms"].index(m)
+                    row.append(f"{_pct(c['mean'][i], scale)} ± {_pct(2 * c['std'][i], scale)} "
+                               f"[{_pct(c['expected'][i], scale)}]")
+                else:
+                    row.append("–")
+            body.append(row)
+        body.append(["best arch"] + [_pct(curves[t]["oracle"], scale) for t in names])
+        body.append(["average arch"] + [_pct(curves[t]["random"], scale) for t in names])
+        b.append(("table", ["m"] + [f"{_label(t)} (n = {curves[t]['n']})" for t in names], body))
+        if bom["skipped"]:
+            b.append(("ul", [f"{_label(t)}: not computable, {why}" for t, why in bom["skipped"].items()]))
+        if "best_of_m" in plots_:
+            b.append(("img", plots_["best_of_m"], "best of m"))
+
+    if res["complexity_correlations"]:
+        b.append(("h", 2, "Model size as a proxy"))
+        b.append(("p", "A trivial baseline for every objective above: how well the parameter count / multiply-adds "
+                       "of the supervised network alone rank the architectures by supervised accuracy."))
+        b.append(_corr_table(res["complexity_correlations"], ks, x_col=False))
+
+    b.append(("h", 2, "How computed"))
+    b.append(("ul", [
+        "Accuracy of an architecture under a task: its best-epoch held-out accuracy, averaged over seeds "
+        "(repeated runs of one seed are averaged first). Pretext tasks use their own accuracy, not the loss.",
+        "Only architectures with results for both compared tasks enter a comparison"
+        + (" (here: for all tasks)." if s["common"] == "all" else "."),
+        "Spearman ρ, Kendall τ-b and Pearson r and the p-value of ρ are scipy.stats' spearmanr, kendalltau, pearsonr.",
+        f"Intervals: resample architectures with replacement {s['n_boot']} times (numpy default_rng, seed {s['seed']}), "
+        f"recompute, take the {100 * (1 - s['ci']) / 2:g} and {100 * (1 + s['ci']) / 2:g} percentiles; resamples with "
+        "a constant side are skipped (counts in correlations.json, `n_boot_used`).",
+        "Top-k overlap: |top-k by x ∩ top-k by y| / k; ties go to the smaller arch id. Fractions of n are rounded to "
+        "the nearest count; a k not below n is not shown.",
+        f"Best of m: m = 1, 2, 4, ... < n; numpy RandomState({bom['seed']}) restarted per proxy; ceil(n/m) draws of m "
+        "archs without replacement per m; ties in the proxy go to the first drawn; std is the population std. The "
+        "bracketed value is the exact expectation over all m-subsets.",
+        f"A comparison needs at least {s['min_n']} common architectures with distinct accuracies on both sides.",
+        "Every number is in correlations.json; docs/report.md describes them.",
+    ]))
+    return b
+
+
+# ---------------------------------------------------------------------------------------------------- rendering
+
+
+def _md_cell(s: str) -> str:
+    return str(s).replace("|", "\\|").replace("\n", " ")
+
+
+def _to_markdown(blocks: Sequence[Block]) -> str:
+    out: List[str] = []
+    for blk in blocks:
+        kind = blk[0]
+        if kind == "h":
+            out.append("#" * blk[1] + " " + blk[2])
+        elif kind == "p":
+            out.append(blk[1])
+        elif kind == "ul":
+            out.append("\n".join(f"- {it}" for it in blk[1]))
+        elif kind == "table":
+            head, body = blk[1], blk[2]
+            lines = ["| " + " | ".join(_md_cell(h) for h in head) + " |",
+                     "|" + "|".join("---" for _ in head) + "|"]
+            lines += ["| " + " | ".join(_md_cell(c) for c in row) + " |" for row in body]
+            out.append("\n".join(lines))
+        elif kind == "img":
+            out.append(f"![{blk[2]}]({blk[1]})")
+    return "\n\n".join(out) + "\n"
+
+
+def _inline_html(text: str) -> str:
+    t = html.escape(str(text))
+    t = re.sub(r"`([^`]+)`", r"<code>\1</code>", t)
+    t = re.sub(r"\*\*([^*]+)\*\*", r"<strong>\1</strong>", t)
+    return re.sub(r"\*([^*]+)\*", r"<em>\1</em>", t)
+
+
+_CSS = """
+body{font-family:-apple-system,'Segoe UI',Helvetica,Arial,sans-serif;max-width:1200px;margin:2em auto;padding:0 1em;
+color:#222;line-height:1.45}
+h1{border-bottom:2px solid #ddd;padding-bottom:.3em}h2{margin-top:1.8em;border-bottom:1px solid #eee}
+table{border-collapse:collapse;margin:1em 0;font-size:.9em}th,td{border:1px solid #ccc;padding:.3em .6em;text-align:left}
+th{background:#f4f4f4}tr:nth-child(even) td{background:#fafafa}img{max-width:100%;border:1px solid #eee}
+code{background:#f4f4f4;padding:0 .2em}
+"""
+
+
+def _to_html(blocks: Sequence[Block], title: str, out_dir: str) -> str:
+    parts = [f"<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>{html.escape(title)}</title>"
+             f"<style>{_CSS}</style></head><body>"]
+    for blk in blocks:
+        kind = blk[0]
+        if kind == "h":
+            parts.append(f"<h{blk[1]}>{_inline_html(blk[2])}</h{blk[1]}>")
+        elif kind == "p":
+            parts.append(f"<p>{_inline_html(blk[1])}</p>")
+        elif kind == "ul":
+            parts.append("<ul>" + "".join(f"<li>{_inline_html(it)}</li>" for it in blk[1]) + "</ul>")
+        elif kind == "table":
+            head = "".join(f"<th>{_inline_html(h)}</th>" for h in blk[1])
+            rows = "".join("<tr>" + "".join(f"<td>{_inline_html(c)}</td>" for c in row) + "</tr>" for row in blk[2])
+            parts.append(f"<table><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>")
+        elif kind == "img":
+            with open(os.path.join(out_dir, blk[1]), "rb") as f:
+                data = base64.b64encode(f.read()).decode("ascii")
+            parts.append(f"<p><img alt=\"{html.escape(blk[2])}\" src=\"data:image/png;base64,{data}\"></p>")
+    parts.append("</body></html>\n")
+    return "\n".join(parts)
+
+
+# ---------------------------------------------------------------------------------------------------- wandb
+
+
+def _corr_rows_for_table(rows: Sequence[Mapping[str, Any]], labels: Sequence[str]) -> List[List[Any]]:
+    out = []
+    for r in rows:
+        line: List[Any] = [r["x"], r["y"], r["kind"], r["n"], r["computable"], r["reason"] or ""]
+        for m in ("spearman", "kendall", "pearson"):
+            line += [r[m]["value"], r[m]["ci_low"], r[m]["ci_high"]]
+        line += [r["top_k"][lb]["overlap"] if lb in r["top_k"] else None for lb in labels]
+        out.append(line)
+    return out
+
+
+def log_report_to_wandb(result: Mapping[str, Any], run: Any, prefix: str = "study") -> Dict[str, Any]:
+    """Log a :func:`build_report` result to a wandb run: the summary, correlation, Spearman-matrix and
+    best-of-m tables (``wandb.Table``), the figures (``wandb.Image``), and each objective's Spearman rho with
+    supervised (and the reference) in ``run.summary``. Returns the dict passed to ``run.log``."""
+    import wandb  # only here: building a report needs no wandb
+
+    labels = [k_label(k) for k in result["settings"]["top_k"]]
+    corr_cols = ["x", "y", "kind", "n", "computable", "reason"]
+    for m in ("spearman", "kendall", "pearson"):
+        corr_cols += [m, f"{m}_ci_low", f"{m}_ci_high"]
+    corr_cols += [f"overlap_{lb}" for lb in labels]
+    all_rows = (list(result["correlations"]) + list(result["reference_correlations"])
+                + list(result["complexity_correlations"]))
+    payload: Dict[str, Any] = {
+        f"{prefix}/correlations": wandb.Table(columns=corr_cols, data=_corr_rows_for_table(all_rows, labels)),
+    }
+    sum_cols = ["task", "n_archs", "n_runs", "acc_min", "acc_median", "acc_max", "acc_spread", "seed_std_mean"]
+    payload[f"{prefix}/summary"] = wandb.Table(
+        columns=sum_cols, data=[[t] + [result["summary"][t][c] for c in sum_cols[1:]] for t in result["tasks"]])
+    mat = result["spearman_matrix"]
+    if mat["tasks"]:
+        payload[f"{prefix}/spearman_matrix"] = wandb.Table(
+            columns=["task"] + list(mat["tasks"]), data=[[t] + list(row) for t, row in zip(mat["tasks"], mat["rho"])])
+    bom = result["best_of_m"]
+    if bom["curves"]:
+        data = [[t, m, c["mean"][i], c["std"][i], c["expected"][i], c["n_draws"][i]]
+                for t, c in bom["curves"].items() for i, m in enumerate(c["ms"])]
+        payload[f"{prefix}/best_of_m"] = wandb.Table(
+            columns=["proxy", "m", "mean", "std", "expected", "n_draws"], data=data)
+    for name, rel in result["files"]["plots"].items():
+        payload[f"{prefix}/plots/{name}"] = wandb.Image(os.path.join(result["out_dir"], rel), caption=name)
+    run.log(payload)
+    for r in all_rows:
+        if r["computable"]:
+            run.summary[f"{prefix}/spearman/{r['y']}_vs_{r['x']}"] = r["spearman"]["value"]
+    return payload

@@ -1,0 +1,400 @@
+"""Statistics of the sample-based study: how well one objective's ranking of architectures predicts another's.
+
+Follows the paper's analysis code (``figs/fig234.py``, ``figs/fig5.py``; see unnas.md §3.4): per task, the
+accuracy of an architecture is the mean over seeds of its best-epoch held-out accuracy; only architectures
+present for all compared tasks are used; the headline number is ``scipy.stats.spearmanr(x, y)`` with x the
+supervised accuracy. Added here: Kendall's tau and Pearson's r, bootstrap confidence intervals, top-k
+overlaps, and the exact expectation of the Fig. 5 "best of m" experiment.
+
+Pure numpy/scipy. Accuracies are used in whatever unit the records carry (the study records use [0, 1]).
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from collections import defaultdict
+from itertools import combinations
+from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple, Union
+
+import numpy as np
+from scipy import stats as sps
+from scipy.special import gammaln
+
+SUPERVISED = "supervised"
+# Display / iteration order of the paper's objectives; other task names follow alphabetically.
+TASK_ORDER = ("supervised", "rotation", "colorization", "jigsaw")
+# Top-k sizes: ints are counts, floats in (0, 1) are fractions of n (rounded to nearest, at least 1).
+DEFAULT_TOP_K: Tuple[Union[int, float], ...] = (5, 10, 0.2)
+METHODS = ("spearman", "kendall", "pearson")
+MIN_N = 3  # fewer common architectures than this: a pair's statistics are not computable
+
+Table = Dict[str, Dict[str, float]]
+
+
+def order_tasks(tasks: Iterable[str]) -> List[str]:
+    """Tasks in the paper's order (supervised, rotation, colorization, jigsaw), then the others sorted."""
+    tasks = set(tasks)
+    known = [t for t in TASK_ORDER if t in tasks]
+    return known + sorted(tasks - set(known))
+
+
+def _grouped(records: Iterable[Mapping[str, Any]], metric: str) -> Dict[str, Dict[str, Dict[Any, List[float]]]]:
+    """task -> arch -> seed -> finite metric values (duplicates of a seed kept as a list)."""
+    out: Dict[str, Dict[str, Dict[Any, List[float]]]] = defaultdict(lambda: defaultdict(lambda: defaultdict(list)))
+    for i, r in enumerate(records):
+        try:
+            task, arch, seed, value = r["task"], r["arch"], r["seed"], r[metric]
+        except KeyError as e:
+            raise ValueError(f"record {i} lacks the field {e.args[0]!r}: {dict(r)!r}") from None
+        if value is None or not math.isfinite(float(value)):
+            continue
+        out[str(task)][str(arch)][seed].append(float(value))
+    return out
+
+
+def mean_over_seeds(records: Iterable[Mapping[str, Any]], metric: str = "best_acc") -> Table:
+    """``table[task][arch]`` = mean over seeds of ``metric`` (the paper averages the seeds of each arch).
+
+    Records whose metric is missing-valued (None / NaN / inf) are skipped. Several records for the same
+    (task, arch, seed) are first averaged, so a repeated run does not weigh more than its seed.
+    """
+    g = _grouped(records, metric)
+    return {
+        task: {arch: float(np.mean([np.mean(v) for v in seeds.values()])) for arch, seeds in archs.items()}
+        for task, archs in g.items()
+    }
+
+
+def seed_counts(records: Iterable[Mapping[str, Any]], metric: str = "best_acc") -> Dict[str, Dict[str, int]]:
+    """``counts[task][arch]`` = number of distinct seeds with a finite ``metric`` (what each mean averages)."""
+    g = _grouped(records, metric)
+    return {task: {arch: len(seeds) for arch, seeds in archs.items()} for task, archs in g.items()}
+
+
+def seed_std(records: Iterable[Mapping[str, Any]], metric: str = "best_acc") -> Dict[str, Dict[str, float]]:
+    """``std[task][arch]`` = sample std (ddof=1) across seeds, for archs with at least 2 seeds: seed noise."""
+    g = _grouped(records, metric)
+    out: Dict[str, Dict[str, float]] = {}
+    for task, archs in g.items():
+        per = {a: [np.mean(v) for v in s.values()] for a, s in archs.items()}
+        out[task] = {a: float(np.std(v, ddof=1)) for a, v in per.items() if len(v) >= 2}
+    return out
+
+
+def common_archs(table: Mapping[str, Mapping[str, float]], tasks: Sequence[str]) -> List[str]:
+    """Sorted archs present in ``table[t]`` for every t in ``tasks`` (a missing task gives none)."""
+    if not tasks:
+        return []
+    sets = [set(table.get(t, {})) for t in tasks]
+    return sorted(set.intersection(*sets))
+
+
+def aligned(table: Mapping[str, Mapping[str, float]], x_task: str, y_task: str,
+            archs: Optional[Sequence[str]] = None) -> Tuple[List[str], np.ndarray, np.ndarray]:
+    """``(archs, x, y)``: the two tasks' accuracies over their common archs (or ``archs``), in sorted-arch order."""
+    if archs is None:
+        archs = common_archs(table, [x_task, y_task])
+    x = np.array([table[x_task][a] for a in archs], dtype=float)
+    y = np.array([table[y_task][a] for a in archs], dtype=float)
+    return list(archs), x, y
+
+
+def _stat(method: str, x: np.ndarray, y: np.ndarray) -> Tuple[float, float]:
+    if method == "spearman":
+        r = sps.spearmanr(x, y)
+    elif method == "kendall":
+        r = sps.kendalltau(x, y)  # tau-b (ties in either variable corrected)
+    elif method == "pearson":
+        r = sps.pearsonr(x, y)
+    else:
+        raise ValueError(f"unknown method {method!r}; known: {', '.join(METHODS)}")
+    return float(r.statistic), float(r.pvalue)
+
+
+def _rowwise_pearson(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    a = a - a.mean(axis=1, keepdims=True)
+    b = b - b.mean(axis=1, keepdims=True)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        r = (a * b).sum(axis=1) / np.sqrt((a * a).sum(axis=1) * (b * b).sum(axis=1))
+    return np.clip(r, -1.0, 1.0)
+
+
+def _bootstrap(x: np.ndarray, y: np.ndarray, n_boot: int, seed: int) -> Dict[str, np.ndarray]:
+    """Each statistic on ``n_boot`` resamples of the pairs; NaN where a resample has a constant x or y.
+
+    Spearman and Pearson are computed row-wise in numpy (Spearman = Pearson of average ranks, scipy's
+    definition; equal to scipy up to rounding), Kendall's tau-b with scipy per resample.
+    """
+    n = len(x)
+    boot = {m: np.full(n_boot, np.nan) for m in METHODS}
+    if n_boot <= 0:
+        return boot
+    idx = np.random.default_rng(seed).integers(0, n, size=(n_boot, n))
+    xb, yb = x[idx], y[idx]
+    ok = (np.ptp(xb, axis=1) > 0) & (np.ptp(yb, axis=1) > 0)
+    boot["pearson"][ok] = _rowwise_pearson(xb[ok], yb[ok])
+    boot["spearman"][ok] = _rowwise_pearson(sps.rankdata(xb[ok], axis=1), sps.rankdata(yb[ok], axis=1))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for b in np.flatnonzero(ok):
+            boot["kendall"][b] = sps.kendalltau(xb[b], yb[b]).statistic
+    return boot
+
+
+def _not_computable(n: int, reason: str, n_boot: int, seed: int, ci: float) -> Dict[str, Any]:
+    empty = {"value": None, "p_value": None, "ci_low": None, "ci_high": None, "n_boot_used": 0}
+    return {"n": n, "computable": False, "reason": reason, "n_boot": n_boot, "seed": seed, "ci": ci,
+            **{m: dict(empty) for m in METHODS}}
+
+
+def correlations(x: Sequence[float], y: Sequence[float], n_boot: int = 1000, seed: int = 0,
+                 ci: float = 0.95) -> Dict[str, Any]:
+    """Spearman rho, Kendall tau-b and Pearson r of paired samples, each with a bootstrap interval.
+
+    Point estimates and p-values are scipy's (``spearmanr``, ``kendalltau``, ``pearsonr``). Interval:
+    resample the n pairs (architectures) with replacement ``n_boot`` times with
+    ``numpy.random.default_rng(seed)``, recompute each statistic, and take the ``(1-ci)/2`` and
+    ``(1+ci)/2`` percentiles (linear interpolation). Resamples in which x or y is constant have no
+    correlation and are skipped; ``n_boot_used`` says how many were used (interval None if none).
+
+    Returns ``{"n", "computable", "reason", "n_boot", "seed", "ci", "spearman": {"value", "p_value",
+    "ci_low", "ci_high", "n_boot_used"}, "kendall": {...}, "pearson": {...}}``. Fewer than 3 pairs or a
+    constant x or y give ``computable=False``, the reason, and None values.
+    """
+    x = np.asarray(x, dtype=float)
+    y = np.asarray(y, dtype=float)
+    if x.shape != y.shape or x.ndim != 1:
+        raise ValueError(f"x and y must be 1-d of equal length, got shapes {x.shape} and {y.shape}")
+    if not (np.all(np.isfinite(x)) and np.all(np.isfinite(y))):
+        raise ValueError("x and y must be finite")
+    if not 0 < ci < 1:
+        raise ValueError(f"ci must be in (0, 1), got {ci}")
+    n = len(x)
+    if n < MIN_N:
+        return _not_computable(n, f"only {n} common architecture(s); at least {MIN_N} needed", n_boot, seed, ci)
+    if np.ptp(x) == 0 or np.ptp(y) == 0:
+        which = "x" if np.ptp(x) == 0 else "y"
+        return _not_computable(n, f"all {n} values of {which} are equal; no ranking", n_boot, seed, ci)
+
+    out: Dict[str, Any] = {"n": n, "computable": True, "reason": None, "n_boot": n_boot, "seed": seed, "ci": ci}
+    boot = _bootstrap(x, y, n_boot, seed)
+    lo_q, hi_q = 100 * (1 - ci) / 2, 100 * (1 + ci) / 2
+    for m in METHODS:
+        value, p = _stat(m, x, y)
+        vals = boot[m][np.isfinite(boot[m])]
+        lo, hi = (float(v) for v in np.percentile(vals, [lo_q, hi_q])) if len(vals) else (None, None)
+        out[m] = {"value": value, "p_value": p, "ci_low": lo, "ci_high": hi, "n_boot_used": int(len(vals))}
+    return out
+
+
+def resolve_k(k: Union[int, float], n: int) -> int:
+    """Top-k size for n items: an int is a count, a float in (0, 1) a fraction (nearest int, at least 1);
+    clipped to n."""
+    if isinstance(k, (bool, np.bool_)):
+        raise ValueError(f"k must be a count or a fraction, got {k!r}")
+    if isinstance(k, (int, np.integer)):
+        if k < 1:
+            raise ValueError(f"k must be >= 1, got {k}")
+        return int(min(k, n))
+    if 0 < k < 1:
+        return int(min(n, max(1, math.floor(k * n + 0.5))))
+    if float(k).is_integer() and k >= 1:
+        return int(min(int(k), n))
+    raise ValueError(f"k must be an int >= 1 or a fraction in (0, 1), got {k!r}")
+
+
+def k_label(k: Union[int, float]) -> str:
+    """``'top-5'`` for a count, ``'top-20%'`` for a fraction."""
+    if isinstance(k, float) and 0 < k < 1:
+        return f"top-{100 * k:g}%"
+    return f"top-{int(k)}"
+
+
+def top_k_indices(x: Sequence[float], k: int) -> np.ndarray:
+    """Indices of the k largest values; ties go to the earlier index (stable sort of -x)."""
+    return np.argsort(-np.asarray(x, dtype=float), kind="stable")[:k]
+
+
+def top_k_overlap(x: Sequence[float], y: Sequence[float], k: Union[int, float]) -> float:
+    """Fraction of the top-k items by x that are also in the top-k by y (k as in :func:`resolve_k`).
+
+    Ties are broken by position (earlier first); the report passes archs in sorted-name order, so ties
+    go to the lexicographically smaller arch id. A random ranking overlaps k/n in expectation.
+    """
+    x = np.asarray(x, dtype=float)
+    y = np.asarray(y, dtype=float)
+    if x.shape != y.shape or x.ndim != 1 or len(x) == 0:
+        raise ValueError(f"x and y must be non-empty 1-d of equal length, got shapes {x.shape} and {y.shape}")
+    kk = resolve_k(k, len(x))
+    return len(set(top_k_indices(x, kk).tolist()) & set(top_k_indices(y, kk).tolist())) / kk
+
+
+def top_k_overlaps(x: Sequence[float], y: Sequence[float],
+                   ks: Sequence[Union[int, float]] = DEFAULT_TOP_K) -> Dict[str, Dict[str, float]]:
+    """``{label: {"k", "overlap", "chance"}}`` for each k in ``ks`` whose resolved size is below n (a top-n
+    overlap is trivially 1); ``chance = k / n`` is the expected overlap of a random ranking."""
+    n = len(x)
+    out: Dict[str, Dict[str, float]] = {}
+    for k in ks:
+        kk = resolve_k(k, n)
+        if kk >= n:
+            continue
+        out[k_label(k)] = {"k": kk, "overlap": top_k_overlap(x, y, kk), "chance": kk / n}
+    return out
+
+
+def _as_arrays(proxy: Union[Mapping[str, float], Sequence[float]],
+               target: Union[Mapping[str, float], Sequence[float]]) -> Tuple[np.ndarray, np.ndarray]:
+    if isinstance(proxy, Mapping) != isinstance(target, Mapping):
+        raise ValueError("proxy and target must both be mappings (arch -> acc) or both sequences")
+    if isinstance(proxy, Mapping):
+        archs = sorted(set(proxy) & set(target))  # the paper draws from sorted(arch ids)
+        p = np.array([proxy[a] for a in archs], dtype=float)
+        t = np.array([target[a] for a in archs], dtype=float)
+    else:
+        p, t = np.asarray(proxy, dtype=float), np.asarray(target, dtype=float)
+        if p.shape != t.shape or p.ndim != 1:
+            raise ValueError(f"proxy and target must be 1-d of equal length, got {p.shape} and {t.shape}")
+    return p, t
+
+
+def default_ms(n: int) -> List[int]:
+    """The paper's experiment sizes: 1, 2, 4, ... while m < n."""
+    ms, m = [], 1
+    while m < n:
+        ms.append(m)
+        m *= 2
+    return ms
+
+
+def best_of_m(proxy: Union[Mapping[str, float], Sequence[float]],
+              target: Union[Mapping[str, float], Sequence[float]],
+              ms: Optional[Sequence[int]] = None, seed: int = 2) -> Dict[str, Any]:
+    """The paper's Fig. 5 "random experiment": how good is the arch a proxy picks out of m random ones?
+
+    Procedure (``figs/fig5.py``): n = number of archs (with mappings: the archs in both, in sorted-id
+    order). A ``numpy.random.RandomState(seed)`` is created once per call (the paper calls
+    ``np.random.seed(2)`` once per proxy, so every proxy sees the same subsets). For each m in ``ms``
+    (default 1, 2, 4, ... while m < n), in that order, ceil(n / m) times: draw m distinct archs with
+    ``choice(n, m, replace=False)``, take the one with the highest proxy accuracy (ties: the first drawn,
+    as the paper's strict ``>``), and record its target accuracy. ``mean`` and ``std`` (population,
+    ddof=0, as ``np.std``) summarise the recorded values; the paper plots mean +- 2 std against log2 m.
+    ``expected`` is the exact expectation over all m-subsets (:func:`expected_best_of_m`), free of
+    sampling noise.
+
+    Returns ``{"n", "seed", "ms", "n_draws", "mean", "std", "expected", "oracle", "random"}`` with
+    ``oracle`` = best target accuracy, ``random`` = mean target accuracy (the m = 1 expectation).
+    """
+    p, t = _as_arrays(proxy, target)
+    n = len(p)
+    if n == 0:
+        raise ValueError("best_of_m needs at least one architecture")
+    ms = default_ms(n) if ms is None else [int(m) for m in ms]
+    for m in ms:
+        if not 1 <= m <= n:
+            raise ValueError(f"experiment size m={m} outside [1, n={n}]")
+    rng = np.random.RandomState(seed)
+    means, stds, draws, expected = [], [], [], []
+    for m in ms:
+        picks = []
+        for _ in range(math.ceil(n / m)):
+            idx = rng.choice(n, m, replace=False)
+            picks.append(t[idx[int(np.argmax(p[idx]))]])
+        means.append(float(np.mean(picks)))
+        stds.append(float(np.std(picks)))
+        draws.append(len(picks))
+        expected.append(expected_best_of_m(p, t, m))
+    return {"n": n, "seed": seed, "ms": ms, "n_draws": draws, "mean": means, "std": stds,
+            "expected": expected, "oracle": float(np.max(t)), "random": float(np.mean(t))}
+
+
+def expected_best_of_m(proxy: Sequence[float], target: Sequence[float], m: int) -> float:
+    """Exact E[target of the proxy-best arch in a uniformly random m-subset] (the limit of :func:`best_of_m`).
+
+    Sort by proxy, best first; the arch at position i (0-based) is the subset's best with probability
+    C(n-1-i, m-1) / C(n, m). Archs tied in proxy are picked uniformly among those drawn, so each tie
+    group's target is replaced by the group mean.
+    """
+    p, t = _as_arrays(proxy, target)
+    n = len(p)
+    if not 1 <= m <= n:
+        raise ValueError(f"experiment size m={m} outside [1, n={n}]")
+    order = np.argsort(-p, kind="stable")
+    ps, ts = p[order], t[order].copy()
+    _, start = np.unique(-ps, return_index=True)  # -ps is sorted ascending: groups are contiguous
+    bounds = list(start) + [n]
+    for a, b in zip(bounds[:-1], bounds[1:]):
+        ts[a:b] = ts[a:b].mean()
+    i = np.arange(n - m + 1)  # positions that can be the best (at least m-1 archs below them)
+    log_w = (gammaln(n - i) - gammaln(m) - gammaln(n - i - m + 1)
+             - (gammaln(n + 1) - gammaln(m + 1) - gammaln(n - m + 1)))
+    w = np.exp(log_w)
+    return float(np.dot(w, ts[: n - m + 1]) / w.sum())  # w sums to 1 up to rounding
+
+
+def compare(table: Mapping[str, Mapping[str, float]], x_task: str, y_task: str, *,
+            archs: Optional[Sequence[str]] = None, n_boot: int = 1000, seed: int = 0, ci: float = 0.95,
+            ks: Sequence[Union[int, float]] = DEFAULT_TOP_K) -> Dict[str, Any]:
+    """One row: :func:`correlations` and :func:`top_k_overlaps` (top-k by ``x_task`` vs by ``y_task``) over
+    the common archs of the two tasks (or the given ``archs``), plus ``x``, ``y``, ``archs``."""
+    if archs is None:
+        archs = common_archs(table, [x_task, y_task])
+    missing = [t for t in (x_task, y_task) if t not in table]
+    archs, x, y = aligned(table, x_task, y_task, archs) if not missing else ([], np.array([]), np.array([]))
+    row: Dict[str, Any] = {"x": x_task, "y": y_task}
+    row.update(correlations(x, y, n_boot=n_boot, seed=seed, ci=ci))
+    if missing:
+        row["reason"] = f"no results for {' and '.join(missing)}"
+    elif not row["computable"] and len(archs) >= MIN_N:  # name the constant side by its task
+        flat = y_task if np.ptp(y) == 0 else x_task
+        row["reason"] = f"all {len(archs)} values of {flat} are equal; no ranking"
+    row["top_k"] = top_k_overlaps(x, y, ks) if row["computable"] else {}
+    row["archs"] = archs
+    return row
+
+
+def pairwise_table(table: Mapping[str, Mapping[str, float]], *, baseline: str = SUPERVISED,
+                   tasks: Optional[Sequence[str]] = None, common: str = "pair", n_boot: int = 1000,
+                   seed: int = 0, ci: float = 0.95,
+                   ks: Sequence[Union[int, float]] = DEFAULT_TOP_K) -> List[Dict[str, Any]]:
+    """Every objective against ``baseline`` (x = baseline, as the paper's Fig. 2), then every pair of the
+    other objectives, as :func:`compare` rows with ``kind`` = ``"vs_baseline"`` or ``"pair"``.
+
+    ``common="pair"``: each row uses the archs both of its tasks have; ``common="all"``: every row uses the
+    archs all ``tasks`` have (the paper's "common archs" of a figure). A missing baseline just drops its
+    rows. Each row's bootstrap uses the same ``seed``.
+    """
+    if common not in ("pair", "all"):
+        raise ValueError(f"common must be 'pair' or 'all', got {common!r}")
+    tasks = order_tasks(table) if tasks is None else list(tasks)
+    others = [t for t in tasks if t != baseline]
+    shared = common_archs(table, tasks) if common == "all" else None
+    kw = dict(archs=shared, n_boot=n_boot, seed=seed, ci=ci, ks=ks)
+    rows = []
+    if baseline in table:
+        for t in others:
+            rows.append({"kind": "vs_baseline", **compare(table, baseline, t, **kw)})
+    for a, b in combinations(others, 2):
+        rows.append({"kind": "pair", **compare(table, a, b, **kw)})
+    return rows
+
+
+def spearman_matrix(table: Mapping[str, Mapping[str, float]], tasks: Optional[Sequence[str]] = None,
+                    common: str = "pair") -> Tuple[List[str], np.ndarray, np.ndarray]:
+    """``(tasks, rho, n)``: Spearman rho between every two tasks (NaN where not computable: fewer than 3
+    common archs or constant accuracies) and the number of common archs behind each entry. The diagonal is
+    1 where the task has at least 3 archs with distinct accuracies."""
+    tasks = order_tasks(table) if tasks is None else list(tasks)
+    shared = common_archs(table, tasks) if common == "all" else None
+    k = len(tasks)
+    rho = np.full((k, k), np.nan)
+    counts = np.zeros((k, k), dtype=int)
+    for i in range(k):
+        for j in range(i, k):
+            archs = shared if shared is not None else common_archs(table, [tasks[i], tasks[j]])
+            _, x, y = aligned(table, tasks[i], tasks[j], archs)
+            counts[i, j] = counts[j, i] = len(archs)
+            if len(archs) >= MIN_N and np.ptp(x) > 0 and np.ptp(y) > 0:
+                rho[i, j] = rho[j, i] = 1.0 if i == j else _stat("spearman", x, y)[0]
+    return tasks, rho, counts
