@@ -46,3 +46,20 @@ def test_config_instantiates(config, monkeypatch, tmp_path):
         assert model.supernet.alphas_normal.shape == (14, 8)
     else:
         assert model.net.genotype is not None
+
+
+@pytest.mark.parametrize("task", ["Supervised", "Rotation", "Colorization", "Jigsaw"])
+def test_objective_is_chosen_on_the_command_line(task, monkeypatch, capsys):
+    import yaml
+
+    monkeypatch.chdir(ROOT)
+    monkeypatch.setenv("WANDB_MODE", "disabled")
+    args = ["fit", "-c", "configs/train/cifar10_rotation_cpu.yaml", f"--model.init_args.task={task}"]
+    if task == "Jigsaw":
+        args.append("--model.init_args.task.init_args.gray_prob=0.5")
+    with pytest.raises(SystemExit):
+        run(args + ["--print_config"])
+    printed = yaml.safe_load(capsys.readouterr().out)["model"]["init_args"]["task"]
+    assert printed["class_path"] == f"pretext_tasks.{task}"
+    if task == "Jigsaw":
+        assert printed["init_args"]["gray_prob"] == 0.5
