@@ -19,8 +19,8 @@ from unnas.space.genotype import (
     GenotypeError,
     describe,
     format_genotype,
-    genotype_from_dict,
     load_genotype,
+    read_genotype_lines,
     registered_names,
 )
 
@@ -36,26 +36,10 @@ class UsageError(Exception):
     """Bad command-line input; reported as one line."""
 
 
-def _read_stdin_genotypes(stream: TextIO) -> Iterable[Tuple[str, Genotype]]:
-    for lineno, line in enumerate(stream, 1):
-        text = line.strip()
-        if not text or text.startswith("#"):
-            continue
-        try:
-            if text.startswith("{"):
-                data = json.loads(text)
-                label = str(data.get("id") or data.get("name") or f"stdin:{lineno}")
-                yield label, genotype_from_dict(data.get("genotype", data))
-            else:
-                yield text if len(text) < 40 else f"stdin:{lineno}", load_genotype(text)
-        except (GenotypeError, json.JSONDecodeError) as e:
-            raise GenotypeError(f"stdin line {lineno}: {e}") from None
-
-
 def _genotypes(specs: Sequence[str], stdin: TextIO) -> Iterable[Tuple[str, Genotype]]:
     for spec in specs:
         if spec == "-":
-            yield from _read_stdin_genotypes(stdin)
+            yield from read_genotype_lines(stdin, "stdin")
         else:
             yield spec, load_genotype(spec)
 

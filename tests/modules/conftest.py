@@ -2,6 +2,7 @@ import os
 
 import pytest
 import yaml
+from lightning.pytorch import Callback
 
 
 def write_config(tmp_path, model: dict, data: dict, max_epochs: int = 1, name: str = "cfg", **trainer) -> str:
@@ -47,3 +48,11 @@ TASKS = {
 def in_tmp(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     return tmp_path
+
+
+class CrashAtSecondEpoch(Callback):
+    """The process dies when the second epoch starts (a checkpoint of the first one exists)."""
+
+    def on_train_epoch_start(self, trainer, pl_module):
+        if trainer.current_epoch == 1:
+            raise RuntimeError("simulated crash")

@@ -5,9 +5,9 @@ import os
 
 import pytest
 import torch
-from lightning.pytorch import Callback, Trainer, seed_everything
+from lightning.pytorch import Trainer, seed_everything
 
-from conftest import TASKS, generated, write_config
+from conftest import TASKS, CrashAtSecondEpoch, generated, write_config
 from pretext_tasks import Rotation, Supervised
 from unnas.cli import main
 from unnas.data import Generated, ImageDataModule
@@ -148,10 +148,6 @@ def test_arch_updates_wait_for_the_warm_up(tmp_path):
 def test_resume_continues_exactly(tmp_path):
     from lightning.pytorch.callbacks import ModelCheckpoint
 
-    class Crash(Callback):  # the process dies when the second epoch starts
-        def on_train_epoch_start(self, trainer, pl_module):
-            if trainer.current_epoch == 1:
-                raise RuntimeError("simulated crash")
 
     def run(root, callbacks=(), ckpt=None):
         model = tiny_search()
@@ -163,7 +159,7 @@ def test_resume_continues_exactly(tmp_path):
     full = run(tmp_path / "full")
     seed_everything(0)
     with pytest.raises(RuntimeError, match="simulated crash"):
-        run(tmp_path / "part", callbacks=[Crash()])
+        run(tmp_path / "part", callbacks=[CrashAtSecondEpoch()])
     seed_everything(123)  # a different process state: everything must come from the checkpoint
     resumed = run(tmp_path / "part", ckpt=str(tmp_path / "part" / "ckpt" / "last.ckpt"))
     assert resumed.search_steps == full.search_steps == 4

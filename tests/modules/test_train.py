@@ -7,7 +7,7 @@ import pytest
 import torch
 from lightning.pytorch import Trainer, seed_everything
 
-from conftest import TASKS, generated, write_config
+from conftest import TASKS, CrashAtSecondEpoch, generated, write_config
 from pretext_tasks import Supervised
 from unnas.cli import main
 from unnas.data import Generated, ImageDataModule
@@ -108,13 +108,8 @@ def test_precise_bn_recomputes_exact_statistics():
 
 
 def test_training_resumes_exactly(tmp_path):
-    from lightning.pytorch import Callback
     from lightning.pytorch.callbacks import ModelCheckpoint
 
-    class Crash(Callback):  # the process dies when the second epoch starts
-        def on_train_epoch_start(self, trainer, pl_module):
-            if trainer.current_epoch == 1:
-                raise RuntimeError("simulated crash")
 
     def run(root, callbacks=(), ckpt=None):
         model = tiny(drop_path_prob=0.2)
@@ -129,7 +124,7 @@ def test_training_resumes_exactly(tmp_path):
     full = run(tmp_path / "full")
     seed_everything(0)
     with pytest.raises(RuntimeError, match="simulated crash"):
-        run(tmp_path / "part", callbacks=[Crash()])
+        run(tmp_path / "part", callbacks=[CrashAtSecondEpoch()])
     seed_everything(7)
     resumed = run(tmp_path / "part", ckpt=str(tmp_path / "part" / "ckpt" / "last.ckpt"))
     for a, b in zip(full.net.state_dict().values(), resumed.net.state_dict().values()):

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import copy
-import json
 import math
 import os
 import platform
@@ -15,7 +14,7 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 import yaml
 
-from unnas.space.genotype import SAMPLED_PREFIX, GenotypeError, genotype_from_dict, load_genotype, registered_names
+from unnas.space.genotype import SAMPLED_PREFIX, GenotypeError, load_genotype, read_genotype_lines, registered_names
 from unnas.study.store import Job, Store, StudyError, worker_id
 
 TASKS = ("supervised", "rotation", "colorization", "jigsaw")
@@ -42,21 +41,11 @@ def resolve_archs(spec: str) -> List[Tuple[str, str]]:
         seed = _positive_int(parts[2], spec, allow_zero=True) if len(parts) > 2 else 0
         return [(f"s{seed}-{i:05d}", g.to_json()) for i, g in enumerate(sample_genotypes(n, seed))]
     if os.path.isfile(spec):
-        out = []
-        with open(spec, encoding="utf-8") as f:
-            for lineno, line in enumerate(f, 1):
-                text = line.strip()
-                if not text or text.startswith("#"):
-                    continue
-                try:
-                    if text.startswith("{"):
-                        data = json.loads(text)
-                        arch_id = str(data.get("id") or f"line{lineno}")
-                        out.append((arch_id, genotype_from_dict(data.get("genotype", data)).to_json()))
-                    else:
-                        out.append((text if len(text) < 40 else f"line{lineno}", load_genotype(text).to_json()))
-                except (GenotypeError, json.JSONDecodeError) as e:
-                    raise StudyError(f"{spec} line {lineno}: {e}") from None
+        try:
+            with open(spec, encoding="utf-8") as f:
+                out = [(label, g.to_json()) for label, g in read_genotype_lines(f, spec)]
+        except GenotypeError as e:
+            raise StudyError(str(e)) from None
         if len({a for a, _ in out}) != len(out):
             raise StudyError(f"{spec} lists an architecture id twice")
         return out
