@@ -253,7 +253,7 @@ def study_report(args: argparse.Namespace, out: TextIO, stdin: TextIO) -> None:
         with open(args.reference, encoding="utf-8") as f:
             reference = {str(k): float(v) for k, v in json.load(f).items()}
     result = build_report(records, args.out, reference=reference, title=args.title, n_boot=args.n_boot)
-    if os.environ.get("WANDB_MODE", "offline") != "disabled" and args.log_wandb:
+    if args.log_wandb or os.environ.get("WANDB_MODE") == "online":
         import wandb
 
         from unnas.study.report import log_report_to_wandb
@@ -401,7 +401,8 @@ def build_parser() -> argparse.ArgumentParser:
     rp.add_argument("--reference", help="JSON {arch: accuracy} of a target setting (e.g. ImageNet) for the best-of-m curve")
     rp.add_argument("--title", default="unnas sample-based study")
     rp.add_argument("--n-boot", type=int, default=1000, help="bootstrap resamples for the intervals")
-    rp.add_argument("--log-wandb", action="store_true", help="also log the tables and plots to W&B")
+    rp.add_argument("--log-wandb", action="store_true",
+                    help="also log the tables and plots to W&B (automatic when WANDB_MODE=online)")
     rp.add_argument("--wandb-project", default="unnas-study")
     rp.set_defaults(func=study_report)
 

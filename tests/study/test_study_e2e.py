@@ -90,3 +90,30 @@ def test_study_errors_are_one_line(tmp_path, capsys, study_config):
     assert "no study in" in capsys.readouterr().err
     assert run(["study", "init", str(tmp_path / "s"), "--config", study_config, "--tasks", "jigsaw"])[0] == 2
     assert "no training config for jigsaw" in capsys.readouterr().err
+
+
+def test_report_from_a_wandb_sweep(tmp_path, monkeypatch):
+    """`study report --wandb` reads (arch, task, seed) from run configs and best_acc from run summaries."""
+    import wandb
+
+    class FakeRun:
+        def __init__(self, arch, task, seed, acc):
+            self.config = {"arch": arch, "task": task, "seed": seed}
+            self.summary = {"best_acc": acc} if acc is not None else {}
+
+    class FakeApi:
+        def sweep(self, path):
+            assert path == "me/proj/abc123"
+            runs = [FakeRun(f"a{i}", t, 1, 0.5 + 0.01 * i + (0.001 * i if t == "rotation" else 0))
+                    for i in range(5) for t in ("supervised", "rotation")]
+            runs.append(FakeRun("a9", "rotation", 1, None))  # crashed run: no summary, ignored
+            return type("Sweep", (), {"runs": runs})()
+
+    monkeypatch.setattr(wandb, "Api", FakeApi)
+    monkeypatch.setenv("WANDB_MODE", "disabled")
+    code, out = run(["study", "report", "--wandb", "me/proj/abc123", "--out", str(tmp_path / "r"), "--n-boot", "20"])
+    assert code == 0
+    corr = json.loads((tmp_path / "r" / "correlations.json").read_text())
+    row = [c for c in corr["correlations"] if c["x"] == "supervised" and c["y"] == "rotation"][0]
+    assert row["n"] == 5  # the crashed run without a summary is left out
+    assert row["spearman"]["value"] == pytest.approx(1.0)  # rotation ranks the five exactly as supervised
