@@ -98,6 +98,7 @@ class DartsSearch(StepSeedMixin, L.LightningModule):
         # The weight step's backward also filled the alphas' grads; the next architecture step replaces them.
         correct, count = self.task.accuracy(logits.detach(), yw)
         self.search_steps += 1
+        self.log("lr", w_opt.optimizer.param_groups[0]["lr"])
         self.log("train/loss", loss.detach(), prog_bar=True)
         self.log("train/acc", correct.float() / count, prog_bar=True)
         self.log("search_step", float(self.search_steps))
@@ -124,7 +125,6 @@ class DartsSearch(StepSeedMixin, L.LightningModule):
 
     def _record_epoch(self, epoch: int) -> None:
         genotype = self.genotype()
-        self.log("lr", self.optimizers()[0].param_groups[0]["lr"])
         w_n = F.softmax(self.supernet.alphas_normal.detach().float(), -1).cpu().numpy()
         w_r = F.softmax(self.supernet.alphas_reduce.detach().float(), -1).cpu().numpy()
         entry = {"epoch": epoch, "genotype": genotype.to_dict(), "normal": w_n.round(6).tolist(), "reduce": w_r.round(6).tolist()}
