@@ -32,6 +32,23 @@ def _sync(device):
         torch.cuda.synchronize()
 
 
+def _time_steps(step, steps: int, warmup: int, device) -> list:
+    """Wall times of *steps* calls of ``step()`` after *warmup* untimed ones (synchronising CUDA)."""
+    times = []
+    for i in range(warmup + steps):
+        _sync(device)
+        t0 = time.perf_counter()
+        step()
+        _sync(device)
+        if i >= warmup:
+            times.append(time.perf_counter() - t0)
+    return times
+
+
+def _summary(times: list) -> dict:
+    return {"median_s": statistics.median(times), "min_s": min(times), "max_s": max(times), "peak_rss_mb": _peak_rss_mb()}
+
+
 def bench_search(order: int, channels: int, layers: int, batch: int, steps: int, warmup: int, device: str) -> dict:
     """One DARTS search step (architecture update then weight update) on random 32x32 images, 10 classes."""
     import torch
@@ -47,10 +64,7 @@ def bench_search(order: int, channels: int, layers: int, batch: int, steps: int,
     loss_fn = torch.nn.functional.cross_entropy
     xw, yw = torch.randn(batch, 3, 32, 32, device=dev), torch.randint(0, 10, (batch,), device=dev)
     xa, ya = torch.randn(batch, 3, 32, 32, device=dev), torch.randint(0, 10, (batch,), device=dev)
-    times = []
-    for i in range(warmup + steps):
-        _sync(dev)
-        t0 = time.perf_counter()
+    def step():
         a_opt.zero_grad()
         strategy.arch_gradients(net, loss_fn, (xw, yw), (xa, ya), w_opt)
         a_opt.step()
@@ -58,11 +72,9 @@ def bench_search(order: int, channels: int, layers: int, batch: int, steps: int,
         loss_fn(net(xw), yw).backward()
         torch.nn.utils.clip_grad_norm_(list(net.weight_parameters()), 5.0)
         w_opt.step()
-        _sync(dev)
-        if i >= warmup:
-            times.append(time.perf_counter() - t0)
-    return {"bench": f"search_order{order}", "channels": channels, "layers": layers, "batch": batch,
-            "median_s": statistics.median(times), "min_s": min(times), "max_s": max(times), "peak_rss_mb": _peak_rss_mb()}
+
+    times = _time_steps(step, steps, warmup, dev)
+    return {"bench": f"search_order{order}", "channels": channels, "layers": layers, "batch": batch, **_summary(times)}
 
 
 def bench_train(task_name: str, channels: int, layers: int, batch: int, steps: int, warmup: int, device: str) -> dict:
@@ -80,19 +92,14 @@ def bench_train(task_name: str, channels: int, layers: int, batch: int, steps: i
     opt = torch.optim.SGD(net.parameters(), lr=0.1, momentum=0.9, nesterov=True, weight_decay=5e-4)
     images = torch.rand(batch, 3, 32, 32, device=dev)
     labels = torch.randint(0, 10, (batch,), device=dev)
-    times = []
-    for i in range(warmup + steps):
-        _sync(dev)
-        t0 = time.perf_counter()
+    def step():
         x, y = task.prepare(images, labels, train=True)
         opt.zero_grad()
         task.loss(net(x)[0], y).backward()
         opt.step()
-        _sync(dev)
-        if i >= warmup:
-            times.append(time.perf_counter() - t0)
-    return {"bench": f"train_{task_name}", "channels": channels, "layers": layers, "batch": batch,
-            "median_s": statistics.median(times), "min_s": min(times), "max_s": max(times), "peak_rss_mb": _peak_rss_mb()}
+
+    times = _time_steps(step, steps, warmup, dev)
+    return {"bench": f"train_{task_name}", "channels": channels, "layers": layers, "batch": batch, **_summary(times)}
 
 
 def bench_conv(steps: int, warmup: int, device: str) -> dict:
@@ -103,14 +110,7 @@ def bench_conv(steps: int, warmup: int, device: str) -> dict:
     conv = torch.nn.Conv2d(64, 64, 3, padding=1, bias=False).to(dev)
     x = torch.randn(64, 64, 32, 32, device=dev, requires_grad=True)
     macs = 3 * 64 * 32 * 32 * 64 * 64 * 9  # forward, grad input, grad weight
-    times = []
-    for i in range(warmup + steps):
-        _sync(dev)
-        t0 = time.perf_counter()
-        conv(x).sum().backward()
-        _sync(dev)
-        if i >= warmup:
-            times.append(time.perf_counter() - t0)
+    times = _time_steps(lambda: conv(x).sum().backward(), steps, warmup, dev)
     return {"bench": "dense_conv3x3", "median_s": statistics.median(times), "macs_per_s": macs / statistics.median(times)}
 
 
