@@ -206,8 +206,8 @@ def study_run(args: argparse.Namespace, out: TextIO, stdin: TextIO) -> None:
     torch.set_num_threads(args.threads or torch.get_num_threads())
     n = work(args.dir, lease_s=args.lease, run_job=run_and_log, log=lambda m: print(m, file=out, flush=True), job_id=job_id)
     if n == 0 and not records:
-        state = [c for c in store.counts().get(args.task, {}).items()]
-        print(f"job {job_id} was not run: it is done or held by another worker ({state})", file=out)
+        state = store.counts().get(args.task, {})
+        print(f"job {job_id} was not run: it is done or held by another worker ({args.task} jobs: {state})", file=out)
         return
     if records and os.environ.get("WANDB_MODE", "offline") != "disabled":
         import wandb

@@ -13,7 +13,7 @@ import torch
 import torch.nn.functional as F
 
 from pretext_tasks.base import PretextTask
-from unnas.modules.common import StepSeedMixin, check_finite, recompute_bn_stats, run_dir
+from unnas.modules.common import StepSeedMixin, check_finite, cosine_lr, recompute_bn_stats, run_dir
 from unnas.space.complexity import count_macs, count_params
 from unnas.space.genotype import load_genotype
 from unnas.space.networks import NetworkCIFAR, NetworkImageNet
@@ -86,7 +86,7 @@ class ArchTraining(StepSeedMixin, L.LightningModule):
         epochs = self.trainer.max_epochs if self.trainer.max_epochs and self.trainer.max_epochs > 0 else 1
 
         def factor(epoch: int) -> float:
-            lr = hp.lr_min + (hp.lr - hp.lr_min) * (1 + math.cos(math.pi * epoch / epochs)) / 2
+            lr = cosine_lr(hp.lr, hp.lr_min, epoch, epochs)
             if epoch < hp.warmup_epochs:
                 alpha = epoch / hp.warmup_epochs
                 lr *= hp.warmup_factor * (1 - alpha) + alpha
