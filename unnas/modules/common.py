@@ -104,3 +104,24 @@ class StepSeedMixin:
 
     def on_load_checkpoint(self, checkpoint: Dict[str, Any]) -> None:
         self.base_seed = checkpoint.get("unnas_base_seed", self.base_seed)
+
+
+class HeldOutEvalMixin:
+    """Exact held-out loss and accuracy of an evaluation pass: sums over batches (pixels for dense targets),
+    reduced across DDP ranks, with the objective's seeded generator so a pass is repeatable."""
+
+    def _start_eval(self) -> None:
+        self._eval_generator = self.task.eval_generator()
+        self._eval = torch.zeros(3, device=self.device)
+
+    def _eval_step(self, batch) -> None:
+        x, y = self.task.prepare(*batch, train=False, generator=self._eval_generator)
+        logits = self(x)
+        correct, count = self.task.accuracy(logits, y)
+        self._eval += torch.stack([self.task.loss(logits, y).detach() * count, correct.float(),
+                                   torch.tensor(float(count), device=self.device)])
+
+    def _eval_metrics(self):
+        """``(mean loss, accuracy)`` of the pass, over all ranks."""
+        total = self.trainer.strategy.reduce(self._eval, reduce_op="sum")
+        return (total[0] / total[2].clamp_min(1)).item(), (total[1] / total[2].clamp_min(1)).item()

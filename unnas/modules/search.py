@@ -11,13 +11,13 @@ import torch
 import torch.nn.functional as F
 
 from pretext_tasks.base import PretextTask
-from unnas.modules.common import StepSeedMixin, check_finite, cosine_lr, log_image, run_dir
+from unnas.modules.common import HeldOutEvalMixin, StepSeedMixin, check_finite, cosine_lr, log_image, run_dir
 from unnas.modules.strategies import FirstOrder, SearchStrategy
 from unnas.space.genotype import save_genotype
 from unnas.space.supernet import Supernet
 
 
-class DartsSearch(StepSeedMixin, L.LightningModule):
+class DartsSearch(StepSeedMixin, HeldOutEvalMixin, L.LightningModule):
     """DARTS search (manual optimisation): per step one architecture update on the architecture split, then one
     weight update on the weight split, as DARTS and UnNAS do.
 
@@ -105,19 +105,15 @@ class DartsSearch(StepSeedMixin, L.LightningModule):
         return loss.detach()
 
     def on_validation_epoch_start(self) -> None:
-        self._eval_generator = self.task.eval_generator()
-        self._eval = torch.zeros(3, device=self.device)
+        self._start_eval()
 
     def validation_step(self, batch, batch_idx):
-        x, y = self.task.prepare(*batch, train=False, generator=self._eval_generator)
-        logits = self.supernet(x)
-        correct, count = self.task.accuracy(logits, y)
-        self._eval += torch.stack([self.task.loss(logits, y).detach() * count, correct.float(), torch.tensor(float(count), device=self.device)])
+        self._eval_step(batch)
 
     def on_validation_epoch_end(self) -> None:
-        total = self.trainer.strategy.reduce(self._eval, reduce_op="sum")
-        self.log("val/loss", total[0] / total[2].clamp_min(1), sync_dist=False)
-        self.log("val/acc", total[1] / total[2].clamp_min(1), prog_bar=True, sync_dist=False)
+        loss, acc = self._eval_metrics()
+        self.log("val/loss", loss)
+        self.log("val/acc", acc, prog_bar=True)
 
     def on_train_epoch_end(self) -> None:
         self.lr_schedulers().step()

@@ -13,7 +13,7 @@ import torch
 import torch.nn.functional as F
 
 from pretext_tasks.base import PretextTask
-from unnas.modules.common import StepSeedMixin, check_finite, cosine_lr, recompute_bn_stats, run_dir
+from unnas.modules.common import HeldOutEvalMixin, StepSeedMixin, check_finite, cosine_lr, recompute_bn_stats, run_dir
 from unnas.space.complexity import count_macs, count_params
 from unnas.space.genotype import load_genotype
 from unnas.space.networks import NetworkCIFAR, NetworkImageNet
@@ -35,7 +35,7 @@ def cutout(x: torch.Tensor, length: int) -> torch.Tensor:
     return x * (~inside).unsqueeze(1).to(x.dtype)
 
 
-class ArchTraining(StepSeedMixin, L.LightningModule):
+class ArchTraining(StepSeedMixin, HeldOutEvalMixin, L.LightningModule):
     """Train a fixed genotype from scratch; report the best-epoch held-out accuracy (what the study ranks).
 
     Defaults are UnNAS's CIFAR-10 sample-study recipe (width 16, 20 cells, SGD Nesterov 0.9, lr 0.1 cosine,
@@ -143,19 +143,10 @@ class ArchTraining(StepSeedMixin, L.LightningModule):
                     batches = (self.task.prepare(x.to(self.device), y.to(self.device), train=True)[0]
                                for x, y in dm.precise_bn_loader())
                     recompute_bn_stats(self.net, batches, self.hparams.precise_bn_samples)
-        self._eval_generator = self.task.eval_generator()
-        self._eval = torch.zeros(3, device=self.device)
+        self._start_eval()
 
     def validation_step(self, batch, batch_idx):
-        x, y = self.task.prepare(*batch, train=False, generator=self._eval_generator)
-        logits = self(x)
-        correct, count = self.task.accuracy(logits, y)
-        self._eval += torch.stack([self.task.loss(logits, y).detach() * count, correct.float(),
-                                   torch.tensor(float(count), device=self.device)])
-
-    def _eval_metrics(self):
-        total = self.trainer.strategy.reduce(self._eval, reduce_op="sum")
-        return (total[0] / total[2].clamp_min(1)).item(), (total[1] / total[2].clamp_min(1)).item()
+        self._eval_step(batch)
 
     def on_validation_epoch_end(self) -> None:
         loss, acc = self._eval_metrics()
@@ -167,11 +158,10 @@ class ArchTraining(StepSeedMixin, L.LightningModule):
             self.log("val/best_acc", self.best_acc, prog_bar=True)
 
     def on_test_epoch_start(self) -> None:
-        self._eval_generator = self.task.eval_generator()
-        self._eval = torch.zeros(3, device=self.device)
+        self._start_eval()
 
     def test_step(self, batch, batch_idx):
-        self.validation_step(batch, batch_idx)
+        self._eval_step(batch)
 
     def on_test_epoch_end(self) -> None:
         loss, acc = self._eval_metrics()
