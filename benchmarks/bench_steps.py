@@ -1,69 +1,95 @@
-"""Time and peak memory of the hot paths: a DARTS search step (first and second order), a training step of
-the sample-study network under each objective, and the machine's dense-convolution rate.
+"""Benchmarks of the hot paths against the plain DARTS formulation (``Speedups.off()``).
 
-Each measurement runs in a fresh subprocess (so peak RSS belongs to that configuration alone) and reports
-the median of ``--steps`` steps after ``--warmup`` warm-up steps. Results print as JSON lines and as a
-table; put them in docs/benchmarks.md with the command, the machine and the date.
+    search1  one first-order DARTS search step (architecture update, then weight update)
+    search2  one second-order search step
+    train    one training step of the sample-study network under each objective
+    study    study throughput (jobs per hour) with the CPU recipe, per speedup setting and worker count
+    conv     the machine's dense 3x3 convolution rate, to put the achieved rates of search1/train against
 
-    python benchmarks/bench_steps.py --which search1 search2 train conv            # the full set (slow on CPU)
-    python benchmarks/bench_steps.py --which search1 --channels 4 --layers 5 --batch 8 --steps 3   # a quick look
+Every configuration of a step benchmark ("variant": ``off``, ``all`` = the defaults, and with ``--ablation``
+``all`` minus one switch) is built in one subprocess from the same seed and timed round-robin, so the ratios
+come from one process under the same conditions. Peak memory comes from a fresh subprocess per variant
+(peak RSS on CPU, ``max_memory_allocated`` on CUDA); "saved MB" is the size of the tensors autograd keeps for
+backward in one forward pass, measured in the timing process. Results print as JSON lines; copy them into
+docs/benchmarks.md with the command, the machine and the date.
+
+    python benchmarks/bench_steps.py                                  # search1 search2 train conv at paper size
+    python benchmarks/bench_steps.py --which search1 --ablation       # which switch buys what
+    python benchmarks/bench_steps.py --which search1 --channels 4 --layers 5 --batch 8 --steps 2   # a quick look
+    python benchmarks/bench_steps.py --which study --study-archs 1 --data-root ../shared/data/cifar10
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import resource
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+OBJECTIVES = ("supervised", "rotation", "colorization", "jigsaw")
 
-def _peak_rss_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+def variants(ablation: bool, supernet: bool) -> dict:
+    """Name -> Speedups: the plain formulation, the defaults, and (ablation) the defaults minus each switch."""
+    from unnas.space.speedups import Speedups
+
+    out = {"off": Speedups.off(), "all": Speedups()}
+    if ablation:
+        switches = [f.name for f in dataclasses.fields(Speedups)]
+        if not supernet:
+            switches = ["channels_last", "depthwise_backward"]
+        for name in switches:
+            out[f"all-{name}"] = dataclasses.replace(Speedups(), **{name: False})
+    return out
 
 
-def _sync(device):
+def _sync(device) -> None:
     import torch
 
     if device.type == "cuda":
         torch.cuda.synchronize()
 
 
-def _time_steps(step, steps: int, warmup: int, device) -> list:
-    """Wall times of *steps* calls of ``step()`` after *warmup* untimed ones (synchronising CUDA)."""
-    times = []
-    for i in range(warmup + steps):
-        _sync(device)
-        t0 = time.perf_counter()
-        step()
-        _sync(device)
-        if i >= warmup:
-            times.append(time.perf_counter() - t0)
-    return times
+def _saved_mb(fn) -> float:
+    """MB of distinct storages autograd saves for backward while *fn* runs its forward."""
+    import torch
+
+    seen = {}
+
+    def pack(t):
+        storage = t.untyped_storage()
+        seen[storage.data_ptr()] = storage.nbytes()
+        return t
+
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        fn()
+    return sum(seen.values()) / 2 ** 20
 
 
-def _summary(times: list) -> dict:
-    return {"median_s": statistics.median(times), "min_s": min(times), "max_s": max(times), "peak_rss_mb": _peak_rss_mb()}
-
-
-def bench_search(order: int, channels: int, layers: int, batch: int, steps: int, warmup: int, device: str) -> dict:
-    """One DARTS search step (architecture update then weight update) on random 32x32 images, 10 classes."""
+def _search_setup(order: int, sp, args, dev):
+    """A supernet under *sp* and a closure doing one search step, as DartsSearch does it."""
     import torch
 
     from unnas.modules.strategies import FirstOrder, SecondOrder
     from unnas.space import Supernet
 
-    dev = torch.device(device)
-    net = Supernet(C=channels, num_classes=10, layers=layers).to(dev)
+    torch.manual_seed(0)
+    net = Supernet(C=args.channels, num_classes=10, layers=args.layers, speedups=sp).to(dev)
     w_opt = torch.optim.SGD(net.weight_parameters(), lr=0.025, momentum=0.9, weight_decay=3e-4)
     a_opt = torch.optim.Adam(net.arch_parameters(), lr=3e-4, betas=(0.5, 0.999), weight_decay=1e-3)
     strategy = FirstOrder() if order == 1 else SecondOrder()
     loss_fn = torch.nn.functional.cross_entropy
-    xw, yw = torch.randn(batch, 3, 32, 32, device=dev), torch.randint(0, 10, (batch,), device=dev)
-    xa, ya = torch.randn(batch, 3, 32, 32, device=dev), torch.randint(0, 10, (batch,), device=dev)
+    g = torch.Generator().manual_seed(1)
+    xw, yw = torch.randn(args.batch, 3, 32, 32, generator=g).to(dev), torch.randint(0, 10, (args.batch,), generator=g).to(dev)
+    xa, ya = torch.randn(args.batch, 3, 32, 32, generator=g).to(dev), torch.randint(0, 10, (args.batch,), generator=g).to(dev)
+
     def step():
         a_opt.zero_grad()
         strategy.arch_gradients(net, loss_fn, (xw, yw), (xa, ya), w_opt)
@@ -73,91 +99,227 @@ def bench_search(order: int, channels: int, layers: int, batch: int, steps: int,
         torch.nn.utils.clip_grad_norm_(list(net.weight_parameters()), 5.0)
         w_opt.step()
 
-    times = _time_steps(step, steps, warmup, dev)
-    return {"bench": f"search_order{order}", "channels": channels, "layers": layers, "batch": batch, **_summary(times)}
+    def forward():
+        loss_fn(net(xw), yw)
+
+    from unnas.space import count_macs
+
+    # one search step = 2 forward+backward passes (first order) or 5 (second order: virtual step, val, 2 FD)
+    passes = 2 if order == 1 else 5
+    macs = 3 * passes * args.batch * count_macs(net, (3, 32, 32))
+    return step, forward, macs
 
 
-def bench_train(task_name: str, channels: int, layers: int, batch: int, steps: int, warmup: int, device: str) -> dict:
-    """One training step (forward, backward, SGD) of NetworkCIFAR(genotype unnas500/00004) under an objective."""
+def _train_setup(task_name: str, sp, args, dev):
+    """NetworkCIFAR(unnas500/00004) under an objective and a closure doing one SGD step."""
     import torch
 
     import pretext_tasks
-    from unnas.space import NetworkCIFAR
+    from unnas.space import NetworkCIFAR, count_macs
 
-    dev = torch.device(device)
+    torch.manual_seed(0)
     task = {"supervised": lambda: pretext_tasks.Supervised(num_classes=10), "rotation": pretext_tasks.Rotation,
             "colorization": pretext_tasks.Colorization, "jigsaw": pretext_tasks.Jigsaw}[task_name]().to(dev)
-    net = NetworkCIFAR("unnas500/00004", C=channels, layers=layers, input_channels=task.input_channels,
-                       head=task.head).to(dev)
+    net = NetworkCIFAR(args.genotype, C=args.train_channels, layers=args.train_layers,
+                       input_channels=task.input_channels, head=task.head, speedups=sp).to(dev)
     opt = torch.optim.SGD(net.parameters(), lr=0.1, momentum=0.9, nesterov=True, weight_decay=5e-4)
-    images = torch.rand(batch, 3, 32, 32, device=dev)
-    labels = torch.randint(0, 10, (batch,), device=dev)
+    g = torch.Generator().manual_seed(1)
+    images = torch.rand(args.batch, 3, 32, 32, generator=g).to(dev)
+    labels = torch.randint(0, 10, (args.batch,), generator=g).to(dev)
+    x, y = task.prepare(images, labels, train=True, generator=torch.Generator(device=dev).manual_seed(2))
+
     def step():
-        x, y = task.prepare(images, labels, train=True)
+        xb, yb = task.prepare(images, labels, train=True)
         opt.zero_grad()
-        task.loss(net(x)[0], y).backward()
+        task.loss(net(xb)[0], yb).backward()
         opt.step()
 
-    times = _time_steps(step, steps, warmup, dev)
-    return {"bench": f"train_{task_name}", "channels": channels, "layers": layers, "batch": batch, **_summary(times)}
+    def forward():
+        task.loss(net(x)[0], y)
+
+    macs = 3 * x.shape[0] * count_macs(net, tuple(x.shape[1:]))
+    return step, forward, macs
 
 
-def bench_conv(steps: int, warmup: int, device: str) -> dict:
-    """The machine's dense 3x3 convolution rate (forward + backward), in multiply-adds per second."""
+def _setup(kind: str, sp, args, dev):
+    if kind.startswith("search"):
+        return _search_setup(int(kind[-1]), sp, args, dev)
+    return _train_setup(kind[len("train_"):], sp, args, dev)
+
+
+def child_time(kind: str, args) -> list:
+    """Round-robin timing of every variant of *kind* in this process; one row per variant."""
     import torch
 
-    dev = torch.device(device)
+    dev = torch.device(args.device)
+    setups = {name: _setup(kind, sp, args, dev) for name, sp in variants(args.ablation, kind.startswith("search")).items()}
+    saved = {name: _saved_mb(fwd) for name, (_, fwd, _) in setups.items()}
+    times = {name: [] for name in setups}
+    for r in range(args.warmup + args.steps):
+        for name, (step, _, _) in setups.items():
+            _sync(dev)
+            t0 = time.perf_counter()
+            step()
+            _sync(dev)
+            if r >= args.warmup:
+                times[name].append(time.perf_counter() - t0)
+    base = statistics.median(times["off"])
+    rows = []
+    for name, (_, _, macs) in setups.items():
+        med = statistics.median(times[name])
+        rows.append({"bench": kind, "variant": name, "median_s": round(med, 4), "min_s": round(min(times[name]), 4),
+                     "max_s": round(max(times[name]), 4), "speedup_vs_off": round(base / med, 3),
+                     "saved_mb": round(saved[name], 1), "saved_ratio_vs_off": round(saved[name] / saved["off"], 3),
+                     "gmacs_per_s": round(macs / med / 1e9, 2)})
+    return rows
+
+
+def child_memory(kind: str, variant: str, args) -> list:
+    """Peak memory of *warmup* + 1 steps of one variant, alone in this process."""
+    import torch
+
+    dev = torch.device(args.device)
+    sp = variants(True, kind.startswith("search"))[variant]
+    rss0 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    step, _, _ = _setup(kind, sp, args, dev)
+    if dev.type == "cuda":
+        torch.cuda.reset_peak_memory_stats()
+    for _ in range(args.warmup + 1):
+        step()
+    _sync(dev)
+    row = {"bench": kind, "variant": variant, "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+           "rss_before_mb": round(rss0, 1)}
+    if dev.type == "cuda":
+        row["peak_cuda_mb"] = round(torch.cuda.max_memory_allocated() / 2 ** 20, 1)
+    return [row]
+
+
+def child_conv(args) -> list:
+    """The dense 3x3 convolution rate (forward + both backward convs), in multiply-adds per second."""
+    import torch
+
+    dev = torch.device(args.device)
     conv = torch.nn.Conv2d(64, 64, 3, padding=1, bias=False).to(dev)
     x = torch.randn(64, 64, 32, 32, device=dev, requires_grad=True)
-    macs = 3 * 64 * 32 * 32 * 64 * 64 * 9  # forward, grad input, grad weight
-    times = _time_steps(lambda: conv(x).sum().backward(), steps, warmup, dev)
-    return {"bench": "dense_conv3x3", "median_s": statistics.median(times), "macs_per_s": macs / statistics.median(times)}
+    macs = 3 * 64 * 32 * 32 * 64 * 64 * 9
+    times = []
+    for i in range(args.warmup + args.steps):
+        _sync(dev)
+        t0 = time.perf_counter()
+        conv(x).sum().backward()
+        _sync(dev)
+        if i >= args.warmup:
+            times.append(time.perf_counter() - t0)
+    med = statistics.median(times)
+    return [{"bench": "dense_conv3x3", "median_s": round(med, 4), "gmacs_per_s": round(macs / med / 1e9, 2)}]
 
 
-def _child(args) -> None:
-    import torch
+def _run_child(argv: list) -> list:
+    out = subprocess.run([sys.executable, os.path.abspath(__file__)] + argv, capture_output=True, text=True)
+    rows = [json.loads(line[7:]) for line in out.stdout.splitlines() if line.startswith("RESULT ")]
+    if not rows:
+        print(f"{' '.join(argv)}: failed\n{out.stderr[-3000:]}", file=sys.stderr)
+    return rows
 
-    torch.set_num_threads(args.threads)
-    kind = args.child
-    if kind.startswith("search"):
-        row = bench_search(int(kind[-1]), args.channels, args.layers, args.batch, args.steps, args.warmup, args.device)
-    elif kind.startswith("train_"):
-        row = bench_train(kind[len("train_"):], args.train_channels, args.train_layers, args.batch, args.steps,
-                          args.warmup, args.device)
-    else:
-        row = bench_conv(args.steps, args.warmup, args.device)
-    row.update({"threads": args.threads, "device": args.device, "torch": torch.__version__})
-    print("RESULT " + json.dumps(row), flush=True)
+
+def bench_study(args) -> list:
+    """Jobs per hour of ``unnas study work`` with the CPU recipe, per speedup setting and worker count."""
+    import yaml
+
+    rows = []
+    base_cfg = os.path.join(ROOT, "configs", "study", "cifar10_cpu.yaml")
+    with open(base_cfg) as f:
+        tasks = yaml.safe_load(f)["tasks"]
+    for setting in args.study_speedups:
+        for workers in args.study_workers:
+            with tempfile.TemporaryDirectory() as tmp:
+                cfg_tasks = {}
+                for name, rel in tasks.items():
+                    with open(os.path.join(os.path.dirname(base_cfg), rel)) as f:
+                        cfg = yaml.safe_load(f)
+                    if setting == "off":
+                        cfg["model"]["init_args"]["speedups"] = dataclasses.asdict(_off())
+                    path = os.path.join(tmp, f"{name}.yaml")
+                    with open(path, "w") as f:
+                        yaml.safe_dump(cfg, f)
+                    cfg_tasks[name] = path
+                study_cfg = os.path.join(tmp, "study.yaml")
+                with open(study_cfg, "w") as f:
+                    yaml.safe_dump({"tasks": cfg_tasks}, f)
+                sdir = os.path.join(tmp, "study")
+                unnas = [sys.executable, "-m", "unnas", "study"]
+                subprocess.run(unnas + ["init", sdir, "--archs", f"unnas500:{args.study_archs}", "--config", study_cfg,
+                                        "--data-root", args.data_root], check=True, capture_output=True)
+                t0 = time.perf_counter()
+                subprocess.run(unnas + ["work", sdir, "--workers", str(workers), "--threads", str(max(1, args.threads // workers))],
+                               check=True, capture_output=True)
+                wall = time.perf_counter() - t0
+                jobs = args.study_archs * len(tasks)
+                rows.append({"bench": "study", "speedups": setting, "workers": workers, "jobs": jobs,
+                             "wall_s": round(wall, 1), "jobs_per_hour": round(jobs / wall * 3600, 1)})
+                print(json.dumps(rows[-1]), flush=True)
+    return rows
+
+
+def _off():
+    from unnas.space.speedups import Speedups
+
+    return Speedups.off()
 
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--which", nargs="+", default=["search1", "search2", "train", "conv"],
-                   choices=["search1", "search2", "train", "conv"])
+                   choices=["search1", "search2", "train", "study", "conv"])
+    p.add_argument("--objectives", nargs="+", default=list(OBJECTIVES), choices=OBJECTIVES)
+    p.add_argument("--ablation", action="store_true", help="also time the defaults minus each switch")
+    p.add_argument("--no-memory", action="store_true", help="skip the per-variant peak-memory subprocesses")
     p.add_argument("--channels", type=int, default=16, help="supernet channels (DARTS: 16)")
     p.add_argument("--layers", type=int, default=8, help="supernet cells (DARTS: 8)")
     p.add_argument("--train-channels", type=int, default=16, help="sample-study network channels (UnNAS: 16)")
     p.add_argument("--train-layers", type=int, default=20, help="sample-study network cells (UnNAS: 20)")
+    p.add_argument("--genotype", default="unnas500/00004", help="architecture of the train benchmark")
     p.add_argument("--batch", type=int, default=64)
-    p.add_argument("--steps", type=int, default=5)
-    p.add_argument("--warmup", type=int, default=2)
+    p.add_argument("--steps", type=int, default=3, help="timed rounds (each round steps every variant once)")
+    p.add_argument("--warmup", type=int, default=1)
     p.add_argument("--threads", type=int, default=os.cpu_count() or 1)
     p.add_argument("--device", default="cuda" if _has_cuda() else "cpu")
+    p.add_argument("--study-archs", type=int, default=1, help="architectures of the throughput study (x 4 objectives)")
+    p.add_argument("--study-workers", type=int, nargs="+", default=[1, 2])
+    p.add_argument("--study-speedups", nargs="+", default=["all"], choices=["off", "all"])
+    p.add_argument("--data-root", default=os.path.join(ROOT, "..", "shared", "data", "cifar10"))
     p.add_argument("--child", help=argparse.SUPPRESS)
+    p.add_argument("--memory-variant", help=argparse.SUPPRESS)
     args = p.parse_args()
     if args.child:
-        return _child(args)
-    jobs = []
+        import torch
+
+        torch.set_num_threads(args.threads)
+        if args.child == "conv":
+            rows = child_conv(args)
+        elif args.memory_variant:
+            rows = child_memory(args.child, args.memory_variant, args)
+        else:
+            rows = child_time(args.child, args)
+        for row in rows:
+            row.update({"threads": args.threads, "device": args.device, "torch": torch.__version__})
+            print("RESULT " + json.dumps(row), flush=True)
+        return
+
+    common = sys.argv[1:]
+    kinds = []
     for w in args.which:
-        jobs += [f"train_{t}" for t in ("supervised", "rotation", "colorization", "jigsaw")] if w == "train" else [w]
-    for job in jobs:
-        cmd = [sys.executable, __file__, "--child", job] + [a for a in sys.argv[1:] if a != "--which" and a not in args.which]
-        out = subprocess.run(cmd, capture_output=True, text=True)
-        rows = [json.loads(line[7:]) for line in out.stdout.splitlines() if line.startswith("RESULT ")]
-        if not rows:
-            print(f"{job}: failed\n{out.stderr[-2000:]}", file=sys.stderr)
+        kinds += [f"train_{t}" for t in args.objectives] if w == "train" else [w]
+    for kind in kinds:
+        if kind == "study":
+            bench_study(args)
             continue
-        print(json.dumps(rows[0]), flush=True)
+        for row in _run_child(common + ["--child", kind]):
+            print(json.dumps(row), flush=True)
+        if kind != "conv" and not args.no_memory:
+            for variant in ("off", "all"):
+                for row in _run_child(common + ["--child", kind, "--memory-variant", variant]):
+                    print(json.dumps(row), flush=True)
 
 
 def _has_cuda() -> bool:

@@ -14,6 +14,7 @@ from pretext_tasks.base import PretextTask
 from unnas.modules.common import HeldOutEvalMixin, StepSeedMixin, check_finite, cosine_lr, log_image, run_dir
 from unnas.modules.strategies import FirstOrder, SearchStrategy
 from unnas.space.genotype import save_genotype
+from unnas.space.speedups import Speedups
 from unnas.space.supernet import Supernet
 
 
@@ -30,20 +31,21 @@ class DartsSearch(StepSeedMixin, HeldOutEvalMixin, L.LightningModule):
         grad_clip: gradient-norm clip of the weights (the alphas are never clipped).
         arch_start_epoch: architecture updates begin once ``epoch + batch/len >= arch_start_epoch`` (UnNAS's
             ARCH_EPOCH; 0 updates from the first step).
+        speedups: performance switches of the supernet (exact; ``Speedups.off()`` is DARTS's plain formulation).
     """
 
     def __init__(self, task: PretextTask, channels: int = 16, layers: int = 8, steps: int = 4, multiplier: int = 4,
                  stem: Literal["cifar", "imagenet"] = "cifar", strategy: Optional[SearchStrategy] = None,
                  lr: float = 0.025, lr_min: float = 0.001, momentum: float = 0.9, weight_decay: float = 3e-4,
                  arch_lr: float = 3e-4, arch_betas: Tuple[float, float] = (0.5, 0.999), arch_weight_decay: float = 1e-3,
-                 grad_clip: float = 5.0, arch_start_epoch: float = 0.0):
+                 grad_clip: float = 5.0, arch_start_epoch: float = 0.0, speedups: Speedups = Speedups()):
         super().__init__()
-        self.save_hyperparameters(ignore=["task", "strategy"])
+        self.save_hyperparameters(ignore=["task", "strategy", "speedups"])
         self.automatic_optimization = False
         self.task = task
         self.strategy = strategy or FirstOrder()
         self.supernet = Supernet(C=channels, layers=layers, steps=steps, multiplier=multiplier, stem=stem,
-                                 input_channels=task.input_channels, head=task.head)
+                                 input_channels=task.input_channels, head=task.head, speedups=speedups)
         self._init_step_seed()
         self.search_steps = 0
         self.alpha_history: List[Dict[str, Any]] = []

@@ -17,6 +17,7 @@ from unnas.modules.common import HeldOutEvalMixin, StepSeedMixin, check_finite, 
 from unnas.space.complexity import count_macs, count_params
 from unnas.space.genotype import load_genotype
 from unnas.space.networks import NetworkCIFAR, NetworkImageNet
+from unnas.space.speedups import Speedups
 
 
 def cutout(x: torch.Tensor, length: int) -> torch.Tensor:
@@ -54,6 +55,8 @@ class ArchTraining(StepSeedMixin, HeldOutEvalMixin, L.LightningModule):
         label_smoothing: cross-entropy label smoothing (DARTS ImageNet: 0.1).
         cutout: side of DARTS's cutout square on training inputs (0 disables; DARTS CIFAR: 16).
         precise_bn_samples: training samples for recomputing BN statistics before each evaluation (0 disables).
+        speedups: performance switches of the network (exact; only ``channels_last`` and ``depthwise_backward``
+            apply to a discrete network).
     """
 
     def __init__(self, task: PretextTask, genotype: str = "darts_v2", network: Literal["cifar", "imagenet"] = "cifar",
@@ -61,14 +64,14 @@ class ArchTraining(StepSeedMixin, HeldOutEvalMixin, L.LightningModule):
                  drop_path_prob: float = 0.0, lr: float = 0.1, lr_min: float = 0.0, momentum: float = 0.9,
                  nesterov: bool = True, weight_decay: float = 5e-4, warmup_epochs: int = 0, warmup_factor: float = 0.1,
                  grad_clip: Optional[float] = None, label_smoothing: float = 0.0, cutout: int = 0,
-                 precise_bn_samples: int = 1024):
+                 precise_bn_samples: int = 1024, speedups: Speedups = Speedups()):
         super().__init__()
-        self.save_hyperparameters(ignore=["task"])
+        self.save_hyperparameters(ignore=["task", "speedups"])
         self.task = task
         self.genotype = load_genotype(genotype)
         net_cls = NetworkCIFAR if network == "cifar" else NetworkImageNet
         self.net = net_cls(self.genotype, C=channels, layers=layers, auxiliary=auxiliary, input_channels=task.input_channels,
-                           head=task.head)
+                           head=task.head, speedups=speedups)
         self._init_step_seed()
         self.best_acc = float("nan")
         self.best_epoch = -1

@@ -17,11 +17,12 @@ from unnas.space.heads import ClassifierHead, DenseHead, Head, HeadFactory, Tile
 from unnas.space.networks import NetworkCIFAR, NetworkImageNet
 from unnas.space.ops import OPS, PRIMITIVES
 from unnas.space.sample import sample_genotypes
+from unnas.space.speedups import Speedups
 from unnas.space.supernet import Supernet, derive_genotype
 
 __all__ = [
     "Genotype", "GenotypeError", "format_genotype", "get_genotype", "load_genotype", "make_genotype",
     "parse_genotype", "registered_names", "save_genotype", "ClassifierHead", "DenseHead", "Head", "HeadFactory",
     "TileHead", "classifier_head", "NetworkCIFAR", "NetworkImageNet", "OPS", "PRIMITIVES", "sample_genotypes",
-    "Supernet", "derive_genotype", "count_macs", "count_params",
+    "Supernet", "derive_genotype", "count_macs", "count_params", "Speedups",
 ]

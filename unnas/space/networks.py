@@ -16,6 +16,7 @@ from torch import nn
 from unnas.space.genotype import Edge, GenotypeLike, load_genotype
 from unnas.space.heads import HeadFactory, classifier_head
 from unnas.space.ops import OPS, FactorizedReduce, Identity, ReLUConvBN
+from unnas.space.speedups import Speedups, apply_speedups, to_layout
 
 
 def drop_path(x: torch.Tensor, drop_prob: float) -> torch.Tensor:
@@ -118,7 +119,7 @@ class _CellNetwork(nn.Module):
         raise NotImplementedError
 
     def forward(self, x) -> Tuple[torch.Tensor, Optional[torch.Tensor]]:
-        x = self.head.fold(x)
+        x = to_layout(self.head.fold(x), self.speedups)
         input_size = tuple(x.shape[-2:])
         s0, s1 = self.stem_forward(x)
         aux = None
@@ -141,18 +142,21 @@ class NetworkCIFAR(_CellNetwork):
         drop_path_prob: drop-path probability; training code ramps it per epoch.
         input_channels: channels of the network input (1 for colorization).
         head: factory for the objective's head; default is GAP + linear with *num_classes*.
+        speedups: performance switches (only ``channels_last`` and ``depthwise_backward`` apply here).
     """
 
     def __init__(self, genotype: GenotypeLike, C: int = 36, num_classes: int = 10, layers: int = 20,
                  auxiliary: bool = False, drop_path_prob: float = 0.0, input_channels: int = 3,
-                 head: Optional[HeadFactory] = None, stem_multiplier: int = 3):
+                 head: Optional[HeadFactory] = None, stem_multiplier: int = 3, speedups: Speedups = Speedups()):
         super().__init__()
+        self.speedups = speedups
         genotype = load_genotype(genotype)
         self.genotype = genotype
         self.drop_path_prob = drop_path_prob
         C_stem = stem_multiplier * C
         self.stem = nn.Sequential(nn.Conv2d(input_channels, C_stem, 3, padding=1, bias=False), nn.BatchNorm2d(C_stem))
         self._build_cells(genotype, C_stem, C, layers, False, auxiliary, head or classifier_head(num_classes))
+        apply_speedups(self, speedups)
 
     def stem_forward(self, x):
         s = self.stem(x)
@@ -169,8 +173,9 @@ class NetworkImageNet(_CellNetwork):
 
     def __init__(self, genotype: GenotypeLike, C: int = 48, num_classes: int = 1000, layers: int = 14,
                  auxiliary: bool = False, drop_path_prob: float = 0.0, input_channels: int = 3,
-                 head: Optional[HeadFactory] = None):
+                 head: Optional[HeadFactory] = None, speedups: Speedups = Speedups()):
         super().__init__()
+        self.speedups = speedups
         genotype = load_genotype(genotype)
         self.genotype = genotype
         self.drop_path_prob = drop_path_prob
@@ -187,6 +192,7 @@ class NetworkImageNet(_CellNetwork):
             nn.BatchNorm2d(C),
         )
         self._build_cells(genotype, C, C, layers, True, auxiliary, head or classifier_head(num_classes))
+        apply_speedups(self, speedups)
 
     def stem_forward(self, x):
         s0 = self.stem0(x)

@@ -12,6 +12,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from unnas.space.speedups import DepthwiseConv2d
+
 #: The 8 candidate ops of the DARTS search space; the order defines the columns of the alphas.
 PRIMITIVES = (
     "none",
@@ -42,7 +44,7 @@ class DilConv(nn.Sequential):
     def __init__(self, C_in, C_out, kernel_size, stride, padding, dilation, affine=True):
         super().__init__(
             nn.ReLU(inplace=False),
-            nn.Conv2d(C_in, C_in, kernel_size, stride, padding, dilation=dilation, groups=C_in, bias=False),
+            DepthwiseConv2d(C_in, kernel_size, stride, padding, dilation),
             nn.Conv2d(C_in, C_out, 1, bias=False),
             nn.BatchNorm2d(C_out, affine=affine),
         )
@@ -54,11 +56,11 @@ class SepConv(nn.Sequential):
     def __init__(self, C_in, C_out, kernel_size, stride, padding, affine=True):
         super().__init__(
             nn.ReLU(inplace=False),
-            nn.Conv2d(C_in, C_in, kernel_size, stride, padding, groups=C_in, bias=False),
+            DepthwiseConv2d(C_in, kernel_size, stride, padding),
             nn.Conv2d(C_in, C_in, 1, bias=False),
             nn.BatchNorm2d(C_in, affine=affine),
             nn.ReLU(inplace=False),
-            nn.Conv2d(C_in, C_in, kernel_size, 1, padding, groups=C_in, bias=False),
+            DepthwiseConv2d(C_in, kernel_size, 1, padding),
             nn.Conv2d(C_in, C_out, 1, bias=False),
             nn.BatchNorm2d(C_out, affine=affine),
         )
@@ -95,13 +97,16 @@ class FactorizedReduce(nn.Module):
         self.bn = nn.BatchNorm2d(C_out, affine=affine)
 
     def forward(self, x):
-        x = self.relu(x)
+        return self.bn(self.features(self.relu(x)))
+
+    def features(self, x):
+        """The two convs' concatenated output before the BN, from an already rectified *x*."""
         shifted = x[:, :, 1:, 1:]
         if x.shape[-1] % 2 or x.shape[-2] % 2:
             # DARTS's code fails on odd sizes (the branches disagree); padding the shifted branch
             # keeps even sizes bit-identical and makes odd sizes work.
             shifted = F.pad(shifted, (0, x.shape[-1] % 2, 0, x.shape[-2] % 2))
-        return self.bn(torch.cat([self.conv_1(x), self.conv_2(shifted)], dim=1))
+        return torch.cat([self.conv_1(x), self.conv_2(shifted)], dim=1)
 
 
 class Conv7x1_1x7(nn.Sequential):

@@ -19,7 +19,8 @@ from torch import nn
 from unnas.space.genotype import Genotype, make_genotype
 from unnas.space.heads import HeadFactory, classifier_head
 from unnas.space.networks import reduction_indices
-from unnas.space.ops import OPS, PRIMITIVES, FactorizedReduce, ReLUConvBN
+from unnas.space.ops import OPS, PRIMITIVES, FactorizedReduce, ReLUConvBN, Zero
+from unnas.space.speedups import DepthwiseConv2d, Speedups, apply_speedups, depthwise_pointwise, is_pointwise, to_layout
 
 
 def num_edges(steps: int) -> int:
@@ -60,10 +61,52 @@ def derive_genotype(weights_normal, weights_reduce, steps: int = 4, multiplier: 
                          derive_cell(weights_reduce, steps, primitives), concat)
 
 
-class MixedOp(nn.Module):
-    """All candidate ops on one edge, summed with the edge's softmax weights."""
+def _bn_scaled(bn: nn.BatchNorm2d, z: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
+    """``w * bn(z)`` for a non-affine BN as one batch norm with weight ``w`` (running stats updated as bn does)."""
+    if bn.training and bn.track_running_stats and bn.num_batches_tracked is not None:
+        bn.num_batches_tracked.add_(1)
+    momentum = bn.momentum if bn.momentum is not None else 1.0 / float(bn.num_batches_tracked)
+    use_batch = bn.training or bn.running_mean is None
+    track = not bn.training or bn.track_running_stats
+    return F.batch_norm(z, bn.running_mean if track else None, bn.running_var if track else None,
+                        weight=w.expand(z.shape[1]).contiguous(), bias=None, training=use_batch, momentum=momentum, eps=bn.eps)
 
-    def __init__(self, C: int, stride: int, primitives: Sequence[str] = PRIMITIVES):
+
+def _split_op(op: nn.Module):
+    """``(leading ReLU or None, body, final non-affine BN or None)`` of a candidate op, for the fused path.
+
+    Looked up on every call (not cached) so that copies of the network use their own modules.
+    """
+    if isinstance(op, FactorizedReduce):
+        return op.relu, lambda x, fuse=False: op.features(x), op.bn
+    if isinstance(op, nn.Sequential):
+        relu = op[0] if isinstance(op[0], nn.ReLU) else None
+        bn = op[-1] if isinstance(op[-1], nn.BatchNorm2d) and not op[-1].affine else None
+        layers = list(op._modules.values())[int(relu is not None):len(op) - (bn is not None)]
+        return relu, lambda x, fuse=False: _chain(layers, x, fuse), bn
+    return None, lambda x, fuse=False: op(x), None
+
+
+def _chain(layers, x, fuse: bool):
+    i = 0
+    while i < len(layers):
+        if fuse and isinstance(layers[i], DepthwiseConv2d) and i + 1 < len(layers) and is_pointwise(layers[i + 1]):
+            x = depthwise_pointwise(layers[i], layers[i + 1], x)
+            i += 2
+        else:
+            x = layers[i](x)
+            i += 1
+    return x
+
+
+class MixedOp(nn.Module):
+    """All candidate ops on one edge, summed with the edge's softmax weights.
+
+    With *speedups* off this is DARTS's ``sum(w * op(x))``; the ``shared_relu``, ``fold_weights``, ``skip_none``
+    and ``recompute_depthwise`` switches compute the same sum with fewer kernels and fewer stored activations.
+    """
+
+    def __init__(self, C: int, stride: int, primitives: Sequence[str] = PRIMITIVES, speedups: Speedups = Speedups.off()):
         super().__init__()
         self._ops = nn.ModuleList()
         for p in primitives:
@@ -71,14 +114,38 @@ class MixedOp(nn.Module):
             if "pool" in p:
                 op = nn.Sequential(op, nn.BatchNorm2d(C, affine=False))
             self._ops.append(op)
+        self.speedups = speedups
+        self._leading_relu = any(_split_op(op)[0] is not None for op in self._ops)
+        skip = [speedups.skip_none and isinstance(op, Zero) for op in self._ops]
+        self._skip = skip if not all(skip) else [False] * len(skip)
+        self._plain = not (speedups.shared_relu or speedups.fold_weights or speedups.recompute_depthwise
+                           or any(self._skip))
 
     def forward(self, x, weights):
-        return sum(w * op(x) for w, op in zip(weights, self._ops))
+        if self._plain:
+            return sum(w * op(x) for w, op in zip(weights, self._ops))
+        fold, fuse = self.speedups.fold_weights, self.speedups.recompute_depthwise
+        rectified = None
+        if self.speedups.shared_relu and self._leading_relu:
+            rectified = F.relu(x)
+        out = None
+        for w, skip, op in zip(weights, self._skip, self._ops):
+            if skip:
+                continue
+            relu, body, bn = _split_op(op)
+            inp = x if relu is None else (rectified if rectified is not None else relu(x))
+            z = body(inp, fuse)
+            if bn is None:
+                term = w * z
+            else:
+                term = _bn_scaled(bn, z, w) if fold else w * bn(z)
+            out = term if out is None else out + term
+        return out
 
 
 class SearchCell(nn.Module):
     def __init__(self, steps: int, multiplier: int, C_prev_prev: int, C_prev: int, C: int, reduction: bool,
-                 reduction_prev: bool, primitives: Sequence[str] = PRIMITIVES):
+                 reduction_prev: bool, primitives: Sequence[str] = PRIMITIVES, speedups: Speedups = Speedups.off()):
         super().__init__()
         self.reduction = reduction
         self.preprocess0 = (FactorizedReduce(C_prev_prev, C, affine=False) if reduction_prev
@@ -87,7 +154,7 @@ class SearchCell(nn.Module):
         self._steps = steps
         self._multiplier = multiplier
         self._ops = nn.ModuleList(
-            MixedOp(C, 2 if reduction and j < 2 else 1, primitives) for i in range(steps) for j in range(i + 2)
+            MixedOp(C, 2 if reduction and j < 2 else 1, primitives, speedups) for i in range(steps) for j in range(i + 2)
         )
 
     def forward(self, s0, s1, weights):
@@ -111,13 +178,17 @@ class Supernet(nn.Module):
         stem: ``"cifar"`` (one 3x3 conv, ``stem_multiplier*C`` channels) or ``"imagenet"`` (DARTS's stride-8
             stems, as UnNAS uses for non-CIFAR searches).
         input_channels: channels of the network input; head: the objective's head factory.
+        speedups: performance switches (:class:`~unnas.space.speedups.Speedups`); ``Speedups.off()`` is the plain
+            DARTS formulation.
     """
 
     def __init__(self, C: int = 16, num_classes: int = 10, layers: int = 8, steps: int = 4, multiplier: int = 4,
                  stem_multiplier: int = 3, stem: Literal["cifar", "imagenet"] = "cifar", input_channels: int = 3,
-                 head: Optional[HeadFactory] = None, primitives: Sequence[str] = PRIMITIVES):
+                 head: Optional[HeadFactory] = None, primitives: Sequence[str] = PRIMITIVES,
+                 speedups: Speedups = Speedups()):
         super().__init__()
         self.primitives = tuple(primitives)
+        self.speedups = speedups
         unknown = [p for p in self.primitives if p not in OPS]
         if unknown:
             raise ValueError(f"unknown primitive(s) {unknown}; known ops: {', '.join(sorted(OPS))}")
@@ -146,7 +217,8 @@ class Supernet(nn.Module):
             reduction = i in reductions
             if reduction:
                 C_curr *= 2
-            cell = SearchCell(steps, multiplier, C_prev_prev, C_prev, C_curr, reduction, reduction_prev, self.primitives)
+            cell = SearchCell(steps, multiplier, C_prev_prev, C_prev, C_curr, reduction, reduction_prev, self.primitives,
+                              speedups)
             reduction_prev = reduction
             self.cells.append(cell)
             C_prev_prev, C_prev = C_prev, multiplier * C_curr
@@ -154,6 +226,7 @@ class Supernet(nn.Module):
         k, n = num_edges(steps), len(self.primitives)
         self.alphas_normal = nn.Parameter(1e-3 * torch.randn(k, n))
         self.alphas_reduce = nn.Parameter(1e-3 * torch.randn(k, n))
+        apply_speedups(self, speedups)
 
     def arch_parameters(self) -> list:
         return [self.alphas_normal, self.alphas_reduce]
@@ -163,7 +236,7 @@ class Supernet(nn.Module):
         return (p for p in self.parameters() if id(p) not in arch)
 
     def forward(self, x):
-        x = self.head.fold(x)
+        x = to_layout(self.head.fold(x), self.speedups)
         input_size = tuple(x.shape[-2:])
         s0 = self.stem(x)
         s1 = self.stem1(s0) if self.stem_kind == "imagenet" else s0

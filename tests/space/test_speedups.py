@@ -1,0 +1,203 @@
+"""The performance switches change speed and memory, never the math: every switch, alone and together, gives the
+plain DARTS formulation's outputs, gradients and BN statistics (float64, tight tolerances)."""
+
+import dataclasses
+
+import pytest
+import torch
+import torch.nn.functional as F
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import pretext_tasks
+from unnas.modules.strategies import SecondOrder
+from unnas.space import NetworkCIFAR, Speedups, Supernet
+from unnas.space.speedups import (DepthwiseConv2d, _DepthwiseConv, apply_speedups, depthwise_pointwise,
+                                  depthwise_weight_grad)
+from unnas.space.supernet import MixedOp
+
+SWITCHES = [f.name for f in dataclasses.fields(Speedups)]
+SETTINGS = {**{name: dataclasses.replace(Speedups.off(), **{name: True}) for name in SWITCHES}, "all": Speedups()}
+
+
+def _close(a, b, tol=1e-10):
+    assert a.shape == b.shape
+    assert torch.allclose(a, b, rtol=tol, atol=tol), float((a - b).abs().max())
+
+
+def test_defaults_and_off():
+    assert all(getattr(Speedups(), n) for n in SWITCHES)
+    assert not any(getattr(Speedups.off(), n) for n in SWITCHES)
+
+
+@settings(max_examples=30, deadline=None)
+@given(k=st.sampled_from([3, 5]), stride=st.sampled_from([1, 2]), dilation=st.sampled_from([1, 2]),
+       channels_last=st.booleans(), size=st.integers(5, 11), batch=st.integers(1, 3))
+def test_depthwise_weight_grad_equals_autograd(k, stride, dilation, channels_last, size, batch):
+    pad = dilation * (k - 1) // 2
+    x = torch.randn(batch, 3, size, size, dtype=torch.float64)
+    if channels_last:
+        x = x.contiguous(memory_format=torch.channels_last)
+    w = torch.randn(3, 1, k, k, dtype=torch.float64, requires_grad=True)
+    out = F.conv2d(x, w, None, stride, pad, dilation, groups=3)
+    g = torch.randn_like(out)
+    (expected,) = torch.autograd.grad(out, w, g)
+    _close(depthwise_weight_grad(x, g, (k, k), (stride, stride), (pad, pad), (dilation, dilation)), expected)
+
+
+@pytest.mark.parametrize("k,stride,dilation", [(3, 1, 1), (5, 1, 1), (3, 2, 1), (3, 1, 2), (5, 1, 2), (5, 2, 2)])
+@pytest.mark.parametrize("channels_last", [False, True])
+def test_fast_depthwise_backward_matches_plain_conv(k, stride, dilation, channels_last):
+    conv = DepthwiseConv2d(4, k, stride, dilation * (k - 1) // 2, dilation).double()
+    x = torch.randn(2, 4, 9, 9, dtype=torch.float64)
+    if channels_last:
+        conv, x = conv.to(memory_format=torch.channels_last), x.contiguous(memory_format=torch.channels_last)
+    x.requires_grad_(True)
+    results = []
+    for fast in (False, True):
+        conv.fast_backward = fast
+        out = conv(x)
+        results.append((out, *torch.autograd.grad((out * out).sum(), [x, conv.weight])))
+    for a, b in zip(*results):
+        _close(a, b)
+
+
+def test_fast_depthwise_backward_passes_gradcheck():
+    conv = DepthwiseConv2d(2, 3, 1, 2, 2).double()
+    conv.fast_backward = True
+    x = torch.randn(1, 2, 6, 6, dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradcheck(
+        lambda inp, w: _DepthwiseConv.apply(inp, w, conv.stride, conv.padding, conv.dilation), (x, conv.weight))
+
+
+@pytest.mark.parametrize("fast", [False, True])
+def test_depthwise_pointwise_recomputes_instead_of_storing(fast):
+    dw = DepthwiseConv2d(4, 5, 1, 4, 2).double()
+    dw.fast_backward = fast
+    pw = torch.nn.Conv2d(4, 6, 1, bias=False).double()
+    x = torch.randn(2, 4, 8, 8, dtype=torch.float64, requires_grad=True)
+    saved = {}
+
+    def run(fn):
+        count = []
+        with torch.autograd.graph.saved_tensors_hooks(lambda t: count.append(t.numel()) or t, lambda t: t):
+            out = fn()
+        grads = torch.autograd.grad((out * out).sum(), [x, dw.weight, pw.weight])
+        return out, grads, sum(count)
+
+    plain_out, plain_grads, saved["plain"] = run(lambda: pw(dw(x)))
+    fused_out, fused_grads, saved["fused"] = run(lambda: depthwise_pointwise(dw, pw, x))
+    _close(plain_out, fused_out)
+    for a, b in zip(plain_grads, fused_grads):
+        _close(a, b)
+    # the depthwise output (x.numel() elements) is no longer stored
+    assert saved["plain"] - saved["fused"] == x.numel()
+
+
+def _supernet_run(sp, x, y, train=True):
+    torch.manual_seed(3)
+    net = Supernet(C=4, num_classes=5, layers=4, speedups=sp).double()
+    net.train(train)
+    loss = F.cross_entropy(net(x), y)
+    if train:
+        loss.backward()
+    grads = {n: p.grad for n, p in net.named_parameters()}
+    return loss.detach(), grads, dict(net.named_buffers())
+
+
+@pytest.mark.parametrize("name", list(SETTINGS))
+def test_supernet_switch_keeps_loss_gradients_and_bn_statistics(name):
+    x, y = torch.randn(3, 3, 12, 12, dtype=torch.float64), torch.tensor([0, 4, 2])
+    loss0, grads0, bufs0 = _supernet_run(Speedups.off(), x, y)
+    loss1, grads1, bufs1 = _supernet_run(SETTINGS[name], x, y)
+    _close(loss0, loss1)
+    assert grads0.keys() == grads1.keys() and bufs0.keys() == bufs1.keys()
+    for n in grads0:
+        _close(grads0[n], grads1[n])
+    for n in bufs0:
+        _close(bufs0[n].double(), bufs1[n].double())
+
+
+@pytest.mark.parametrize("name", ["fold_weights", "all"])
+def test_supernet_switch_keeps_eval_outputs(name):
+    x, y = torch.randn(2, 3, 12, 12, dtype=torch.float64), torch.tensor([1, 3])
+    _close(_supernet_run(Speedups.off(), x, y, train=False)[0], _supernet_run(SETTINGS[name], x, y, train=False)[0])
+
+
+@pytest.mark.parametrize("stride", [1, 2])
+def test_channels_last_with_folded_weights_gives_correct_input_gradients(stride):
+    # Regression: PyTorch's CPU batch-norm backward reads garbage for a stride-0 (expanded) weight on a
+    # channels-last input; the fold makes its weight contiguous.
+    sp = dataclasses.replace(Speedups.off(), channels_last=True, fold_weights=True)
+    x = torch.randn(2, 4, 8, 8, dtype=torch.float64)
+    w = torch.tensor([0.3, 0.2, 0.1, 0.4, 0.5, 0.6, 0.7, 0.8], dtype=torch.float64)
+    grads = []
+    for speedups, inp in ((Speedups.off(), x), (sp, x.contiguous(memory_format=torch.channels_last))):
+        torch.manual_seed(0)
+        op = MixedOp(4, stride, speedups=speedups).double()
+        apply_speedups(op, speedups)
+        inp = inp.clone().requires_grad_(True)
+        grads.append(torch.autograd.grad(op(inp, w).pow(2).sum(), inp)[0])
+    _close(*grads)
+
+
+def test_supernet_defaults_store_at_most_six_tenths_of_the_activations():
+    x, y = torch.randn(4, 3, 16, 16), torch.randint(0, 10, (4,))
+
+    def saved_bytes(sp):
+        net = Supernet(C=8, layers=5, speedups=sp)
+        storages = {}
+
+        def pack(t):
+            storages[t.untyped_storage().data_ptr()] = t.untyped_storage().nbytes()
+            return t
+        with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+            F.cross_entropy(net(x), y)
+        return sum(storages.values())
+
+    assert saved_bytes(Speedups()) <= 0.6 * saved_bytes(Speedups.off())
+
+
+def test_second_order_gradients_do_not_depend_on_switches():
+    xt, yt = torch.randn(2, 3, 8, 8, dtype=torch.float64), torch.tensor([0, 1])
+    xv, yv = torch.randn(2, 3, 8, 8, dtype=torch.float64), torch.tensor([1, 1])
+    grads = []
+    for sp in (Speedups.off(), Speedups()):
+        torch.manual_seed(5)
+        net = Supernet(C=4, num_classes=2, layers=3, speedups=sp).double()
+        opt = torch.optim.SGD(net.weight_parameters(), lr=0.1, momentum=0.9, weight_decay=3e-4)
+        SecondOrder().arch_gradients(net, F.cross_entropy, (xt, yt), (xv, yv), opt)
+        grads.append([a.grad.clone() for a in net.arch_parameters()])
+    for a, b in zip(*grads):
+        _close(a, b, tol=1e-7)
+
+
+def test_state_dicts_are_interchangeable_between_settings():
+    plain, fast = Supernet(C=4, layers=3, speedups=Speedups.off()), Supernet(C=4, layers=3)
+    assert plain.state_dict().keys() == fast.state_dict().keys()
+    fast.load_state_dict(plain.state_dict())
+    plain.eval(), fast.eval()
+    x = torch.randn(2, 3, 8, 8)
+    with torch.no_grad():
+        _close(plain(x), fast(x), tol=1e-5)
+
+
+@pytest.mark.parametrize("task", ["supervised", "rotation", "colorization", "jigsaw"])
+def test_network_switches_keep_training_math_under_every_head(task):
+    obj = {"supervised": lambda: pretext_tasks.Supervised(num_classes=10), "rotation": pretext_tasks.Rotation,
+           "colorization": pretext_tasks.Colorization, "jigsaw": pretext_tasks.Jigsaw}[task]()
+    images, labels = torch.rand(2, 3, 32, 32), torch.tensor([1, 2])
+    x, y = obj.prepare(images, labels, train=True, generator=torch.Generator().manual_seed(0))
+    results = []
+    for sp in (Speedups.off(), Speedups()):
+        torch.manual_seed(7)
+        # (jigsaw tiles are too small for the auxiliary tower's 5x5 pooling)
+        net = NetworkCIFAR("darts_v2", C=4, layers=4, auxiliary=task != "jigsaw", input_channels=obj.input_channels,
+                           head=obj.head, speedups=sp).double()
+        logits, aux = net(x.double())
+        loss = obj.loss(logits, y) + (0.4 * obj.loss(aux, y) if aux is not None else 0)
+        loss.backward()
+        results.append((loss.detach(), [p.grad for p in net.parameters()]))
+    _close(results[0][0], results[1][0])
+    for a, b in zip(results[0][1], results[1][1]):
+        _close(a, b)

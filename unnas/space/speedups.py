@@ -1,0 +1,173 @@
+"""Switches that make the supernet and the evaluation networks faster without changing their math.
+
+Every switch keeps outputs, gradients and BN statistics equal to the plain DARTS formulation within
+floating-point tolerance (tests/space/test_speedups.py) and leaves the parameter names unchanged, so
+checkpoints move freely between settings. ``Speedups.off()`` is the plain formulation that
+benchmarks/bench_steps.py times as the baseline; the defaults are the switches that won there
+(docs/benchmarks.md).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+@dataclass(frozen=True)
+class Speedups:
+    """Performance switches (all exact up to floating-point rounding).
+
+    Args:
+        channels_last: keep parameters and activations in NHWC; oneDNN's depthwise and pooling kernels are
+            several times faster in that layout on CPU.
+        depthwise_backward: on CPU, compute the input gradient of stride-1 depthwise convs as a forward conv
+            with the flipped kernel, and the weight gradient of dilated ones as a sum of shifted products,
+            instead of oneDNN's backward kernels, which are slow for these shapes. CUDA keeps cuDNN's kernels.
+        shared_relu: (supernet) one ReLU per edge shared by the conv ops and the stride-2 skip instead of one
+            each, so the rectified input is computed and stored once.
+        fold_weights: (supernet) apply an op's softmax weight as the scale of its final non-affine
+            BatchNorm, ``w * BN(z) = BN(z; weight=w)``, so the BN output is not kept for the weight's
+            gradient.
+        skip_none: (supernet) leave out the ``none`` op, whose term ``w * 0`` is exactly zero (its alpha
+            still gets its gradient through the softmax).
+        recompute_depthwise: (supernet) keep only the input of each depthwise-then-1x1 conv pair for backward
+            and recompute the depthwise output there: one extra depthwise forward for one stored tensor less.
+    """
+
+    channels_last: bool = True
+    depthwise_backward: bool = True
+    shared_relu: bool = True
+    fold_weights: bool = True
+    skip_none: bool = True
+    recompute_depthwise: bool = True
+
+    @classmethod
+    def off(cls) -> "Speedups":
+        """The plain formulation: every candidate op computed on its own, then a weighted sum."""
+        return cls(channels_last=False, depthwise_backward=False, shared_relu=False, fold_weights=False,
+                   skip_none=False, recompute_depthwise=False)
+
+
+def depthwise_weight_grad(x: torch.Tensor, grad_out: torch.Tensor, kernel_size, stride, padding,
+                          dilation) -> torch.Tensor:
+    """Weight gradient of a depthwise conv, ``[C, 1, kh, kw]``, as one multiply-and-reduce per kernel tap."""
+    (kh, kw), (sh, sw), (ph, pw), (dh, dw) = kernel_size, stride, padding, dilation
+    xp = F.pad(x, (pw, pw, ph, ph))
+    ho, wo = grad_out.shape[-2:]
+    taps = []
+    for i in range(kh):
+        for j in range(kw):
+            window = xp[:, :, i * dh: i * dh + sh * (ho - 1) + 1: sh, j * dw: j * dw + sw * (wo - 1) + 1: sw]
+            taps.append((grad_out * window).sum(dim=(0, 2, 3)))
+    return torch.stack(taps, dim=1).view(x.shape[1], 1, kh, kw)
+
+
+def _same_padding(kernel_size, padding, dilation) -> bool:
+    return all(k % 2 == 1 and p == d * (k - 1) // 2 for k, p, d in zip(kernel_size, padding, dilation))
+
+
+def _depthwise_backward(grad_out, x, weight, stride, padding, dilation, need_x: bool, need_w: bool, fast: bool):
+    """``(grad_x, grad_w)`` of a depthwise conv; *fast* uses the flipped-kernel and shifted-product forms on CPU."""
+    C, kernel_size = x.shape[1], weight.shape[-2:]
+    fast = fast and x.device.type == "cpu"
+    flip_input_grad = fast and need_x and tuple(stride) == (1, 1) and _same_padding(kernel_size, padding, dilation)
+    shifted_weight_grad = fast and need_w and max(dilation) > 1
+    mask = [need_x and not flip_input_grad, need_w and not shifted_weight_grad, False]
+    grad_x = grad_w = None
+    if any(mask):
+        grad_x, grad_w, _ = torch.ops.aten.convolution_backward(
+            grad_out, x, weight, None, list(stride), list(padding), list(dilation), False, [0, 0], C, mask)
+    if flip_input_grad:
+        # the transpose of a stride-1 "same" correlation is the correlation with the flipped kernel
+        grad_x = F.conv2d(grad_out, weight.flip(-2, -1), None, 1, padding, dilation, groups=C)
+    if shifted_weight_grad:
+        grad_w = depthwise_weight_grad(x, grad_out, kernel_size, stride, padding, dilation)
+    return grad_x, grad_w
+
+
+class _DepthwiseConv(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x, weight, stride, padding, dilation):
+        ctx.save_for_backward(x, weight)
+        ctx.conf = (stride, padding, dilation)
+        return F.conv2d(x, weight, None, stride, padding, dilation, groups=x.shape[1])
+
+    @staticmethod
+    def backward(ctx, grad_out):
+        x, weight = ctx.saved_tensors
+        grad_x, grad_w = _depthwise_backward(grad_out, x, weight, *ctx.conf, ctx.needs_input_grad[0],
+                                             ctx.needs_input_grad[1], fast=True)
+        return grad_x, grad_w, None, None, None
+
+
+class _DepthwisePointwise(torch.autograd.Function):
+    """Depthwise conv then 1x1 conv that keeps only the block's input for backward and recomputes the
+    (cheap) depthwise output there."""
+
+    @staticmethod
+    def forward(ctx, x, w_dw, w_pw, stride, padding, dilation, fast):
+        ctx.save_for_backward(x, w_dw, w_pw)
+        ctx.conf = (stride, padding, dilation, fast)
+        return F.conv2d(F.conv2d(x, w_dw, None, stride, padding, dilation, groups=x.shape[1]), w_pw)
+
+    @staticmethod
+    def backward(ctx, grad_out):
+        x, w_dw, w_pw = ctx.saved_tensors
+        stride, padding, dilation, fast = ctx.conf
+        need_x, need_dw, need_pw = ctx.needs_input_grad[:3]
+        t = F.conv2d(x, w_dw, None, stride, padding, dilation, groups=x.shape[1])
+        grad_t, grad_pw, _ = torch.ops.aten.convolution_backward(
+            grad_out, t, w_pw, None, [1, 1], [0, 0], [1, 1], False, [0, 0], 1, [True, need_pw, False])
+        grad_x, grad_dw = _depthwise_backward(grad_t, x, w_dw, stride, padding, dilation, need_x, need_dw, fast)
+        return grad_x, grad_dw, grad_pw, None, None, None, None
+
+
+def depthwise_pointwise(dw: "DepthwiseConv2d", pw: nn.Conv2d, x: torch.Tensor) -> torch.Tensor:
+    """``pw(dw(x))`` that stores only *x* for backward (see ``Speedups.recompute_depthwise``)."""
+    if not torch.is_grad_enabled():
+        return pw(dw(x))
+    return _DepthwisePointwise.apply(x, dw.weight, pw.weight, dw.stride, dw.padding, dw.dilation, dw.fast_backward)
+
+
+def is_pointwise(m: nn.Module) -> bool:
+    """A bias-free, ungrouped, stride-1 1x1 conv."""
+    return (isinstance(m, nn.Conv2d) and m.kernel_size == (1, 1) and m.stride == (1, 1) and m.groups == 1
+            and m.bias is None and m.padding == (0, 0))
+
+
+class DepthwiseConv2d(nn.Conv2d):
+    """A depthwise ``nn.Conv2d`` (same parameters) with an optional faster CPU backward.
+
+    With ``fast_backward`` set and a CPU input, the input gradient of a stride-1 conv is the forward conv
+    with the flipped kernel and the weight gradient of a dilated conv is :func:`depthwise_weight_grad`
+    (both beat oneDNN's backward kernels here; docs/benchmarks.md). Otherwise this is a plain ``nn.Conv2d``.
+    """
+
+    fast_backward = False
+
+    def __init__(self, C: int, kernel_size: int, stride: int, padding: int, dilation: int = 1):
+        super().__init__(C, C, kernel_size, stride, padding, dilation=dilation, groups=C, bias=False)
+
+    def forward(self, x):
+        if self.fast_backward and x.device.type == "cpu" and torch.is_grad_enabled():
+            return _DepthwiseConv.apply(x, self.weight, self.stride, self.padding, self.dilation)
+        return super().forward(x)
+
+
+def apply_speedups(module: nn.Module, speedups: Speedups) -> None:
+    """Set the layout and per-layer switches of *speedups* on every submodule of *module*."""
+    for m in module.modules():
+        if isinstance(m, DepthwiseConv2d):
+            m.fast_backward = speedups.depthwise_backward
+    if speedups.channels_last:
+        module.to(memory_format=torch.channels_last)
+
+
+def to_layout(x: torch.Tensor, speedups: Speedups) -> torch.Tensor:
+    """*x* in the memory layout the network computes in."""
+    if speedups.channels_last and x.dim() == 4:
+        return x.contiguous(memory_format=torch.channels_last)
+    return x
