@@ -163,12 +163,13 @@ def child_time(kind: str, args) -> list:
             _sync(dev)
             if r >= args.warmup:
                 times[name].append(time.perf_counter() - t0)
-    base = statistics.median(times["off"])
+    base, best = statistics.median(times["off"]), statistics.median(times["all"])
     rows = []
     for name, (_, _, macs) in setups.items():
         med = statistics.median(times[name])
         rows.append({"bench": kind, "variant": name, "median_s": round(med, 4), "min_s": round(min(times[name]), 4),
                      "max_s": round(max(times[name]), 4), "speedup_vs_off": round(base / med, 3),
+                     "time_vs_all": round(med / best, 3),
                      "saved_mb": round(saved[name], 1), "saved_ratio_vs_off": round(saved[name] / saved["off"], 3),
                      "gmacs_per_s": round(macs / med / 1e9, 2)})
     return rows
@@ -187,8 +188,8 @@ def child_memory(kind: str, variant: str, args) -> list:
     for _ in range(args.warmup + 1):
         step()
     _sync(dev)
-    row = {"bench": kind, "variant": variant, "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
-           "rss_before_mb": round(rss0, 1)}
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    row = {"bench": kind, "variant": variant, "peak_rss_mb": round(peak, 1), "step_rss_mb": round(peak - rss0, 1)}
     if dev.type == "cuda":
         row["peak_cuda_mb"] = round(torch.cuda.max_memory_allocated() / 2 ** 20, 1)
     return [row]
@@ -317,9 +318,17 @@ def main() -> None:
         for row in _run_child(common + ["--child", kind]):
             print(json.dumps(row), flush=True)
         if kind != "conv" and not args.no_memory:
+            mem = {}
             for variant in ("off", "all"):
                 for row in _run_child(common + ["--child", kind, "--memory-variant", variant]):
                     print(json.dumps(row), flush=True)
+                    mem[variant] = row
+            if len(mem) == 2:
+                key = "peak_cuda_mb" if "peak_cuda_mb" in mem["off"] else "peak_rss_mb"
+                ratio = {"bench": kind, "memory": key, "peak_ratio_all_vs_off": round(mem["all"][key] / mem["off"][key], 3)}
+                if key == "peak_rss_mb":
+                    ratio["step_rss_ratio_all_vs_off"] = round(mem["all"]["step_rss_mb"] / mem["off"]["step_rss_mb"], 3)
+                print(json.dumps(ratio), flush=True)
 
 
 def _has_cuda() -> bool:

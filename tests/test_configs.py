@@ -4,6 +4,8 @@ import glob
 import os
 
 import pytest
+import torch
+
 from unnas.lightning_cli import run
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -63,3 +65,18 @@ def test_objective_is_chosen_on_the_command_line(task, monkeypatch, capsys):
     assert printed["class_path"] == f"pretext_tasks.{task}"
     if task == "Jigsaw":
         assert printed["init_args"]["gray_prob"] == 0.5
+
+
+@pytest.mark.parametrize("config", ["configs/search/cifar10_rotation_cpu.yaml", "configs/train/cifar10_rotation_cpu.yaml"])
+def test_speedup_switches_are_set_from_the_command_line(config, monkeypatch, tmp_path):
+    from unnas.space import Speedups
+
+    monkeypatch.chdir(ROOT)
+    monkeypatch.setenv("WANDB_MODE", "disabled")
+    cli = run(["-c", config, "--trainer.accelerator=cpu", "--model.init_args.speedups.channels_last=false",
+               "--model.init_args.speedups.depthwise_backward=false"], run=False)
+    net = getattr(cli.model, "supernet", None) or cli.model.net
+    assert net.speedups == Speedups(channels_last=False, depthwise_backward=False)
+    assert net.stem[0].weight.is_contiguous()
+    default = run(["-c", config, "--trainer.accelerator=cpu"], run=False)
+    assert (getattr(default.model, "supernet", None) or default.model.net).speedups == Speedups()

@@ -43,6 +43,7 @@ def test_search_moves_alphas_and_yields_a_valid_genotype(tmp_path, strategy):
     history = json.load(open(tmp_path / "alphas.json"))
     assert len(history["epochs"]) == 1 and os.path.exists(tmp_path / "cells" / "epoch_000.png")
     assert os.path.exists(tmp_path / "alphas" / "epoch_000.png")
+    assert os.path.getsize(tmp_path / "alphas_evolution.png") > 1000
 
 
 def test_weights_and_alphas_use_separate_optimisers():

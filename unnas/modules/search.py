@@ -143,12 +143,13 @@ class DartsSearch(StepSeedMixin, HeldOutEvalMixin, L.LightningModule):
         save_genotype(genotype, os.path.join(out, "genotypes", f"epoch_{epoch:03d}.json"))
         with open(os.path.join(out, "alphas.json"), "w") as f:
             json.dump({"primitives": list(self.supernet.primitives), "epochs": self.alpha_history}, f)
-        from unnas.space.draw import draw_genotype, plot_alphas
+        from unnas.space.draw import draw_genotype, plot_alpha_evolution, plot_alphas
 
         heatmap = os.path.join(out, "alphas", f"epoch_{epoch:03d}.png")
         plot_alphas(w_n, w_r, self.supernet.primitives, heatmap, title=f"softmax(alpha), epoch {epoch}")
         drawing = os.path.join(out, "cells", f"epoch_{epoch:03d}.png")
         draw_genotype(genotype, drawing, title=f"epoch {epoch}")
+        plot_alpha_evolution(self.alpha_history, self.supernet.primitives, os.path.join(out, "alphas_evolution.png"))
         log_image(self.trainer, "alphas", heatmap)
         log_image(self.trainer, "cells", drawing)
         for logger in self.trainer.loggers:

@@ -110,3 +110,31 @@ def plot_alphas(weights_normal, weights_reduce, primitives: Sequence[str], out: 
     os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
     fig.savefig(out, dpi=110)
     plt.close(fig)
+
+
+def plot_alpha_evolution(history: Sequence[dict], primitives: Sequence[str], out: str, title: Optional[str] = None) -> None:
+    """Per cell type, each op's softmax weight averaged over the edges, against the epoch (from ``alphas.json``).
+
+    *history* is the list of per-epoch entries (``{"epoch", "normal", "reduce"}``) a search writes.
+    """
+    import numpy as np
+
+    if not history:
+        raise ValueError("no epochs recorded yet: the alpha history is empty")
+    epochs = [h["epoch"] for h in history]
+    fig, axes = plt.subplots(1, 2, figsize=(11, 3.8), sharey=True)
+    for ax, cell in zip(axes, ("normal", "reduce")):
+        mean = np.array([np.asarray(h[cell]).mean(axis=0) for h in history])  # [epochs, ops]
+        for k, p in enumerate(primitives):
+            ax.plot(epochs, mean[:, k], marker="o", ms=3, label=p)
+        ax.axhline(1 / len(primitives), color="grey", lw=0.6, ls=":")
+        ax.set_xlabel("epoch")
+        ax.set_title(f"{cell} cell: mean softmax(alpha) over edges")
+    axes[0].set_ylabel("weight")
+    axes[1].legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
+    fig.savefig(out, dpi=110)
+    plt.close(fig)
