@@ -201,3 +201,23 @@ def test_network_switches_keep_training_math_under_every_head(task):
     _close(results[0][0], results[1][0])
     for a, b in zip(results[0][1], results[1][1]):
         _close(a, b)
+
+
+def test_switches_work_under_bf16_autocast():
+    # Lightning's bf16-mixed precision runs the forward under autocast; the custom backward passes must follow
+    # it and stay as close to the float32 gradient as the plain formulation under autocast does.
+    x, y = torch.randn(8, 3, 16, 16), torch.randint(0, 4, (8,))
+
+    def grads(sp, amp):
+        torch.manual_seed(2)
+        net = Supernet(C=8, num_classes=4, layers=3, speedups=sp)
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=amp):
+            loss = F.cross_entropy(net(x), y)
+        loss.backward()
+        assert all(p.grad.dtype == torch.float32 for p in net.parameters())
+        return torch.cat([p.grad.flatten() for p in net.parameters()])
+
+    exact = grads(Speedups.off(), False)
+    plain = float(F.cosine_similarity(exact, grads(Speedups.off(), True), dim=0))
+    fast = float(F.cosine_similarity(exact, grads(Speedups(), True), dim=0))
+    assert plain > 0.98 and fast > plain - 0.005, (plain, fast)

@@ -97,7 +97,8 @@ class _DepthwiseConv(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx, grad_out):
-        x, weight = ctx.saved_tensors
+        # under autocast the forward ran in a lower precision: compute the backward in the gradient's dtype
+        x, weight = (t.to(grad_out.dtype) for t in ctx.saved_tensors)
         grad_x, grad_w = _depthwise_backward(grad_out, x, weight, *ctx.conf, ctx.needs_input_grad[0],
                                              ctx.needs_input_grad[1], fast=True)
         return grad_x, grad_w, None, None, None
@@ -115,7 +116,7 @@ class _DepthwisePointwise(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx, grad_out):
-        x, w_dw, w_pw = ctx.saved_tensors
+        x, w_dw, w_pw = (t.to(grad_out.dtype) for t in ctx.saved_tensors)
         stride, padding, dilation, fast = ctx.conf
         need_x, need_dw, need_pw = ctx.needs_input_grad[:3]
         t = F.conv2d(x, w_dw, None, stride, padding, dilation, groups=x.shape[1])
