@@ -67,16 +67,27 @@ def test_objective_is_chosen_on_the_command_line(task, monkeypatch, capsys):
         assert printed["init_args"]["gray_prob"] == 0.5
 
 
-@pytest.mark.parametrize("config", ["configs/search/cifar10_rotation_cpu.yaml", "configs/train/cifar10_rotation_cpu.yaml"])
-def test_speedup_switches_are_set_from_the_command_line(config, monkeypatch, tmp_path):
+@pytest.mark.parametrize("config", ["configs/search/cifar10_rotation.yaml", "configs/train/cifar10_rotation_cpu.yaml"])
+def test_speedup_switches_are_set_from_the_command_line(config, monkeypatch):
     from unnas.space import Speedups
 
     monkeypatch.chdir(ROOT)
     monkeypatch.setenv("WANDB_MODE", "disabled")
-    cli = run(["-c", config, "--trainer.accelerator=cpu", "--model.init_args.speedups.channels_last=false",
-               "--model.init_args.speedups.depthwise_backward=false"], run=False)
+    base = ["-c", config, "--trainer.accelerator=cpu", "--trainer.devices=1", "--trainer.strategy=auto"]
+    cli = run(base + ["--model.init_args.speedups.channels_last=false",
+                      "--model.init_args.speedups.depthwise_backward=false"], run=False)
     net = getattr(cli.model, "supernet", None) or cli.model.net
     assert net.speedups == Speedups(channels_last=False, depthwise_backward=False)
     assert net.stem[0].weight.is_contiguous()
-    default = run(["-c", config, "--trainer.accelerator=cpu"], run=False)
-    assert (getattr(default.model, "supernet", None) or default.model.net).speedups == Speedups()
+    default = getattr(run(base, run=False).model, "supernet", None) or run(base, run=False).model.net
+    assert default.speedups == Speedups()
+    assert default.stem[0].weight.is_contiguous(memory_format=torch.channels_last)
+
+
+@pytest.mark.parametrize("task", ["supervised", "rotation", "colorization", "jigsaw"])
+def test_cpu_search_configs_run_the_plain_formulation(task, monkeypatch):
+    from unnas.space import Speedups
+
+    monkeypatch.chdir(ROOT)
+    cli = run(["-c", f"configs/search/cifar10_{task}_cpu.yaml", "--trainer.accelerator=cpu"], run=False)
+    assert cli.model.supernet.speedups == Speedups.off()
