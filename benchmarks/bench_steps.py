@@ -22,7 +22,9 @@ docs/benchmarks.md with the command, the machine and the date.
 from __future__ import annotations
 
 import argparse
+import ctypes
 import dataclasses
+import gc
 import json
 import os
 import resource
@@ -34,6 +36,8 @@ import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 OBJECTIVES = ("supervised", "rotation", "colorization", "jigsaw")
+#: images per step of UnNAS's CIFAR-10 sample-study recipe (rotation feeds 4 copies of each, jigsaw 4 tiles)
+PAPER_BATCH = {"supervised": 128, "rotation": 32, "colorization": 128, "jigsaw": 32}
 
 
 def variants(ablation: bool, supernet: bool) -> dict:
@@ -57,6 +61,16 @@ def _sync(device) -> None:
         torch.cuda.synchronize()
 
 
+def _release_memory() -> None:
+    """Return freed heap memory to the OS between steps (glibc keeps it otherwise, and with several variants
+    in one process the retained heaps add up to more than the machine has)."""
+    gc.collect()
+    try:
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):  # not glibc
+        pass
+
+
 def _saved_mb(fn) -> float:
     """MB of distinct storages autograd saves for backward while *fn* runs its forward."""
     import torch
@@ -64,13 +78,15 @@ def _saved_mb(fn) -> float:
     seen = {}
 
     def pack(t):
+        # Hold the storage (so its address is not reused during the pass) but not the tensor: returning the
+        # tensor would tie outputs to their own graph nodes in reference cycles that Python's gc cannot see.
         storage = t.untyped_storage()
-        seen[storage.data_ptr()] = storage.nbytes()
-        return t
+        seen[storage.data_ptr()] = storage
+        return None  # this pass never runs backward
 
-    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda packed: packed):
         fn()
-    return sum(seen.values()) / 2 ** 20
+    return sum(s.nbytes() for s in seen.values()) / 2 ** 20
 
 
 def _search_setup(order: int, sp, args, dev):
@@ -124,8 +140,9 @@ def _train_setup(task_name: str, sp, args, dev):
                        input_channels=task.input_channels, head=task.head, speedups=sp).to(dev)
     opt = torch.optim.SGD(net.parameters(), lr=0.1, momentum=0.9, nesterov=True, weight_decay=5e-4)
     g = torch.Generator().manual_seed(1)
-    images = torch.rand(args.batch, 3, 32, 32, generator=g).to(dev)
-    labels = torch.randint(0, 10, (args.batch,), generator=g).to(dev)
+    batch = args.train_batch or PAPER_BATCH[task_name]
+    images = torch.rand(batch, 3, 32, 32, generator=g).to(dev)
+    labels = torch.randint(0, 10, (batch,), generator=g).to(dev)
     x, y = task.prepare(images, labels, train=True, generator=torch.Generator(device=dev).manual_seed(2))
 
     def step():
@@ -153,7 +170,10 @@ def child_time(kind: str, args) -> list:
 
     dev = torch.device(args.device)
     setups = {name: _setup(kind, sp, args, dev) for name, sp in variants(args.ablation, kind.startswith("search")).items()}
-    saved = {name: _saved_mb(fwd) for name, (_, fwd, _) in setups.items()}
+    saved = {}
+    for name, (_, fwd, _) in setups.items():
+        saved[name] = _saved_mb(fwd)
+        _release_memory()
     times = {name: [] for name in setups}
     for r in range(args.warmup + args.steps):
         for name, (step, _, _) in setups.items():
@@ -163,6 +183,7 @@ def child_time(kind: str, args) -> list:
             _sync(dev)
             if r >= args.warmup:
                 times[name].append(time.perf_counter() - t0)
+            _release_memory()
     base, best = statistics.median(times["off"]), statistics.median(times["all"])
     rows = []
     for name, (_, _, macs) in setups.items():
@@ -280,6 +301,7 @@ def main() -> None:
     p.add_argument("--train-channels", type=int, default=16, help="sample-study network channels (UnNAS: 16)")
     p.add_argument("--train-layers", type=int, default=20, help="sample-study network cells (UnNAS: 20)")
     p.add_argument("--genotype", default="unnas500/00004", help="architecture of the train benchmark")
+    p.add_argument("--train-batch", type=int, help="images per training step (default: UnNAS's per objective)")
     p.add_argument("--batch", type=int, default=64)
     p.add_argument("--steps", type=int, default=3, help="timed rounds (each round steps every variant once)")
     p.add_argument("--warmup", type=int, default=1)
