@@ -86,6 +86,16 @@ def draw_genotype(genotype: Genotype, out: Optional[str] = None, title: Optional
     return fig
 
 
+def _save(fig, out: str, title: Optional[str]) -> None:
+    """Title, lay out, write *out* (creating its folder) and close *fig*."""
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
+    fig.savefig(out, dpi=110)
+    plt.close(fig)
+
+
 def plot_alphas(weights_normal, weights_reduce, primitives: Sequence[str], out: str, title: Optional[str] = None) -> None:
     """Heatmaps of the softmaxed alphas (rows: edges ``node <- state``, columns: ops) of both cells, saved to *out*."""
     import numpy as np
@@ -104,12 +114,7 @@ def plot_alphas(weights_normal, weights_reduce, primitives: Sequence[str], out: 
         ax.set_yticks(range(len(rows)), rows, fontsize=8)
         ax.set_title(f"{name} cell")
         fig.colorbar(im, ax=ax, fraction=0.046, pad=0.02)
-    if title:
-        fig.suptitle(title)
-    fig.tight_layout()
-    os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
-    fig.savefig(out, dpi=110)
-    plt.close(fig)
+    _save(fig, out, title)
 
 
 def plot_alpha_evolution(history: Sequence[dict], primitives: Sequence[str], out: str, title: Optional[str] = None) -> None:
@@ -132,9 +137,4 @@ def plot_alpha_evolution(history: Sequence[dict], primitives: Sequence[str], out
         ax.set_title(f"{cell} cell: mean softmax(alpha) over edges")
     axes[0].set_ylabel("weight")
     axes[1].legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
-    if title:
-        fig.suptitle(title)
-    fig.tight_layout()
-    os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
-    fig.savefig(out, dpi=110)
-    plt.close(fig)
+    _save(fig, out, title)
