@@ -42,13 +42,13 @@ PAPER_BATCH = {"supervised": 128, "rotation": 32, "colorization": 128, "jigsaw":
 
 def variants(ablation: bool, supernet: bool) -> dict:
     """Name -> Speedups: the plain formulation, the defaults, and (ablation) the defaults minus each switch."""
-    from unnas.space.speedups import Speedups
+    from unnas.space.speedups import NETWORK_SWITCHES, Speedups
 
     out = {"off": Speedups.off(), "all": Speedups()}
     if ablation:
         switches = [f.name for f in dataclasses.fields(Speedups)]
         if not supernet:
-            switches = ["channels_last", "depthwise_backward"]
+            switches = list(NETWORK_SWITCHES)
         for name in switches:
             out[f"all-{name}"] = dataclasses.replace(Speedups(), **{name: False})
     return out

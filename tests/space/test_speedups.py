@@ -2,6 +2,7 @@
 plain DARTS formulation's outputs, gradients and BN statistics (float64, tight tolerances)."""
 
 import dataclasses
+import itertools
 
 import pytest
 import torch
@@ -12,8 +13,7 @@ from hypothesis import strategies as st
 import pretext_tasks
 from unnas.modules.strategies import SecondOrder
 from unnas.space import NetworkCIFAR, Speedups, Supernet
-from unnas.space.speedups import (DepthwiseConv2d, _DepthwiseConv, apply_speedups, depthwise_pointwise,
-                                  depthwise_weight_grad)
+from unnas.space.speedups import DepthwiseConv2d, apply_speedups, depthwise_pointwise, depthwise_weight_grad
 from unnas.space.supernet import MixedOp
 
 SWITCHES = [f.name for f in dataclasses.fields(Speedups)]
@@ -45,35 +45,64 @@ def test_depthwise_weight_grad_equals_autograd(k, stride, dilation, channels_las
     _close(depthwise_weight_grad(x, g, (k, k), (stride, stride), (pad, pad), (dilation, dilation)), expected)
 
 
-@pytest.mark.parametrize("k,stride,dilation", [(3, 1, 1), (5, 1, 1), (3, 2, 1), (3, 1, 2), (5, 1, 2), (5, 2, 2)])
+@pytest.mark.parametrize("k,stride,dilation", [(3, 1, 1), (5, 1, 1), (3, 2, 1), (3, 1, 2), (5, 1, 2), (5, 2, 2), (3, 2, 2)])
 @pytest.mark.parametrize("channels_last", [False, True])
-def test_fast_depthwise_backward_matches_plain_conv(k, stride, dilation, channels_last):
+@pytest.mark.parametrize("size", [9, 8, 3])
+def test_fast_depthwise_paths_match_plain_conv(k, stride, dilation, channels_last, size):
     conv = DepthwiseConv2d(4, k, stride, dilation * (k - 1) // 2, dilation).double()
-    x = torch.randn(2, 4, 9, 9, dtype=torch.float64)
+    x = torch.randn(2, 4, size, size, dtype=torch.float64)
     if channels_last:
         conv, x = conv.to(memory_format=torch.channels_last), x.contiguous(memory_format=torch.channels_last)
     x.requires_grad_(True)
     results = []
-    for fast in (False, True):
-        conv.fast_backward = fast
+    for fast, subsample, crop in itertools.product((False, True), repeat=3):
+        conv.fast_backward, conv.subsample, conv.crop_kernel = fast, subsample, crop
         out = conv(x)
-        results.append((out, *torch.autograd.grad((out * out).sum(), [x, conv.weight])))
-    for a, b in zip(*results):
-        _close(a, b)
+        gx, gw = torch.autograd.grad((out * out).sum(), [x, conv.weight])
+        # the input gradient keeps the input's layout (a mixed layout sends batch norm down a slow path)
+        assert gx.is_contiguous(memory_format=torch.channels_last if channels_last else torch.contiguous_format)
+        results.append((out, gx, gw))
+    for other in results[1:]:
+        for a, b in zip(results[0], other):
+            _close(a, b)
 
 
-def test_fast_depthwise_backward_passes_gradcheck():
-    conv = DepthwiseConv2d(2, 3, 1, 2, 2).double()
-    conv.fast_backward = True
-    x = torch.randn(1, 2, 6, 6, dtype=torch.float64, requires_grad=True)
+def test_subsample_applies_only_where_stride_equals_dilation():
+    for (k, stride, dilation), expected in {(3, 2, 2): ((2, 2), (1, 1), (1, 1), (1, 1)),
+                                            (5, 2, 2): ((2, 2), (1, 1), (2, 2), (1, 1)),
+                                            (3, 1, 2): None, (3, 2, 1): None}.items():
+        conv = DepthwiseConv2d(2, k, stride, dilation * (k - 1) // 2, dilation)
+        conv.subsample = True
+        sub, weight, *rest = conv.conv_args((8, 8))
+        assert ((sub, *rest) if sub is not None else None) == expected
+
+
+@pytest.mark.parametrize("k,dilation,size,kept", [(5, 2, 3, 3), (5, 2, 5, 5), (5, 1, 3, 5), (3, 2, 2, 1), (3, 2, 3, 3),
+                                                  (5, 2, 4, 3), (7, 1, 3, 5)])
+def test_crop_kernel_keeps_only_the_taps_that_reach_the_image(k, dilation, size, kept):
+    conv = DepthwiseConv2d(2, k, 1, dilation * (k - 1) // 2, dilation)
+    conv.crop_kernel = True
+    _, weight, _, padding, _ = conv.conv_args((size, size))
+    assert tuple(weight.shape[-2:]) == (kept, kept) and padding == (dilation * (kept - 1) // 2,) * 2
+    x = torch.randn(1, 2, size, size)
+    _close(conv(x), F.conv2d(x, conv.weight, None, 1, conv.padding, conv.dilation, 2), tol=1e-6)
+
+
+@pytest.mark.parametrize("fast,subsample,crop", [(True, False, False), (False, True, False), (True, True, False),
+                                                 (False, False, True), (True, False, True)])
+def test_fast_depthwise_paths_pass_gradcheck(fast, subsample, crop):
+    conv = DepthwiseConv2d(2, 5, 2 if subsample else 1, 4, 2).double()
+    conv.fast_backward, conv.subsample, conv.crop_kernel = fast, subsample, crop
+    x = torch.randn(1, 2, 3 if crop else 7, 3 if crop else 7, dtype=torch.float64, requires_grad=True)
     assert torch.autograd.gradcheck(
-        lambda inp, w: _DepthwiseConv.apply(inp, w, conv.stride, conv.padding, conv.dilation), (x, conv.weight))
+        lambda inp, w: torch.func.functional_call(conv, {"weight": w}, (inp,)), (x, conv.weight))
 
 
 @pytest.mark.parametrize("fast", [False, True])
-def test_depthwise_pointwise_recomputes_instead_of_storing(fast):
-    dw = DepthwiseConv2d(4, 5, 1, 4, 2).double()
-    dw.fast_backward = fast
+@pytest.mark.parametrize("stride,subsample", [(1, False), (2, False), (2, True)])
+def test_depthwise_pointwise_recomputes_instead_of_storing(fast, stride, subsample):
+    dw = DepthwiseConv2d(4, 5, stride, 4, 2).double()
+    dw.fast_backward, dw.subsample = fast, subsample
     pw = torch.nn.Conv2d(4, 6, 1, bias=False).double()
     x = torch.randn(2, 4, 8, 8, dtype=torch.float64, requires_grad=True)
     saved = {}
@@ -90,8 +119,8 @@ def test_depthwise_pointwise_recomputes_instead_of_storing(fast):
     _close(plain_out, fused_out)
     for a, b in zip(plain_grads, fused_grads):
         _close(a, b)
-    # the depthwise output (x.numel() elements) is no longer stored
-    assert saved["plain"] - saved["fused"] == x.numel()
+    # the depthwise output is no longer stored
+    assert saved["plain"] - saved["fused"] == dw(x).numel()
 
 
 def _supernet_run(sp, x, y, train=True):
@@ -221,3 +250,38 @@ def test_switches_work_under_bf16_autocast():
     plain = float(F.cosine_similarity(exact, grads(Speedups.off(), True), dim=0))
     fast = float(F.cosine_similarity(exact, grads(Speedups(), True), dim=0))
     assert plain > 0.98 and fast > plain - 0.005, (plain, fast)
+
+
+@pytest.mark.parametrize("name", list(SETTINGS))
+def test_network_switch_keeps_training_math_with_strided_dilated_convs(name):
+    # unnas500/00004 has dilated convs on the reduction cells' stride-2 edges (the subsample_strided path)
+    x, y = torch.randn(2, 3, 16, 16, dtype=torch.float64), torch.tensor([3, 1])
+    results = []
+    for sp in (Speedups.off(), SETTINGS[name]):
+        torch.manual_seed(4)
+        net = NetworkCIFAR("unnas500/00004", C=4, layers=5, speedups=sp).double()
+        loss = F.cross_entropy(net(x)[0], y)
+        loss.backward()
+        results.append((loss.detach(), [p.grad for p in net.parameters()], list(net.buffers())))
+    _close(results[0][0], results[1][0])
+    for a, b in zip(results[0][1] + results[0][2], results[1][1] + results[1][2]):
+        _close(a.double(), b.double())
+
+
+@pytest.mark.parametrize("supernet", [False, True])
+def test_dense_grads_give_batch_norm_dense_gradients_in_the_activation_layout(supernet):
+    def grad_layouts(dense):
+        sp = dataclasses.replace(Speedups.off(), channels_last=True, dense_grads=dense)
+        net = (Supernet(C=4, layers=3, speedups=sp) if supernet
+               else NetworkCIFAR("unnas500/00004", C=4, layers=3, speedups=sp))
+        dense_cl = []
+        for m in net.modules():
+            if isinstance(m, torch.nn.BatchNorm2d):
+                m.register_full_backward_pre_hook(
+                    lambda mod, g: dense_cl.append(g[0].is_contiguous(memory_format=torch.channels_last)))
+        out = net(torch.randn(2, 3, 16, 16))
+        (out[0] if isinstance(out, tuple) else out).sum().backward()
+        return dense_cl
+
+    assert all(grad_layouts(True))
+    assert not all(grad_layouts(False))  # what the switch is for: the concatenation hands out strided slices

@@ -55,7 +55,7 @@ class ArchTraining(StepSeedMixin, HeldOutEvalMixin, L.LightningModule):
         label_smoothing: cross-entropy label smoothing (DARTS ImageNet: 0.1).
         cutout: side of DARTS's cutout square on training inputs (0 disables; DARTS CIFAR: 16).
         precise_bn_samples: training samples for recomputing BN statistics before each evaluation (0 disables).
-        speedups: performance switches of the network (exact; only ``channels_last`` and ``depthwise_backward``
+        speedups: performance switches of the network (exact; those in ``unnas.space.speedups.NETWORK_SWITCHES``
             apply to a discrete network).
     """
 

@@ -16,7 +16,7 @@ from torch import nn
 from unnas.space.genotype import Edge, GenotypeLike, load_genotype
 from unnas.space.heads import HeadFactory, classifier_head
 from unnas.space.ops import OPS, FactorizedReduce, Identity, ReLUConvBN
-from unnas.space.speedups import Speedups, apply_speedups, to_layout
+from unnas.space.speedups import Speedups, apply_speedups, cat_channels, to_layout
 
 
 def drop_path(x: torch.Tensor, drop_prob: float) -> torch.Tensor:
@@ -37,8 +37,9 @@ class Cell(nn.Module):
     """A cell of a fixed genotype: node k sums ``op[2k](state[j0]) + op[2k+1](state[j1])``."""
 
     def __init__(self, edges: Sequence[Edge], concat: Sequence[int], C_prev_prev: int, C_prev: int, C: int,
-                 reduction: bool, reduction_prev: bool):
+                 reduction: bool, reduction_prev: bool, speedups: Speedups = Speedups.off()):
         super().__init__()
+        self.speedups = speedups
         # Preprocessing runs even for an input that no edge reads, as in DARTS (its params count too).
         self.preprocess0 = FactorizedReduce(C_prev_prev, C) if reduction_prev else ReLUConvBN(C_prev_prev, C, 1, 1, 0)
         self.preprocess1 = ReLUConvBN(C_prev, C, 1, 1, 0)
@@ -59,7 +60,7 @@ class Cell(nn.Module):
                     out = drop_path(out, drop_prob)
                 h.append(out)
             states.append(h[0] + h[1])
-        return torch.cat([states[i] for i in self._concat], dim=1)
+        return cat_channels([states[i] for i in self._concat], self.speedups)
 
 
 class AuxiliaryTrunk(nn.Module):
@@ -104,7 +105,7 @@ class _CellNetwork(nn.Module):
             if reduction:
                 C_curr *= 2
             edges, concat = (genotype.reduce, genotype.reduce_concat) if reduction else (genotype.normal, genotype.normal_concat)
-            cell = Cell(edges, concat, C_prev_prev, C_prev, C_curr, reduction, reduction_prev)
+            cell = Cell(edges, concat, C_prev_prev, C_prev, C_curr, reduction, reduction_prev, self.speedups)
             self.cells.append(cell)
             reduction_prev = reduction
             C_prev_prev, C_prev = C_prev, cell.multiplier * C_curr
@@ -142,7 +143,7 @@ class NetworkCIFAR(_CellNetwork):
         drop_path_prob: drop-path probability; training code ramps it per epoch.
         input_channels: channels of the network input (1 for colorization).
         head: factory for the objective's head; default is GAP + linear with *num_classes*.
-        speedups: performance switches (only ``channels_last`` and ``depthwise_backward`` apply here).
+        speedups: performance switches (those in ``speedups.NETWORK_SWITCHES`` apply here).
     """
 
     def __init__(self, genotype: GenotypeLike, C: int = 36, num_classes: int = 10, layers: int = 20,

@@ -35,6 +35,16 @@ class Speedups:
             still gets its gradient through the softmax).
         recompute_depthwise: (supernet) keep only the input of each depthwise-then-1x1 conv pair for backward
             and recompute the depthwise output there: one extra depthwise forward for one stored tensor less.
+        dense_grads: give the ops feeding a cell's channel concatenation dense gradients in their own memory
+            layout. The concatenation's backward hands out strided channel slices (and the last cell gets the
+            pooling head's expanded gradient); CPU batch-norm backward takes a slow path on such gradients
+            (4x slower than on a dense gradient of the input's layout, docs/benchmarks.md).
+        subsample_strided: compute a depthwise conv whose stride equals its dilation (``dil_conv`` on the
+            reduction cells' input edges) as the undilated conv of the input's every second pixel, the only
+            pixels it reads; oneDNN's dilated strided backward is about 10x slower than this on CPU.
+        crop_kernel: leave out the kernel taps of a stride-1 depthwise conv that only ever read zero padding
+            (the outer ring of a dilated 5x5 on the 3x3 maps of jigsaw tiles), where oneDNN falls to a slow
+            path (5 ms instead of 0.1 ms forward); those taps' gradients are exactly zero.
     """
 
     channels_last: bool = True
@@ -43,12 +53,20 @@ class Speedups:
     fold_weights: bool = True
     skip_none: bool = True
     recompute_depthwise: bool = True
+    dense_grads: bool = True
+    subsample_strided: bool = True
+    crop_kernel: bool = True
 
     @classmethod
     def off(cls) -> "Speedups":
         """The plain formulation: every candidate op computed on its own, then a weighted sum."""
         return cls(channels_last=False, depthwise_backward=False, shared_relu=False, fold_weights=False,
-                   skip_none=False, recompute_depthwise=False)
+                   skip_none=False, recompute_depthwise=False, dense_grads=False,
+                   subsample_strided=False, crop_kernel=False)
+
+
+#: The switches that act on the discrete networks (the others only change the supernet's mixed ops).
+NETWORK_SWITCHES = ("channels_last", "depthwise_backward", "dense_grads", "subsample_strided", "crop_kernel")
 
 
 def depthwise_weight_grad(x: torch.Tensor, grad_out: torch.Tensor, kernel_size, stride, padding,
@@ -88,20 +106,37 @@ def _depthwise_backward(grad_out, x, weight, stride, padding, dilation, need_x: 
     return grad_x, grad_w
 
 
+def _subsampled(x: torch.Tensor, sub) -> torch.Tensor:
+    return x if sub is None else x[:, :, ::sub[0], ::sub[1]]
+
+
+def _scatter_subsampled(grad_sub: torch.Tensor, x: torch.Tensor, sub) -> torch.Tensor:
+    """The gradient of ``x[:, :, ::sh, ::sw]`` placed back into zeros shaped (and laid out) like *x*."""
+    if sub is None or grad_sub is None:
+        return grad_sub
+    grad = torch.zeros_like(x, dtype=grad_sub.dtype)
+    grad[:, :, ::sub[0], ::sub[1]] = grad_sub
+    return grad
+
+
 class _DepthwiseConv(torch.autograd.Function):
+    """Depthwise conv with the CPU backward of :func:`_depthwise_backward`; with ``sub`` it convolves
+    ``x[:, :, ::sh, ::sw]`` and scatters the input gradient back in *x*'s layout."""
+
     @staticmethod
-    def forward(ctx, x, weight, stride, padding, dilation):
+    def forward(ctx, x, weight, stride, padding, dilation, fast=True, sub=None):
         ctx.save_for_backward(x, weight)
-        ctx.conf = (stride, padding, dilation)
-        return F.conv2d(x, weight, None, stride, padding, dilation, groups=x.shape[1])
+        ctx.conf = (stride, padding, dilation, fast, sub)
+        return F.conv2d(_subsampled(x, sub), weight, None, stride, padding, dilation, groups=x.shape[1])
 
     @staticmethod
     def backward(ctx, grad_out):
         # under autocast the forward ran in a lower precision: compute the backward in the gradient's dtype
         x, weight = (t.to(grad_out.dtype) for t in ctx.saved_tensors)
-        grad_x, grad_w = _depthwise_backward(grad_out, x, weight, *ctx.conf, ctx.needs_input_grad[0],
-                                             ctx.needs_input_grad[1], fast=True)
-        return grad_x, grad_w, None, None, None
+        stride, padding, dilation, fast, sub = ctx.conf
+        grad_x, grad_w = _depthwise_backward(grad_out, _subsampled(x, sub), weight, stride, padding, dilation,
+                                             ctx.needs_input_grad[0], ctx.needs_input_grad[1], fast=fast)
+        return _scatter_subsampled(grad_x, x, sub), grad_w, None, None, None, None, None
 
 
 class _DepthwisePointwise(torch.autograd.Function):
@@ -109,28 +144,30 @@ class _DepthwisePointwise(torch.autograd.Function):
     (cheap) depthwise output there."""
 
     @staticmethod
-    def forward(ctx, x, w_dw, w_pw, stride, padding, dilation, fast):
+    def forward(ctx, x, w_dw, w_pw, stride, padding, dilation, fast, sub=None):
         ctx.save_for_backward(x, w_dw, w_pw)
-        ctx.conf = (stride, padding, dilation, fast)
-        return F.conv2d(F.conv2d(x, w_dw, None, stride, padding, dilation, groups=x.shape[1]), w_pw)
+        ctx.conf = (stride, padding, dilation, fast, sub)
+        return F.conv2d(F.conv2d(_subsampled(x, sub), w_dw, None, stride, padding, dilation, groups=x.shape[1]), w_pw)
 
     @staticmethod
     def backward(ctx, grad_out):
         x, w_dw, w_pw = (t.to(grad_out.dtype) for t in ctx.saved_tensors)
-        stride, padding, dilation, fast = ctx.conf
+        stride, padding, dilation, fast, sub = ctx.conf
         need_x, need_dw, need_pw = ctx.needs_input_grad[:3]
-        t = F.conv2d(x, w_dw, None, stride, padding, dilation, groups=x.shape[1])
+        xs = _subsampled(x, sub)
+        t = F.conv2d(xs, w_dw, None, stride, padding, dilation, groups=x.shape[1])
         grad_t, grad_pw, _ = torch.ops.aten.convolution_backward(
             grad_out, t, w_pw, None, [1, 1], [0, 0], [1, 1], False, [0, 0], 1, [True, need_pw, False])
-        grad_x, grad_dw = _depthwise_backward(grad_t, x, w_dw, stride, padding, dilation, need_x, need_dw, fast)
-        return grad_x, grad_dw, grad_pw, None, None, None, None
+        grad_x, grad_dw = _depthwise_backward(grad_t, xs, w_dw, stride, padding, dilation, need_x, need_dw, fast)
+        return _scatter_subsampled(grad_x, x, sub), grad_dw, grad_pw, None, None, None, None, None
 
 
 def depthwise_pointwise(dw: "DepthwiseConv2d", pw: nn.Conv2d, x: torch.Tensor) -> torch.Tensor:
     """``pw(dw(x))`` that stores only *x* for backward (see ``Speedups.recompute_depthwise``)."""
     if not torch.is_grad_enabled():
         return pw(dw(x))
-    return _DepthwisePointwise.apply(x, dw.weight, pw.weight, dw.stride, dw.padding, dw.dilation, dw.fast_backward)
+    sub, weight, stride, padding, dilation = dw.conv_args(x.shape[-2:])
+    return _DepthwisePointwise.apply(x, weight, pw.weight, stride, padding, dilation, dw.fast_backward, sub)
 
 
 def is_pointwise(m: nn.Module) -> bool:
@@ -140,22 +177,76 @@ def is_pointwise(m: nn.Module) -> bool:
 
 
 class DepthwiseConv2d(nn.Conv2d):
-    """A depthwise ``nn.Conv2d`` (same parameters) with an optional faster CPU backward.
+    """A depthwise ``nn.Conv2d`` (same parameters) with optional faster paths.
 
     With ``fast_backward`` set and a CPU input, the input gradient of a stride-1 conv is the forward conv
     with the flipped kernel and the weight gradient of a dilated conv is :func:`depthwise_weight_grad`
-    (both beat oneDNN's backward kernels here; docs/benchmarks.md). Otherwise this is a plain ``nn.Conv2d``.
+    (both beat oneDNN's backward kernels here; docs/benchmarks.md). With ``subsample`` set, a conv whose
+    stride equals its dilation ``d`` (and pads ``d * (k - 1) / 2``) only ever reads every ``d``-th pixel, so it
+    is computed as the undilated stride-1 conv of ``x[:, :, ::d, ::d]``. With ``crop_kernel`` set, the taps of a
+    stride-1 "same" conv that can only ever read padding (a dilated 5x5 on a 3x3 image) are left out; their
+    gradient is exactly zero. Otherwise this is a plain ``nn.Conv2d``.
     """
 
     fast_backward = False
+    subsample = False
+    crop_kernel = False
 
     def __init__(self, C: int, kernel_size: int, stride: int, padding: int, dilation: int = 1):
         super().__init__(C, C, kernel_size, stride, padding, dilation=dilation, groups=C, bias=False)
 
+    def conv_args(self, size):
+        """``(sub, weight, stride, padding, dilation)`` the conv is computed with on an input of spatial *size*:
+        *sub* is the input's subsampling step (or None), *weight* the kernel, cropped to the taps that can
+        reach the image when ``crop_kernel`` is set."""
+        sub, stride, padding, dilation, weight = None, self.stride, self.padding, self.dilation, self.weight
+        same = all(k % 2 == 1 and p == d * (k - 1) // 2 for k, p, d in zip(self.kernel_size, padding, dilation))
+        if self.subsample and same and stride == dilation and stride != (1, 1):
+            sub, size = stride, tuple(-(-n // s) for n, s in zip(size, stride))
+            stride, dilation = (1, 1), (1, 1)
+            padding = tuple((k - 1) // 2 for k in self.kernel_size)
+        if self.crop_kernel and same and stride == (1, 1):
+            # a tap at offset o = d * (i - (k - 1) / 2) only reads padding when |o| >= the image size
+            half = [min((k - 1) // 2, (n - 1) // d) for k, n, d in zip(self.kernel_size, size, dilation)]
+            if any(h < (k - 1) // 2 for h, k in zip(half, self.kernel_size)):
+                (ch, cw), (hh, hw) = [(k - 1) // 2 for k in self.kernel_size], half
+                weight = weight[:, :, ch - hh: ch + hh + 1, cw - hw: cw + hw + 1]
+                padding = tuple(d * h for d, h in zip(dilation, half))
+        return sub, weight, stride, padding, dilation
+
     def forward(self, x):
-        if self.fast_backward and x.device.type == "cpu" and torch.is_grad_enabled():
-            return _DepthwiseConv.apply(x, self.weight, self.stride, self.padding, self.dilation)
-        return super().forward(x)
+        sub, weight, stride, padding, dilation = self.conv_args(x.shape[-2:])
+        fast = self.fast_backward and x.device.type == "cpu"
+        if torch.is_grad_enabled() and (fast or sub is not None):
+            return _DepthwiseConv.apply(x, weight, stride, padding, dilation, fast, sub)
+        return F.conv2d(_subsampled(x, sub), weight, None, stride, padding, dilation, self.groups)
+
+
+def _layout_of(t: torch.Tensor) -> torch.memory_format:
+    if t.dim() == 4 and not t.is_contiguous() and t.is_contiguous(memory_format=torch.channels_last):
+        return torch.channels_last
+    return torch.contiguous_format
+
+
+class _DenseGradCat(torch.autograd.Function):
+    """``torch.cat(dim=1)`` whose backward returns each input's gradient dense, in that input's layout."""
+
+    @staticmethod
+    def forward(ctx, *tensors):
+        ctx.layouts = [_layout_of(t) for t in tensors]
+        ctx.sizes = [t.shape[1] for t in tensors]
+        return torch.cat(tensors, dim=1)
+
+    @staticmethod
+    def backward(ctx, grad):
+        return tuple(g.contiguous(memory_format=f) for g, f in zip(grad.split(ctx.sizes, dim=1), ctx.layouts))
+
+
+def cat_channels(tensors, speedups: Speedups) -> torch.Tensor:
+    """``torch.cat(tensors, dim=1)``; with ``speedups.dense_grads`` its backward hands out dense gradients."""
+    if speedups.dense_grads and torch.is_grad_enabled() and any(t.requires_grad for t in tensors):
+        return _DenseGradCat.apply(*tensors)
+    return torch.cat(tensors, dim=1)
 
 
 def apply_speedups(module: nn.Module, speedups: Speedups) -> None:
@@ -163,6 +254,8 @@ def apply_speedups(module: nn.Module, speedups: Speedups) -> None:
     for m in module.modules():
         if isinstance(m, DepthwiseConv2d):
             m.fast_backward = speedups.depthwise_backward
+            m.subsample = speedups.subsample_strided
+            m.crop_kernel = speedups.crop_kernel
     if speedups.channels_last:
         module.to(memory_format=torch.channels_last)
 

@@ -20,7 +20,8 @@ from unnas.space.genotype import Genotype, make_genotype
 from unnas.space.heads import HeadFactory, classifier_head
 from unnas.space.networks import reduction_indices
 from unnas.space.ops import OPS, PRIMITIVES, FactorizedReduce, ReLUConvBN, Zero
-from unnas.space.speedups import DepthwiseConv2d, Speedups, apply_speedups, depthwise_pointwise, is_pointwise, to_layout
+from unnas.space.speedups import (DepthwiseConv2d, Speedups, apply_speedups, cat_channels, depthwise_pointwise,
+                                   is_pointwise, to_layout)
 
 
 def num_edges(steps: int) -> int:
@@ -153,6 +154,7 @@ class SearchCell(nn.Module):
         self.preprocess1 = ReLUConvBN(C_prev, C, 1, 1, 0, affine=False)
         self._steps = steps
         self._multiplier = multiplier
+        self.speedups = speedups
         self._ops = nn.ModuleList(
             MixedOp(C, 2 if reduction and j < 2 else 1, primitives, speedups) for i in range(steps) for j in range(i + 2)
         )
@@ -164,7 +166,7 @@ class SearchCell(nn.Module):
             s = sum(self._ops[offset + j](h, weights[offset + j]) for j, h in enumerate(states))
             offset += len(states)
             states.append(s)
-        return torch.cat(states[-self._multiplier:], dim=1)
+        return cat_channels(states[-self._multiplier:], self.speedups)
 
 
 class Supernet(nn.Module):
