@@ -40,8 +40,9 @@ OBJECTIVES = ("supervised", "rotation", "colorization", "jigsaw")
 PAPER_BATCH = {"supervised": 128, "rotation": 32, "colorization": 128, "jigsaw": 32}
 
 
-def variants(ablation: bool, supernet: bool) -> dict:
-    """Name -> Speedups: the plain formulation, the defaults, and (ablation) the defaults minus each switch."""
+def variants(ablation: bool, supernet: bool, also=()) -> dict:
+    """Name -> Speedups: the plain formulation, the defaults, (ablation) the defaults minus each switch, and each
+    name of *also*, ``all-<switch>-<switch>...``: the defaults minus the named switches."""
     from unnas.space.speedups import NETWORK_SWITCHES, Speedups
 
     out = {"off": Speedups.off(), "all": Speedups()}
@@ -51,6 +52,15 @@ def variants(ablation: bool, supernet: bool) -> dict:
             switches = list(NETWORK_SWITCHES)
         for name in switches:
             out[f"all-{name}"] = dataclasses.replace(Speedups(), **{name: False})
+    for name in also:
+        parts = name.split("-")
+        if parts[0] != "all":
+            raise SystemExit(f"--also {name!r}: write it as all-<switch>-<switch>..., e.g. all-depthwise_backward")
+        try:
+            out[name] = dataclasses.replace(Speedups(), **{p: False for p in parts[1:]})
+        except TypeError:
+            raise SystemExit(f"--also {name!r}: unknown switch; the switches are "
+                             f"{', '.join(f.name for f in dataclasses.fields(Speedups))}") from None
     return out
 
 
@@ -169,7 +179,7 @@ def child_time(kind: str, args) -> list:
     import torch
 
     dev = torch.device(args.device)
-    setups = {name: _setup(kind, sp, args, dev) for name, sp in variants(args.ablation, kind.startswith("search")).items()}
+    setups = {name: _setup(kind, sp, args, dev) for name, sp in variants(args.ablation, kind.startswith("search"), args.also).items()}
     saved = {}
     for name, (_, fwd, _) in setups.items():
         saved[name] = _saved_mb(fwd)
@@ -201,7 +211,7 @@ def child_memory(kind: str, variant: str, args) -> list:
     import torch
 
     dev = torch.device(args.device)
-    sp = variants(True, kind.startswith("search"))[variant]
+    sp = variants(True, kind.startswith("search"), args.also)[variant]
     rss0 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     step, _, _ = _setup(kind, sp, args, dev)
     if dev.type == "cuda":
@@ -295,7 +305,10 @@ def main() -> None:
                    choices=["search1", "search2", "train", "study", "conv"])
     p.add_argument("--objectives", nargs="+", default=list(OBJECTIVES), choices=OBJECTIVES)
     p.add_argument("--ablation", action="store_true", help="also time the defaults minus each switch")
+    p.add_argument("--also", nargs="+", default=[], metavar="all-SWITCH-SWITCH",
+                   help="also time the defaults minus the named switches, e.g. all-depthwise_backward-recompute_depthwise")
     p.add_argument("--no-memory", action="store_true", help="skip the per-variant peak-memory subprocesses")
+    p.add_argument("--no-time", action="store_true", help="only the peak-memory subprocesses")
     p.add_argument("--channels", type=int, default=16, help="supernet channels (DARTS: 16)")
     p.add_argument("--layers", type=int, default=8, help="supernet cells (DARTS: 8)")
     p.add_argument("--train-channels", type=int, default=16, help="sample-study network channels (UnNAS: 16)")
@@ -337,8 +350,9 @@ def main() -> None:
         if kind == "study":
             bench_study(args)
             continue
-        for row in _run_child(common + ["--child", kind]):
-            print(json.dumps(row), flush=True)
+        if not args.no_time or kind == "conv":
+            for row in _run_child(common + ["--child", kind]):
+                print(json.dumps(row), flush=True)
         if kind != "conv" and not args.no_memory:
             mem = {}
             for variant in ("off", "all"):

@@ -24,7 +24,8 @@ class Speedups:
         channels_last: keep parameters and activations in NHWC; oneDNN's depthwise and pooling kernels are
             several times faster in that layout on CPU.
         depthwise_backward: on CPU, compute the input gradient of stride-1 depthwise convs as a forward conv
-            with the flipped kernel, and the weight gradient of dilated ones as a sum of shifted products,
+            with the flipped kernel, and the weight gradient of dilated ones (and of kernels wider than the
+            image) as a sum of shifted products,
             instead of oneDNN's backward kernels, which are slow for these shapes. CUDA keeps cuDNN's kernels.
         shared_relu: (supernet) one ReLU per edge shared by the conv ops and the stride-2 skip instead of one
             each, so the rectified input is computed and stored once.
@@ -92,7 +93,9 @@ def _depthwise_backward(grad_out, x, weight, stride, padding, dilation, need_x: 
     C, kernel_size = x.shape[1], weight.shape[-2:]
     fast = fast and x.device.type == "cpu"
     flip_input_grad = fast and need_x and tuple(stride) == (1, 1) and _same_padding(kernel_size, padding, dilation)
-    shifted_weight_grad = fast and need_w and max(dilation) > 1
+    # oneDNN's weight gradient is slow for dilated kernels and for kernels wider than the image (5x5 on 3x3)
+    larger = any(k > n for k, n in zip(kernel_size, x.shape[-2:]))
+    shifted_weight_grad = fast and need_w and (max(dilation) > 1 or larger)
     mask = [need_x and not flip_input_grad, need_w and not shifted_weight_grad, False]
     grad_x = grad_w = None
     if any(mask):
@@ -180,7 +183,8 @@ class DepthwiseConv2d(nn.Conv2d):
     """A depthwise ``nn.Conv2d`` (same parameters) with optional faster paths.
 
     With ``fast_backward`` set and a CPU input, the input gradient of a stride-1 conv is the forward conv
-    with the flipped kernel and the weight gradient of a dilated conv is :func:`depthwise_weight_grad`
+    with the flipped kernel and the weight gradient of a dilated conv (or of a kernel wider than the image) is
+    :func:`depthwise_weight_grad`
     (both beat oneDNN's backward kernels here; docs/benchmarks.md). With ``subsample`` set, a conv whose
     stride equals its dilation ``d`` (and pads ``d * (k - 1) / 2``) only ever reads every ``d``-th pixel, so it
     is computed as the undilated stride-1 conv of ``x[:, :, ::d, ::d]``. With ``crop_kernel`` set, the taps of a
