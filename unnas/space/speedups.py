@@ -183,13 +183,12 @@ class DepthwiseConv2d(nn.Conv2d):
     """A depthwise ``nn.Conv2d`` (same parameters) with optional faster paths.
 
     With ``fast_backward`` set and a CPU input, the input gradient of a stride-1 conv is the forward conv
-    with the flipped kernel and the weight gradient of a dilated conv (or of a kernel wider than the image) is
-    :func:`depthwise_weight_grad`
-    (both beat oneDNN's backward kernels here; docs/benchmarks.md). With ``subsample`` set, a conv whose
-    stride equals its dilation ``d`` (and pads ``d * (k - 1) / 2``) only ever reads every ``d``-th pixel, so it
-    is computed as the undilated stride-1 conv of ``x[:, :, ::d, ::d]``. With ``crop_kernel`` set, the taps of a
-    stride-1 "same" conv that can only ever read padding (a dilated 5x5 on a 3x3 image) are left out; their
-    gradient is exactly zero. Otherwise this is a plain ``nn.Conv2d``.
+    with the flipped kernel, and the weight gradient of a dilated conv (or of a kernel wider than the image)
+    is :func:`depthwise_weight_grad`; both beat oneDNN's backward kernels here (docs/benchmarks.md). With
+    ``subsample`` set, a conv whose stride equals its dilation ``d`` (and pads ``d * (k - 1) / 2``) only ever
+    reads every ``d``-th pixel, so it is computed as the undilated stride-1 conv of ``x[:, :, ::d, ::d]``.
+    With ``crop_kernel`` set, the taps of a stride-1 "same" conv that can only ever read padding (a dilated
+    5x5 on a 3x3 image) are left out; their gradient is exactly zero. Otherwise this is a plain ``nn.Conv2d``.
     """
 
     fast_backward = False
