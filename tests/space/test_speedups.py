@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 import pretext_tasks
 from unnas.modules.strategies import SecondOrder
-from unnas.space import NetworkCIFAR, Speedups, Supernet
+from unnas.space import NetworkCIFAR, NetworkImageNet, Speedups, Supernet
 from unnas.space.speedups import DepthwiseConv2d, apply_speedups, depthwise_pointwise, depthwise_weight_grad
 from unnas.space.supernet import MixedOp
 
@@ -285,3 +285,22 @@ def test_dense_grads_give_batch_norm_dense_gradients_in_the_activation_layout(su
 
     assert all(grad_layouts(True))
     assert not all(grad_layouts(False))  # what the switch is for: the concatenation hands out strided slices
+
+
+def test_imagenet_network_and_stem_keep_training_math_with_odd_and_tiny_maps():
+    # 40x40 inputs: the stride-8 stems give 5x5 maps, then 3x3 and 2x2 (odd sizes for subsample_strided,
+    # kernels wider than the map for crop_kernel and the shifted-product weight gradient)
+    x, y = torch.randn(2, 3, 40, 40, dtype=torch.float64), torch.tensor([1, 0])
+    results = []
+    for sp in (Speedups.off(), Speedups()):
+        torch.manual_seed(6)
+        net = NetworkImageNet("unnas500/00004", C=8, num_classes=3, layers=4, speedups=sp).double()
+        loss = F.cross_entropy(net(x)[0], y)
+        torch.manual_seed(6)
+        supernet = Supernet(C=4, num_classes=3, layers=3, stem="imagenet", speedups=sp).double()
+        loss = loss + F.cross_entropy(supernet(x), y)
+        loss.backward()
+        results.append((loss.detach(), [p.grad for p in [*net.parameters(), *supernet.parameters()]]))
+    _close(results[0][0], results[1][0])
+    for a, b in zip(results[0][1], results[1][1]):
+        _close(a, b)
