@@ -107,3 +107,25 @@ def test_real_cifar10_subset_when_present():
     assert len(ds) == 2000
     x, y = ds[0]
     assert x.shape == (3, 32, 32) and y == 0
+
+
+def test_epoch_shuffling_survives_lightnings_ddp_sampler_wrapper():
+    # Under DDP Lightning wraps a custom sampler in DistributedSamplerWrapper (shuffle=False for a non-random
+    # sampler) and calls set_epoch on the wrapper every epoch; the wrapper forwards it to our sampler.
+    from lightning.fabric.utilities.distributed import DistributedSamplerWrapper
+
+    from unnas.data.datamodule import EpochShuffleSampler
+
+    def epoch_order(epoch):
+        ranks = []
+        for rank in range(2):
+            wrapper = DistributedSamplerWrapper(EpochShuffleSampler(10, seed=3), num_replicas=2, rank=rank, shuffle=False)
+            wrapper.set_epoch(epoch)
+            ranks.append(list(wrapper))
+        return ranks
+
+    first, second = epoch_order(0), epoch_order(1)
+    assert sorted(first[0] + first[1]) == list(range(10))  # the ranks split one permutation
+    assert not set(first[0]) & set(first[1])
+    assert first != second  # a new order each epoch
+    assert epoch_order(1) == second  # and the same order for a resumed run
