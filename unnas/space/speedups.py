@@ -88,8 +88,11 @@ def _same_padding(kernel_size, padding, dilation) -> bool:
     return all(k % 2 == 1 and p == d * (k - 1) // 2 for k, p, d in zip(kernel_size, padding, dilation))
 
 
-def _depthwise_backward(grad_out, x, weight, stride, padding, dilation, need_x: bool, need_w: bool, fast: bool):
-    """``(grad_x, grad_w)`` of a depthwise conv; *fast* uses the flipped-kernel and shifted-product forms on CPU."""
+def _depthwise_backward(grad_out, x, weight, stride, padding, dilation, need_x: bool, need_w: bool, fast: bool,
+                        sub=None):
+    """``(grad_x, grad_w)`` of a depthwise conv of ``x[:, :, ::sh, ::sw]`` (*sub*; all of *x* when None); *fast*
+    uses the flipped-kernel and shifted-product forms on CPU."""
+    full, x = x, _subsampled(x, sub)
     C, kernel_size = x.shape[1], weight.shape[-2:]
     fast = fast and x.device.type == "cpu"
     flip_input_grad = fast and need_x and tuple(stride) == (1, 1) and _same_padding(kernel_size, padding, dilation)
@@ -106,7 +109,7 @@ def _depthwise_backward(grad_out, x, weight, stride, padding, dilation, need_x: 
         grad_x = F.conv2d(grad_out, weight.flip(-2, -1), None, 1, padding, dilation, groups=C)
     if shifted_weight_grad:
         grad_w = depthwise_weight_grad(x, grad_out, kernel_size, stride, padding, dilation)
-    return grad_x, grad_w
+    return _scatter_subsampled(grad_x, full, sub), grad_w
 
 
 def _subsampled(x: torch.Tensor, sub) -> torch.Tensor:
@@ -127,7 +130,7 @@ class _DepthwiseConv(torch.autograd.Function):
     ``x[:, :, ::sh, ::sw]`` and scatters the input gradient back in *x*'s layout."""
 
     @staticmethod
-    def forward(ctx, x, weight, stride, padding, dilation, fast=True, sub=None):
+    def forward(ctx, x, weight, stride, padding, dilation, fast, sub):
         ctx.save_for_backward(x, weight)
         ctx.conf = (stride, padding, dilation, fast, sub)
         return F.conv2d(_subsampled(x, sub), weight, None, stride, padding, dilation, groups=x.shape[1])
@@ -137,9 +140,9 @@ class _DepthwiseConv(torch.autograd.Function):
         # under autocast the forward ran in a lower precision: compute the backward in the gradient's dtype
         x, weight = (t.to(grad_out.dtype) for t in ctx.saved_tensors)
         stride, padding, dilation, fast, sub = ctx.conf
-        grad_x, grad_w = _depthwise_backward(grad_out, _subsampled(x, sub), weight, stride, padding, dilation,
-                                             ctx.needs_input_grad[0], ctx.needs_input_grad[1], fast=fast)
-        return _scatter_subsampled(grad_x, x, sub), grad_w, None, None, None, None, None
+        grad_x, grad_w = _depthwise_backward(grad_out, x, weight, stride, padding, dilation,
+                                             ctx.needs_input_grad[0], ctx.needs_input_grad[1], fast, sub)
+        return grad_x, grad_w, None, None, None, None, None
 
 
 class _DepthwisePointwise(torch.autograd.Function):
@@ -147,7 +150,7 @@ class _DepthwisePointwise(torch.autograd.Function):
     (cheap) depthwise output there."""
 
     @staticmethod
-    def forward(ctx, x, w_dw, w_pw, stride, padding, dilation, fast, sub=None):
+    def forward(ctx, x, w_dw, w_pw, stride, padding, dilation, fast, sub):
         ctx.save_for_backward(x, w_dw, w_pw)
         ctx.conf = (stride, padding, dilation, fast, sub)
         return F.conv2d(F.conv2d(_subsampled(x, sub), w_dw, None, stride, padding, dilation, groups=x.shape[1]), w_pw)
@@ -157,12 +160,11 @@ class _DepthwisePointwise(torch.autograd.Function):
         x, w_dw, w_pw = (t.to(grad_out.dtype) for t in ctx.saved_tensors)
         stride, padding, dilation, fast, sub = ctx.conf
         need_x, need_dw, need_pw = ctx.needs_input_grad[:3]
-        xs = _subsampled(x, sub)
-        t = F.conv2d(xs, w_dw, None, stride, padding, dilation, groups=x.shape[1])
+        t = F.conv2d(_subsampled(x, sub), w_dw, None, stride, padding, dilation, groups=x.shape[1])
         grad_t, grad_pw, _ = torch.ops.aten.convolution_backward(
             grad_out, t, w_pw, None, [1, 1], [0, 0], [1, 1], False, [0, 0], 1, [True, need_pw, False])
-        grad_x, grad_dw = _depthwise_backward(grad_t, xs, w_dw, stride, padding, dilation, need_x, need_dw, fast)
-        return _scatter_subsampled(grad_x, x, sub), grad_dw, grad_pw, None, None, None, None, None
+        grad_x, grad_dw = _depthwise_backward(grad_t, x, w_dw, stride, padding, dilation, need_x, need_dw, fast, sub)
+        return grad_x, grad_dw, grad_pw, None, None, None, None, None
 
 
 def depthwise_pointwise(dw: "DepthwiseConv2d", pw: nn.Conv2d, x: torch.Tensor) -> torch.Tensor:
@@ -203,16 +205,16 @@ class DepthwiseConv2d(nn.Conv2d):
         *sub* is the input's subsampling step (or None), *weight* the kernel, cropped to the taps that can
         reach the image when ``crop_kernel`` is set."""
         sub, stride, padding, dilation, weight = None, self.stride, self.padding, self.dilation, self.weight
-        same = all(k % 2 == 1 and p == d * (k - 1) // 2 for k, p, d in zip(self.kernel_size, padding, dilation))
+        centre = [(k - 1) // 2 for k in self.kernel_size]
+        same = _same_padding(self.kernel_size, padding, dilation)
         if self.subsample and same and stride == dilation and stride != (1, 1):
             sub, size = stride, tuple(-(-n // s) for n, s in zip(size, stride))
-            stride, dilation = (1, 1), (1, 1)
-            padding = tuple((k - 1) // 2 for k in self.kernel_size)
+            stride, padding, dilation = (1, 1), tuple(centre), (1, 1)
         if self.crop_kernel and same and stride == (1, 1):
-            # a tap at offset o = d * (i - (k - 1) / 2) only reads padding when |o| >= the image size
-            half = [min((k - 1) // 2, (n - 1) // d) for k, n, d in zip(self.kernel_size, size, dilation)]
-            if any(h < (k - 1) // 2 for h, k in zip(half, self.kernel_size)):
-                (ch, cw), (hh, hw) = [(k - 1) // 2 for k in self.kernel_size], half
+            # a tap at offset o = d * (i - centre) only reads padding when |o| >= the image size
+            half = [min(c, (n - 1) // d) for c, n, d in zip(centre, size, dilation)]
+            if half != centre:
+                (ch, cw), (hh, hw) = centre, half
                 weight = weight[:, :, ch - hh: ch + hh + 1, cw - hw: cw + hw + 1]
                 padding = tuple(d * h for d, h in zip(dilation, half))
         return sub, weight, stride, padding, dilation
