@@ -14,9 +14,10 @@ import argparse
 import json
 import os
 import statistics
-import subprocess
 import sys
 import time
+
+from bench_steps import run_child  # benchmarks/ is on the path when this script runs
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SETTINGS = ("eager-off", "eager-all", "compiled-off", "compiled-all")
@@ -67,13 +68,10 @@ def main():
         return
     rows = {}
     for setting in args.settings:
-        out = subprocess.run([sys.executable, os.path.abspath(__file__)] + sys.argv[1:] + ["--child", setting],
-                             capture_output=True, text=True)
-        lines = [line[7:] for line in out.stdout.splitlines() if line.startswith("RESULT ")]
-        if not lines:
-            print(f"{setting}: failed\n{out.stderr[-3000:]}", file=sys.stderr)
+        result = run_child(sys.argv[1:] + ["--child", setting], script=__file__)
+        if not result:
             continue
-        rows[setting] = json.loads(lines[0])
+        rows[setting] = result[0]
         base = rows.get("eager-off")
         if base:
             rows[setting]["steady_speedup_vs_eager_off"] = round(base["steady_s"] / rows[setting]["steady_s"], 3)

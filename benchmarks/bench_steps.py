@@ -246,8 +246,9 @@ def child_conv(args) -> list:
     return [{"bench": "dense_conv3x3", "median_s": round(med, 4), "gmacs_per_s": round(macs / med / 1e9, 2)}]
 
 
-def _run_child(argv: list) -> list:
-    out = subprocess.run([sys.executable, os.path.abspath(__file__)] + argv, capture_output=True, text=True)
+def run_child(argv: list, script: str = __file__) -> list:
+    """Run *script* with *argv* in a fresh Python process; the rows it printed as ``RESULT {json}`` lines."""
+    out = subprocess.run([sys.executable, os.path.abspath(script)] + argv, capture_output=True, text=True)
     rows = [json.loads(line[7:]) for line in out.stdout.splitlines() if line.startswith("RESULT ")]
     if not rows:
         print(f"{' '.join(argv)}: failed\n{out.stderr[-3000:]}", file=sys.stderr)
@@ -351,12 +352,12 @@ def main() -> None:
             bench_study(args)
             continue
         if not args.no_time or kind == "conv":
-            for row in _run_child(common + ["--child", kind]):
+            for row in run_child(common + ["--child", kind]):
                 print(json.dumps(row), flush=True)
         if kind != "conv" and not args.no_memory:
             mem = {}
             for variant in ("off", "all"):
-                for row in _run_child(common + ["--child", kind, "--memory-variant", variant]):
+                for row in run_child(common + ["--child", kind, "--memory-variant", variant]):
                     print(json.dumps(row), flush=True)
                     mem[variant] = row
             if len(mem) == 2:
