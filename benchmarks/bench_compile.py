@@ -27,7 +27,7 @@ def child(setting: str, args) -> dict:
     import torch
 
     sys.path.insert(0, ROOT)
-    from unnas.space import NetworkCIFAR, Speedups
+    from unnas.spaces.darts import NetworkCIFAR, Speedups
 
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)

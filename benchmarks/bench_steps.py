@@ -43,7 +43,7 @@ PAPER_BATCH = {"supervised": 128, "rotation": 32, "colorization": 128, "jigsaw":
 def variants(ablation: bool, supernet: bool, also=()) -> dict:
     """Name -> Speedups: the plain formulation, the defaults, (ablation) the defaults minus each switch, and each
     name of *also*, ``all-<switch>-<switch>...``: the defaults minus the named switches."""
-    from unnas.space.speedups import NETWORK_SWITCHES, Speedups
+    from unnas.spaces.speedups import NETWORK_SWITCHES, Speedups
 
     out = {"off": Speedups.off(), "all": Speedups()}
     if ablation:
@@ -104,7 +104,7 @@ def _search_setup(order: int, sp, args, dev):
     import torch
 
     from unnas.modules.strategies import FirstOrder, SecondOrder
-    from unnas.space import Supernet
+    from unnas.spaces.darts import Supernet
 
     torch.manual_seed(0)
     net = Supernet(C=args.channels, num_classes=10, layers=args.layers, speedups=sp).to(dev)
@@ -128,7 +128,7 @@ def _search_setup(order: int, sp, args, dev):
     def forward():
         loss_fn(net(xw), yw)
 
-    from unnas.space import count_macs
+    from unnas.spaces.darts import count_macs
 
     # one search step = 2 forward+backward passes (first order) or 5 (second order: virtual step, val, 2 FD)
     passes = 2 if order == 1 else 5
@@ -141,7 +141,7 @@ def _train_setup(task_name: str, sp, args, dev):
     import torch
 
     import pretext_tasks
-    from unnas.space import NetworkCIFAR, count_macs
+    from unnas.spaces.darts import NetworkCIFAR, count_macs
 
     torch.manual_seed(0)
     task = {"supervised": lambda: pretext_tasks.Supervised(num_classes=10), "rotation": pretext_tasks.Rotation,
@@ -271,7 +271,7 @@ def bench_study(args) -> list:
                     with open(os.path.join(os.path.dirname(base_cfg), rel)) as f:
                         cfg = yaml.safe_load(f)
                     if setting == "off":
-                        cfg["model"]["init_args"]["speedups"] = dataclasses.asdict(_off())
+                        cfg["model"]["init_args"]["space"]["init_args"]["speedups"] = dataclasses.asdict(_off())
                     path = os.path.join(tmp, f"{name}.yaml")
                     with open(path, "w") as f:
                         yaml.safe_dump(cfg, f)
@@ -295,7 +295,7 @@ def bench_study(args) -> list:
 
 
 def _off():
-    from unnas.space.speedups import Speedups
+    from unnas.spaces.speedups import Speedups
 
     return Speedups.off()
 

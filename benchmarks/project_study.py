@@ -20,7 +20,7 @@ import argparse
 import torch
 
 import pretext_tasks
-from unnas.space import NetworkCIFAR, count_macs, registered_names
+from unnas.spaces.darts import NetworkCIFAR, count_macs, registered_names
 
 EPOCHS, SEEDS, TRAIN, TEST, PRECISE_BN = 100, 3, 50_000, 10_000, 1_024
 TASKS = {"supervised": lambda: pretext_tasks.Supervised(num_classes=10), "rotation": pretext_tasks.Rotation,

@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from unnas.space.heads import Head
+from unnas.spaces.heads import Head
 
 Style = Literal["cifar", "imagenet"]
 

@@ -11,7 +11,7 @@ from kornia.color import rgb_to_lab
 from torch import Tensor
 
 from pretext_tasks.base import PretextTask, Style, as_float_images, random_hflip
-from unnas.space.heads import DenseHead, Head
+from unnas.spaces.heads import DenseHead, Head
 
 DATA_DIR = Path(__file__).resolve().parent / "data"
 PTS_IN_HULL = DATA_DIR / "pts_in_hull.npy"
@@ -87,7 +87,7 @@ class Colorization(PretextTask):
     averages of the dataset's RGB statistics: (L/100 - 0.4735)/0.2507 on CIFAR-10, (L/100 - 0.449)/0.226
     on ImageNet). The target of a pixel is the index of the nearest of the 313 ab bin centres
     (:data:`PTS_IN_HULL`), at full input resolution. Head: 1x1 conv to 313 channels + bilinear
-    upsampling to the input size (:class:`~unnas.space.heads.DenseHead`). Loss and accuracy are per pixel.
+    upsampling to the input size (:class:`~unnas.spaces.heads.DenseHead`). Loss and accuracy are per pixel.
 
     Args:
         style: "cifar" (flip only) or "imagenet" (Inception crop on the CPU + flip; no PCA lighting).

@@ -25,7 +25,7 @@ from pretext_tasks.base import (
     pca_lighting,
     random_hflip,
 )
-from unnas.space.heads import Head, TileHead
+from unnas.spaces.heads import Head, TileHead
 
 DATA_DIR = Path(__file__).resolve().parent / "data"
 # The permutation sets shipped with UnNAS: (grid, count) -> file.
@@ -117,7 +117,7 @@ class Jigsaw(PretextTask):
     ``psz = S // grid`` pixels; from each cell a ``t = int(psz * tile_fraction)`` tile is cut at a random
     offset, standardised to zero mean and unit std (scalars over its channels and pixels), and the tile
     from cell p (row-major) is written to slot ``perm[p]``. Inputs are ``[B, grid**2, 3, t, t]``; the head
-    (:class:`~unnas.space.heads.TileHead`) runs one trunk on every tile, concatenates the pooled tile
+    (:class:`~unnas.spaces.heads.TileHead`) runs one trunk on every tile, concatenates the pooled tile
     features in slot order and applies one linear layer.
 
     CIFAR (S = 32): 2x2 grid, all 24 permutations, 12x12 tiles. ImageNet style: resize 256 + 255 crop on

@@ -8,7 +8,7 @@ import torch
 from torch import Tensor
 
 from pretext_tasks.base import PretextTask, Style, as_float_images
-from unnas.space.heads import ClassifierHead, Head
+from unnas.spaces.heads import ClassifierHead, Head
 
 
 class Rotation(PretextTask):

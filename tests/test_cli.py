@@ -6,7 +6,7 @@ import sys
 import pytest
 
 from unnas.cli import main
-from unnas.space import get_genotype, parse_genotype
+from unnas.spaces.darts import get_genotype, parse_genotype
 
 
 def run(argv, stdin=""):
@@ -91,7 +91,7 @@ def test_arch_draw_rejects_unknown_format(tmp_path, capsys):
 def test_arch_list_and_show():
     _, out = run(["arch", "list"])
     assert out.splitlines()[0].startswith("nas") and "unnas500/<id>" in out and "darts_v2" in out
-    _, full = run(["arch", "list", "--all"])
+    _, full = run(["arch", "list", "--all", "--space", "darts"])
     assert len(full.splitlines()) == 520
     _, shown = run(["arch", "show", "darts_v2"])
     assert parse_genotype(shown) == get_genotype("darts_v2") and "range(2, 6)" in shown

@@ -69,13 +69,13 @@ def test_objective_is_chosen_on_the_command_line(task, monkeypatch, capsys):
 
 @pytest.mark.parametrize("config", ["configs/search/cifar10_rotation.yaml", "configs/train/cifar10_rotation_cpu.yaml"])
 def test_speedup_switches_are_set_from_the_command_line(config, monkeypatch):
-    from unnas.space import Speedups
+    from unnas.spaces.darts import Speedups
 
     monkeypatch.chdir(ROOT)
     monkeypatch.setenv("WANDB_MODE", "disabled")
     base = ["-c", config, "--trainer.accelerator=cpu", "--trainer.devices=1", "--trainer.strategy=auto"]
-    cli = run(base + ["--model.init_args.speedups.channels_last=false",
-                      "--model.init_args.speedups.depthwise_backward=false"], run=False)
+    cli = run(base + ["--model.init_args.space.init_args.speedups.channels_last=false",
+                      "--model.init_args.space.init_args.speedups.depthwise_backward=false"], run=False)
     net = getattr(cli.model, "supernet", None) or cli.model.net
     assert net.speedups == Speedups(channels_last=False, depthwise_backward=False)
     assert net.stem[0].weight.is_contiguous()
@@ -86,7 +86,7 @@ def test_speedup_switches_are_set_from_the_command_line(config, monkeypatch):
 
 @pytest.mark.parametrize("task", ["supervised", "rotation", "colorization", "jigsaw"])
 def test_cpu_search_configs_turn_off_the_switches_that_lose_at_their_width(task, monkeypatch):
-    from unnas.space import Speedups
+    from unnas.spaces.darts import Speedups
 
     monkeypatch.chdir(ROOT)
     cli = run(["-c", f"configs/search/cifar10_{task}_cpu.yaml", "--trainer.accelerator=cpu"], run=False)

@@ -13,93 +13,132 @@ import os
 import sys
 from typing import Iterable, List, Optional, Sequence, TextIO, Tuple
 
-from unnas.space.genotype import (
-    SAMPLED_PREFIX,
-    Genotype,
-    GenotypeError,
-    describe,
-    format_genotype,
-    load_genotype,
-    read_genotype_lines,
-    registered_names,
-)
-
-DATASET_DEFAULTS = {
-    # dataset: (channels, layers, num_classes, input size) as in DARTS's train.py / train_imagenet.py
-    "cifar10": (36, 20, 10, 32),
-    "cifar100": (36, 20, 100, 32),
-    "imagenet": (48, 14, 1000, 224),
-}
+from unnas.errors import ConfigError
+from unnas.spaces.base import ArchError, DatasetSpec, detect_space, space_class, space_names
 
 
 class UsageError(Exception):
     """Bad command-line input; reported as one line."""
 
 
-def _genotypes(specs: Sequence[str], stdin: TextIO) -> Iterable[Tuple[str, Genotype]]:
+SPACE_HELP = "the search space (default: recognised from the architecture; darts when nothing else claims it)"
+
+
+def _all_datasets() -> List[str]:
+    names: List[str] = []
+    for space in space_names():
+        names += [d for d in space_class(space).datasets if d not in names]
+    return names
+
+
+DATASETS = _all_datasets()
+
+
+def _space_for(args: argparse.Namespace, spec) -> type:
+    """The space class of *spec*: ``--space`` when given, else the one *spec* belongs to."""
+    return space_class(args.space) if getattr(args, "space", None) else detect_space(spec)
+
+
+def _dataset(cls: type, name: Optional[str]) -> Tuple[str, DatasetSpec]:
+    name = name or next(iter(cls.datasets))
+    if name not in cls.datasets:
+        raise UsageError(f"--dataset {name} is not a dataset of the {cls.name} space; use one of {', '.join(cls.datasets)}")
+    return name, cls.datasets[name]
+
+
+def _positive(value: Optional[int], flag: str) -> Optional[int]:
+    if value is not None and value < 1:
+        raise UsageError(f"{flag} must be at least 1, got {value}")
+    return value
+
+
+def _archs(args: argparse.Namespace, specs: Sequence[str], stdin: TextIO) -> Iterable[Tuple[str, type, object]]:
+    """``(label, space class, arch)`` for each argument; ``-`` reads one per line from *stdin*."""
+    from unnas.spaces import read_arch_lines
+
+    fixed = space_class(args.space)() if getattr(args, "space", None) else None
     for spec in specs:
         if spec == "-":
-            yield from read_genotype_lines(stdin, "stdin")
+            for label, space, arch in read_arch_lines(stdin, "stdin", fixed):
+                yield label, type(space), arch
         else:
-            yield spec, load_genotype(spec)
+            cls = _space_for(args, spec)
+            yield spec, cls, (fixed or cls()).load(spec)
 
 
 def arch_info(args: argparse.Namespace, out: TextIO, stdin: TextIO) -> None:
     import torch
 
-    from unnas.space.complexity import count_macs, count_params
-    from unnas.space.networks import NetworkCIFAR, NetworkImageNet
+    from unnas.spaces.complexity import count_macs, count_params
 
     torch.set_num_threads(max(1, args.threads))
-    channels, layers, classes, size = DATASET_DEFAULTS[args.dataset]
-    channels = args.channels or channels
-    layers = args.layers or layers
-    classes = args.num_classes or classes
-    if layers < 3:
-        raise UsageError(f"--layers {layers} is too small: a network needs at least 3 cells (two are reductions)")
-    net_cls = NetworkImageNet if args.dataset == "imagenet" else NetworkCIFAR
-    task = _make_task(args.task, args.dataset, classes) if args.task else None
-    input_channels = task.input_channels if task else args.input_channels
-    input_shape = task.input_shape(size) if task else (input_channels, size, size)
+    _positive(args.channels, "--channels")
+    _positive(args.layers, "--layers")
+    _positive(args.num_classes, "--num-classes")
+    _positive(args.input_channels, "--input-channels")
     for spec in args.genotypes:  # fail on a bad argument before printing anything
         if spec != "-":
-            load_genotype(spec)
-    rows = []
-    if not args.json:
-        print(f"# dataset={args.dataset} task={args.task or 'supervised'} channels={channels} layers={layers} "
-              f"num_classes={task.num_classes if task else classes} input={'x'.join(map(str, input_shape))} "
-              f"auxiliary={args.auxiliary}", file=out)
-        print(f"{'genotype':<28} {'params':>12} {'params_with_aux':>16} {'MACs':>14}", file=out)
-    for label, genotype in _genotypes(args.genotypes, stdin):
-        net = net_cls(genotype, C=channels, num_classes=classes, layers=layers, auxiliary=args.auxiliary,
-                      input_channels=input_channels, head=task.head if task else None)
+            cls = _space_for(args, spec)
+            cls().load(spec)
+            _dataset(cls, args.dataset)
+    spaces: dict = {}
+
+    def setting(cls):
+        if cls.name not in spaces:
+            dataset, spec = _dataset(cls, args.dataset)
+            kwargs = dict(spec.space_kwargs)
+            if args.channels is not None:
+                kwargs["channels"] = args.channels
+            if args.layers is not None:
+                kwargs["layers"] = args.layers
+            if args.auxiliary:
+                kwargs["auxiliary"] = True
+            try:
+                space = cls(**kwargs)
+            except TypeError as e:
+                raise UsageError(f"the {cls.name} space does not take these options ({e})") from None
+            classes = args.num_classes or spec.num_classes
+            task = _make_task(args.task, spec.style, classes) if args.task else None
+            input_channels = task.input_channels if task else args.input_channels
+            input_shape = task.input_shape(spec.image_size) if task else (input_channels, spec.image_size, spec.image_size)
+            spaces[cls.name] = (space, dataset, classes, task, input_channels, input_shape)
+            if not args.json:
+                print(f"# space={cls.name} dataset={dataset} task={args.task or 'supervised'} "
+                      + " ".join(f"{k}={v}" for k, v in space.shape().items())
+                      + f" num_classes={task.num_classes if task else classes} input={'x'.join(map(str, input_shape))}",
+                      file=out)
+                print(f"{'genotype':<28} {'params':>12} {'params_with_aux':>16} {'MACs':>14}", file=out)
+        return spaces[cls.name]
+
+    n = 0
+    for label, cls, arch in _archs(args, args.genotypes, stdin):
+        space, dataset, classes, task, input_channels, input_shape = setting(cls)
+        net = space.network(arch, head=task.head if task else None, num_classes=classes, input_channels=input_channels)
         row = {
             "genotype": label,
+            "space": cls.name,
             "params": count_params(net),
             "params_with_aux": count_params(net, exclude_auxiliary=False),
             "macs": count_macs(net, input_shape),
-            "dataset": args.dataset,
-            "channels": channels,
-            "layers": layers,
+            "dataset": dataset,
+            **space.shape(),
             "task": args.task or "supervised",
             "num_classes": task.num_classes if task else classes,
             "input_shape": list(input_shape),
-            "auxiliary": args.auxiliary,
         }
-        rows.append(row)
+        n += 1
         if args.json:
             print(json.dumps(row), file=out, flush=True)
         else:
             print(f"{label:<28} {row['params']:>12,} {row['params_with_aux']:>16,} {row['macs']:>14,}", file=out, flush=True)
-    if not rows:
+    if not n:
         raise UsageError("no genotypes given (stdin was empty)")
 
 
-def _make_task(name: str, dataset: str, num_classes: int):
-    """The objective whose head and input shape `arch info --task` measures (UnNAS's settings for the dataset)."""
+def _make_task(name: str, style: str, num_classes: int):
+    """The objective whose head and input shape `arch info --task` measures (UnNAS's settings for the style)."""
     import pretext_tasks
 
-    style = "imagenet" if dataset == "imagenet" else "cifar"
     if name == "supervised":
         return pretext_tasks.Supervised(num_classes=num_classes, style=style)
     return {"rotation": pretext_tasks.Rotation, "colorization": pretext_tasks.Colorization,
@@ -107,22 +146,21 @@ def _make_task(name: str, dataset: str, num_classes: int):
 
 
 def arch_draw(args: argparse.Namespace, out: TextIO, stdin: TextIO) -> None:
-    from unnas.space.draw import draw_genotype
-
-    genotype = load_genotype(args.genotype)
+    cls = _space_for(args, args.genotype)
+    space = cls()
+    arch = space.load(args.genotype)
     try:
-        draw_genotype(genotype, args.out, title=args.title if args.title is not None else args.genotype)
+        space.draw(arch, args.out, title=args.title if args.title is not None else args.genotype)
     except ValueError as e:
         raise UsageError(str(e)) from None
     print(f"wrote {args.out}", file=out)
 
 
 def arch_sample(args: argparse.Namespace, out: TextIO, stdin: TextIO) -> None:
-    from unnas.space.sample import sample_genotypes
-
     if args.n < 1:
         raise UsageError(f"--n must be at least 1, got {args.n}")
-    lines = [json.dumps({"id": f"s{args.seed}-{i:05d}", **g.to_dict()}) for i, g in enumerate(sample_genotypes(args.n, args.seed))]
+    space = space_class(args.space or "darts")()
+    lines = [json.dumps({"id": f"s{args.seed}-{i:05d}", **space.to_dict(g)}) for i, g in enumerate(space.sample(args.n, args.seed))]
     if args.out:
         with open(args.out, "w", encoding="utf-8") as f:
             f.write("\n".join(lines) + "\n")
@@ -132,18 +170,49 @@ def arch_sample(args: argparse.Namespace, out: TextIO, stdin: TextIO) -> None:
 
 
 def arch_list(args: argparse.Namespace, out: TextIO, stdin: TextIO) -> None:
-    names = registered_names(include_sampled=args.all)
-    for name in names:
-        print(f"{name:<24} {describe(name)}", file=out)
-    if not args.all:
-        sampled = [n for n in registered_names() if n.startswith(SAMPLED_PREFIX)]
-        print(f"{SAMPLED_PREFIX + '<id>':<24} {len(sampled)} architectures of the UnNAS sample-based study "
-              f"({sampled[0][len(SAMPLED_PREFIX):]} ... {sampled[-1][len(SAMPLED_PREFIX):]}); --all lists them", file=out)
+    for name in ([args.space] if args.space else space_names()):
+        space = space_class(name)()
+        for key in (list(space.registry()) if args.all else space.listed_names()):
+            print(f"{key:<24} {space.describe(key)}", file=out)
+        if not args.all:
+            for pattern, about in space.collapsed_names():
+                print(f"{pattern:<24} {about}", file=out)
 
 
 def arch_show(args: argparse.Namespace, out: TextIO, stdin: TextIO) -> None:
-    genotype = load_genotype(args.genotype)
-    print(genotype.to_json() if args.json else format_genotype(genotype), file=out)
+    space = _space_for(args, args.genotype)()
+    arch = space.load(args.genotype)
+    print(space.to_json(arch) if args.json else space.format(arch), file=out)
+
+
+def bench_query(args: argparse.Namespace, out: TextIO, stdin: TextIO) -> None:
+    """True accuracies from a space's ground truth; a cell it does not hold gets one line naming the source."""
+    cls = space_class(args.space) if args.space else None
+    specs = list(args.genotypes)
+    if cls is None:
+        cls = detect_space(next((s for s in specs if s != "-"), ""))
+    space = cls()
+    try:
+        truth = space.ground_truth(args.dataset, path=args.benchmark, metric=args.metric)
+    except TypeError:
+        truth = None
+    if truth is None:
+        with_truth = [n for n in space_names() if space_class(n)().ground_truth() is not None]
+        raise UsageError(f"the {cls.name} space has no ground truth; spaces with one: {', '.join(with_truth)}")
+    args.space = cls.name
+    missing = 0
+    for label, _, arch in _archs(args, specs, stdin):
+        acc = truth.query(arch)
+        if args.json:
+            print(json.dumps({"genotype": label, "space": cls.name, "accuracy": acc, "source": truth.coverage()}), file=out)
+        elif acc is not None:
+            print(f"{label}\t{acc:.2f}", file=out)
+        if acc is None:
+            missing += 1
+            if not args.json:
+                print(f"unnas: {label}: not covered by {truth.coverage()}", file=sys.stderr)
+    if missing:
+        raise SystemExit(1)
 
 
 def _study_errors():
@@ -157,7 +226,8 @@ def study_init(args: argparse.Namespace, out: TextIO, stdin: TextIO) -> None:
 
     tasks = [t.strip() for t in args.tasks.split(",") if t.strip()]
     seeds = [int(s) for s in args.seeds.split(",") if s.strip()]
-    store = init_study(args.dir, archs=args.archs, tasks=tasks, seeds=seeds, config=args.config, data_root=args.data_root)
+    store = init_study(args.dir, archs=args.archs, tasks=tasks, seeds=seeds, config=args.config, data_root=args.data_root,
+                       space=args.space)
     counts = store.counts()
     total = sum(sum(c.values()) for c in counts.values())
     print(f"study in {args.dir}: {total} jobs ({args.archs} x {len(tasks)} objectives x {len(seeds)} seeds); "
@@ -252,7 +322,9 @@ def study_report(args: argparse.Namespace, out: TextIO, stdin: TextIO) -> None:
     if args.reference:
         with open(args.reference, encoding="utf-8") as f:
             reference = {str(k): float(v) for k, v in json.load(f).items()}
-    result = build_report(records, args.out, reference=reference, title=args.title, n_boot=args.n_boot)
+    truth, truth_name = (None, None) if args.wandb else _study_ground_truth(args)
+    extra = {"ground_truth": truth, "ground_truth_name": truth_name} if truth is not None else {}
+    result = build_report(records, args.out, reference=reference, title=args.title, n_boot=args.n_boot, **extra)
     if args.log_wandb or os.environ.get("WANDB_MODE") == "online":
         import wandb
 
@@ -262,6 +334,20 @@ def study_report(args: argparse.Namespace, out: TextIO, stdin: TextIO) -> None:
         log_report_to_wandb(result, run)
         run.finish()
     print(f"wrote {os.path.join(args.out, 'report.md')}, report.html and correlations.json", file=out)
+
+
+def _study_ground_truth(args: argparse.Namespace):
+    """``({arch id: true accuracy or None}, source line)`` for a study whose space has ground truth, else ``(None, None)``."""
+    from unnas.study.store import Store
+
+    store = Store.open(args.dir)
+    space = space_class(store.meta().get("space", "darts"))()
+    if args.no_ground_truth:
+        return None, None
+    truth = space.ground_truth(args.gt_dataset, path=args.benchmark)
+    if truth is None:
+        return None, None
+    return {arch: truth.query(space.load(text)) for arch, text in store.archs()}, truth.coverage()
 
 
 def _records_from_wandb(path: str) -> list:
@@ -322,12 +408,17 @@ def build_parser() -> argparse.ArgumentParser:
 
     info = asub.add_parser("info", help="parameters and multiply-adds of genotypes' networks")
     info.add_argument("genotypes", nargs="+", metavar="GENOTYPE",
-                      help="registered name, Genotype(...) text, JSON, a .json file, or - to read one per line from stdin")
-    info.add_argument("--dataset", choices=sorted(DATASET_DEFAULTS), default="cifar10",
-                      help="network family and input size (cifar: 32x32, imagenet: 224x224)")
-    info.add_argument("--channels", type=int, help="initial channels C (default: cifar 36, imagenet 48)")
-    info.add_argument("--layers", type=int, help="number of cells L (default: cifar 20, imagenet 14)")
-    info.add_argument("--auxiliary", action="store_true", help="build the auxiliary head (counted in params_with_aux)")
+                      help="registered name, the space's notation (Genotype(...), an NAS-Bench-201 arch string), JSON, "
+                           "a .json file, or - to read one per line from stdin")
+    info.add_argument("--space", choices=space_names(), help=SPACE_HELP)
+    info.add_argument("--dataset", choices=DATASETS, default=None,
+                      help="network family, classes and input size (default: the space's first: cifar10). "
+                           "darts: cifar10, cifar100 (32x32), imagenet (224x224); nb201: cifar10, cifar100 (32x32), "
+                           "imagenet16-120 (16x16)")
+    info.add_argument("--channels", type=int, help="initial channels C (default: darts cifar 36, imagenet 48; nb201 16)")
+    info.add_argument("--layers", type=int,
+                      help="depth: darts cells L (default: cifar 20, imagenet 14); nb201 cells per stage N (default 5)")
+    info.add_argument("--auxiliary", action="store_true", help="build the auxiliary head (darts; counted in params_with_aux)")
     info.add_argument("--num-classes", type=int, help="classifier outputs (default from --dataset)")
     info.add_argument("--input-channels", type=int, default=3, help="input channels (ignored with --task)")
     info.add_argument("--task", choices=["supervised", "rotation", "colorization", "jigsaw"],
@@ -339,18 +430,21 @@ def build_parser() -> argparse.ArgumentParser:
 
     draw = asub.add_parser("draw", help="draw the normal and reduction cells to PNG, SVG or PDF")
     draw.add_argument("genotype", metavar="GENOTYPE")
+    draw.add_argument("--space", choices=space_names(), help=SPACE_HELP)
     draw.add_argument("--out", required=True, help="output file; the suffix picks the format")
     draw.add_argument("--title", help="figure title (default: the genotype argument)")
     draw.set_defaults(func=arch_draw)
 
-    sample = asub.add_parser("sample", help="sample DARTS-space genotypes reproducibly (JSON lines)")
+    sample = asub.add_parser("sample", help="sample architectures of a space reproducibly (JSON lines)")
+    sample.add_argument("--space", choices=space_names(), default="darts", help="the space to sample (default darts)")
     sample.add_argument("--n", type=int, required=True, help="how many")
     sample.add_argument("--seed", type=int, default=0)
     sample.add_argument("--out", help="write to this file instead of stdout")
     sample.set_defaults(func=arch_sample)
 
     lst = asub.add_parser("list", help="list the registered genotypes")
-    lst.add_argument("--all", action="store_true", help="also list the 500 unnas500/<id> architectures")
+    lst.add_argument("--all", action="store_true", help="every registered name (the 500 unnas500/<id>, nb201/<index>)")
+    lst.add_argument("--space", choices=space_names(), help="only this space")
     lst.set_defaults(func=arch_list)
 
     study = sub.add_parser("study", help="the sample-based study: init, work, status, run, report")
@@ -358,11 +452,16 @@ def build_parser() -> argparse.ArgumentParser:
     init = ssub.add_parser("init", help="create the jobs (architecture x objective x seed) in DIR")
     init.add_argument("dir")
     init.add_argument("--archs", default="unnas500",
-                      help="unnas500 (the paper's 500), unnas500:N (N of them, evenly spaced), sample:N[:SEED], or a file")
+                      help="a space's set: darts: unnas500 (the paper's 500), unnas500:N (N of them, evenly spaced), "
+                           "sample:N[:SEED]; nb201: nb201-table[:N[:SEED]] (cells of the ground-truth table, evenly "
+                           "spaced or drawn with SEED), nb201-sample:N[:SEED]; or a file of architectures")
+    init.add_argument("--space", choices=space_names(), help="the search space (default: recognised from --archs)")
     init.add_argument("--tasks", default="supervised,rotation,colorization,jigsaw", help="comma-separated objectives")
     init.add_argument("--seeds", default="1", help="comma-separated seeds (the paper: 1,2,3 on CIFAR-10)")
-    init.add_argument("--config", default="configs/study/cifar10_cpu.yaml",
-                      help="study config: objective -> training config (configs/study/cifar10_paper.yaml for the paper)")
+    init.add_argument("--config",
+                      help="study config: objective -> training config (default: the space's CPU recipe, "
+                           "configs/study/cifar10_cpu.yaml for darts, configs/study/nb201_cifar10_cpu.yaml for nb201; "
+                           "configs/study/cifar10_paper.yaml is the paper's)")
     init.add_argument("--data-root", help="replace the data root of every training config (e.g. ../shared/data/cifar10)")
     init.set_defaults(func=study_init)
 
@@ -400,16 +499,34 @@ def build_parser() -> argparse.ArgumentParser:
     rp.add_argument("--wandb", metavar="ENTITY/PROJECT/SWEEP", help="read the results from a W&B sweep instead")
     rp.add_argument("--reference", help="JSON {arch: accuracy} of a target setting (e.g. ImageNet) for the best-of-m curve")
     rp.add_argument("--title", default="unnas sample-based study")
+    rp.add_argument("--gt-dataset", help="dataset of the space's ground truth (nb201: cifar10, cifar100, "
+                                         "imagenet16-120; default cifar10)")
+    rp.add_argument("--benchmark", metavar="PATH", help="ground-truth file instead of the space's embedded table")
+    rp.add_argument("--no-ground-truth", action="store_true", help="leave the ground-truth comparison out")
     rp.add_argument("--n-boot", type=int, default=1000, help="bootstrap resamples for the intervals")
     rp.add_argument("--log-wandb", action="store_true",
                     help="also log the tables and plots to W&B (automatic when WANDB_MODE=online)")
     rp.add_argument("--wandb-project", default="unnas-study")
     rp.set_defaults(func=study_report)
 
-    show = asub.add_parser("show", help="print a genotype in DARTS's format (or JSON)")
+    show = asub.add_parser("show", help="print an architecture in its space's notation (or JSON)")
     show.add_argument("genotype", metavar="GENOTYPE")
+    show.add_argument("--space", choices=space_names(), help=SPACE_HELP)
     show.add_argument("--json", action="store_true")
     show.set_defaults(func=arch_show)
+
+    bench = sub.add_parser("bench", help="ground truth: the known accuracies of a space's architectures")
+    bsub = bench.add_subparsers(dest="bench_command", required=True, metavar="BENCH_COMMAND")
+    q = bsub.add_parser("query", help="true accuracy (%%) of architectures from the space's benchmark")
+    q.add_argument("genotypes", nargs="+", metavar="GENOTYPE", help="architectures, or - to read one per line")
+    q.add_argument("--space", choices=space_names(), help=SPACE_HELP)
+    q.add_argument("--dataset", help="the benchmark's dataset (nb201: cifar10, cifar100, imagenet16-120; default cifar10)")
+    q.add_argument("--benchmark", metavar="PATH",
+                   help="a benchmark file instead of the embedded table (nb201: a table in NASLib's format (.json), "
+                        "NAS-Bench-201's .pth or NATS-Bench's topology file; the last two need `pip install unnas[nb201]`)")
+    q.add_argument("--metric", help="which accuracy (nb201 table: val_accuracy; official files: test or valid)")
+    q.add_argument("--json", action="store_true", help="one JSON object per architecture")
+    q.set_defaults(func=bench_query)
     return parser
 
 
@@ -420,7 +537,10 @@ def _user_errors() -> tuple:
     from unnas.data.sources import DataError
     from unnas.modules.common import NonFiniteLossError
 
-    return (GenotypeError, UsageError, DataError, NonFiniteLossError)
+    from unnas.errors import ConfigError
+    from unnas.spaces.base import ArchError
+
+    return (ArchError, ConfigError, UsageError, DataError, NonFiniteLossError)
 
 
 def run_lightning(argv: List[str]) -> int:
@@ -461,7 +581,7 @@ def main(argv: Optional[List[str]] = None, out: TextIO = None, stdin: TextIO = N
     args = parser.parse_args(argv)
     try:
         args.func(args, out, stdin)
-    except (GenotypeError, UsageError, _study_errors()) as e:
+    except (ArchError, ConfigError, UsageError, _study_errors()) as e:
         print(f"unnas: error: {e}", file=sys.stderr)
         return 2
     except BrokenPipeError:  # e.g. `unnas arch sample --n 500 | head`

@@ -8,7 +8,7 @@ from unnas.cli import main
 
 def _train_model(task="rotation", **kw):
     return {"class_path": "unnas.modules.ArchTraining",
-            "init_args": {"task": TASKS[task], "genotype": "darts_v2", "channels": 4, "layers": 3, **kw}}
+            "init_args": {"task": TASKS[task], "genotype": "darts_v2", "space": {"class_path": "unnas.spaces.DartsSpace", "init_args": {"channels": 4, "layers": 3}}, **kw}}
 
 
 def _one_line_error(capsys, *fragments):

@@ -1,5 +1,6 @@
 """DARTS search through Lightning: tiny supernets on generated images."""
 
+from unnas.spaces import DartsSpace
 import json
 import os
 
@@ -12,11 +13,11 @@ from pretext_tasks import Rotation, Supervised
 from unnas.cli import main
 from unnas.data import Generated, ImageDataModule
 from unnas.modules import DartsSearch, FirstOrder, SecondOrder
-from unnas.space import load_genotype
+from unnas.spaces.darts import load_genotype
 
 
 def tiny_search(task=None, strategy=None, **kw):
-    return DartsSearch(task or Supervised(num_classes=4), channels=4, layers=3, strategy=strategy, arch_lr=0.01, **kw)
+    return DartsSearch(task or Supervised(num_classes=4), space=DartsSpace(channels=4, layers=3), strategy=strategy, arch_lr=0.01, **kw)
 
 
 def tiny_data(**kw):
@@ -74,7 +75,7 @@ def test_second_order_matches_the_exact_hypergradient():
     disagree at every step size tried, so neither can referee the other).
     """
     torch.manual_seed(0)
-    from unnas.space import Supernet
+    from unnas.spaces.darts import Supernet
 
     net = Supernet(C=4, num_classes=4, layers=3,
                    primitives=("skip_connect", "avg_pool_3x3", "sep_conv_3x3", "dil_conv_3x3")).double()
@@ -111,7 +112,7 @@ def test_second_order_matches_the_exact_hypergradient():
 
 def test_second_order_with_zero_lr_equals_first_order():
     torch.manual_seed(0)
-    from unnas.space import Supernet
+    from unnas.spaces.darts import Supernet
 
     net = Supernet(C=4, num_classes=4, layers=3)
     train, val = _batches(1)
@@ -127,7 +128,7 @@ def test_second_order_with_zero_lr_equals_first_order():
 
 def test_second_order_leaves_weights_and_bn_statistics_untouched():
     torch.manual_seed(0)
-    from unnas.space import Supernet
+    from unnas.spaces.darts import Supernet
 
     net = Supernet(C=4, num_classes=4, layers=3)
     train, val = _batches(2)
@@ -180,7 +181,7 @@ def test_search_needs_the_split(tmp_path):
 @pytest.mark.parametrize("task", sorted(TASKS))
 def test_search_through_the_cli_with_every_objective(in_tmp, task):
     cfg = write_config(in_tmp, {"class_path": "unnas.modules.DartsSearch",
-                                "init_args": {"task": TASKS[task], "channels": 4, "layers": 3}},
+                                "init_args": {"task": TASKS[task], "space": {"class_path": "unnas.spaces.DartsSpace", "init_args": {"channels": 4, "layers": 3}}}},
                        {"source": generated(), "batch_size": 8, "train_portion": 0.5}, name=f"search_{task}",
                        limit_train_batches=1, limit_val_batches=1)
     assert main(["fit", "-c", cfg]) == 0
@@ -192,7 +193,7 @@ def test_search_through_the_cli_with_every_objective(in_tmp, task):
 
 def test_second_order_from_the_command_line(in_tmp):
     cfg = write_config(in_tmp, {"class_path": "unnas.modules.DartsSearch",
-                                "init_args": {"task": TASKS["supervised"], "channels": 4, "layers": 3}},
+                                "init_args": {"task": TASKS["supervised"], "space": {"class_path": "unnas.spaces.DartsSpace", "init_args": {"channels": 4, "layers": 3}}}},
                        {"source": generated(), "batch_size": 8, "train_portion": 0.5}, name="so", limit_train_batches=1,
                        limit_val_batches=1)
     assert main(["fit", "-c", cfg, "--model.init_args.strategy=SecondOrder"]) == 0

@@ -1,5 +1,6 @@
 """Architecture training through Lightning and the CLI."""
 
+from unnas.spaces import DartsSpace
 import csv
 import json
 
@@ -16,8 +17,9 @@ from unnas.modules.common import recompute_bn_stats
 from unnas.modules.train import cutout
 
 
-def tiny(**kw):
-    return ArchTraining(Supervised(num_classes=4), genotype="darts_v2", channels=4, layers=3, precise_bn_samples=16, **kw)
+def tiny(space=None, **kw):
+    return ArchTraining(Supervised(num_classes=4), genotype="darts_v2", space=space or DartsSpace(channels=4, layers=3),
+                        precise_bn_samples=16, **kw)
 
 
 def fit(tmp_path, model, epochs=2, **data):
@@ -42,7 +44,7 @@ def test_training_reports_best_epoch_accuracy(tmp_path):
 @pytest.mark.parametrize("task", sorted(TASKS))
 def test_each_objective_trains_through_the_cli(in_tmp, task):
     cfg = write_config(in_tmp, {"class_path": "unnas.modules.ArchTraining",
-                                "init_args": {"task": TASKS[task], "genotype": "unnas500/00004", "channels": 4, "layers": 3,
+                                "init_args": {"task": TASKS[task], "genotype": "unnas500/00004", "space": {"class_path": "unnas.spaces.DartsSpace", "init_args": {"channels": 4, "layers": 3}},
                                               "precise_bn_samples": 8}},
                        {"source": generated(), "batch_size": 8}, name=f"train_{task}", limit_train_batches=2,
                        limit_val_batches=1)
@@ -59,7 +61,7 @@ def test_each_objective_trains_through_the_cli(in_tmp, task):
 
 def test_drop_path_ramps_and_auxiliary_head_trains(tmp_path):
     seed_everything(0)
-    model = tiny(auxiliary=True, drop_path_prob=0.3)
+    model = tiny(space=DartsSpace(channels=4, layers=3, auxiliary=True), drop_path_prob=0.3)
     seen = []
     orig = model.on_train_epoch_start
 

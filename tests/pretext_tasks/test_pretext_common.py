@@ -7,7 +7,7 @@ from PIL import Image
 
 import pretext_tasks
 from pretext_tasks import Colorization, Jigsaw, PretextTask, Rotation, Supervised
-from unnas.space import Head, NetworkCIFAR
+from unnas.spaces.darts import Head, NetworkCIFAR
 
 
 def test_exports():

@@ -9,7 +9,7 @@ import torch
 
 from pretext_tasks import Colorization, Jigsaw, Rotation, Supervised
 from unnas.data import make_structured_dataset
-from unnas.space import NetworkCIFAR
+from unnas.spaces.darts import NetworkCIFAR
 
 pytestmark = pytest.mark.slow
 

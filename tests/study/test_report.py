@@ -203,3 +203,247 @@ def test_report_imports_no_torch_or_lightning():
     code = ("import sys, unnas.study.report, unnas.study.stats, unnas.study.plots; "
             "bad = [m for m in ('torch', 'lightning', 'wandb') if m in sys.modules]; assert not bad, bad")
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+# ---------------------------------------------------------------------------------------------------- ground truth
+
+
+def _means(records):
+    """task -> arch -> mean over seeds of best_acc, computed here without unnas.study.stats."""
+    acc = {}
+    for r in records:
+        if r["best_acc"] is None or not np.isfinite(r["best_acc"]):
+            continue
+        acc.setdefault(r["task"], {}).setdefault(r["arch"], []).append(r["best_acc"])
+    return {t: {a: float(np.mean(v)) for a, v in archs.items()} for t, archs in acc.items()}
+
+
+def _true_acc(records, archs, seed=1):
+    """Ground truth in percent, related to supervised accuracy but not a function of any one task."""
+    sup = _means(records)["supervised"]
+    rng = np.random.default_rng(seed)
+    return {a: round(100 * (0.5 + 2 * (sup[a] - 0.93)) + rng.normal(scale=0.5), 2) for a in archs}
+
+
+def _read_csv(path):
+    import csv
+
+    with open(path, newline="") as f:
+        rows = list(csv.reader(f))
+    return rows[0], rows[1:]
+
+
+def test_ground_truth_correlations_match_scipy(tmp_path):
+    records = synthetic()
+    archs = sorted({r["arch"] for r in records})
+    gt = _true_acc(records, archs)
+    res = build_report(records, str(tmp_path), ground_truth=gt, ground_truth_name="NB-201 cifar10 test",
+                       n_boot=20)
+    means = _means(records)
+    rows = {r["y"]: r for r in res["ground_truth_correlations"]}
+    assert set(rows) == set(TASKS)  # supervised included
+    for task, row in rows.items():
+        x = np.array([gt[a] / 100 for a in archs])  # percent -> the records' [0, 1]
+        y = np.array([means[task][a] for a in archs])
+        assert row["kind"] == "vs_ground_truth" and row["x"] == "NB-201 cifar10 test" and row["n"] == 12
+        assert row["computable"] and row["archs"] == archs
+        assert row["spearman"]["value"] == pytest.approx(sps.spearmanr(x, y).statistic, abs=1e-12)
+        assert row["spearman"]["p_value"] == pytest.approx(sps.spearmanr(x, y).pvalue, rel=1e-9)
+        assert row["kendall"]["value"] == pytest.approx(sps.kendalltau(x, y).statistic, abs=1e-12)
+        assert row["pearson"]["value"] == pytest.approx(sps.pearsonr(x, y).statistic, abs=1e-12)
+        assert row["spearman"]["n_boot_used"] == 20 and row["spearman"]["ci_low"] is not None
+        top_x, top_y = set(np.argsort(-x)[:5]), set(np.argsort(-y)[:5])
+        assert row["top_k"]["top-5"]["overlap"] == pytest.approx(len(top_x & top_y) / 5)
+    assert rows["jigsaw"]["spearman"]["value"] < 0 < rows["rotation"]["spearman"]["value"]
+    assert res["ground_truth"]["n_covered"] == 12 and res["ground_truth"]["converted_from_percent"]
+    assert any("12 of the 12" in n and "percent" in n for n in res["notes"])
+    # the matrix and the JSON file
+    mat = res["spearman_matrix"]
+    assert mat["tasks"][-1] == "NB-201 cifar10 test"
+    i = mat["tasks"].index("rotation")
+    assert mat["rho"][i][-1] == pytest.approx(rows["rotation"]["spearman"]["value"]) and mat["n"][i][-1] == 12
+    data = json.loads((tmp_path / "correlations.json").read_text())
+    assert data["ground_truth_correlations"] == res["ground_truth_correlations"] and data == res
+    # figures: vs ground truth, and best of m judged on the ground truth (no reference given)
+    for name, png in (("vs_ground_truth", "fig_vs_ground_truth.png"),
+                      ("best_of_m_ground_truth", "fig_best_of_m_ground_truth.png")):
+        assert res["files"]["plots"][name] == png
+        with open(tmp_path / png, "rb") as f:
+            assert f.read(8) == b"\x89PNG\r\n\x1a\n"
+    bom = res["best_of_m_ground_truth"]
+    assert bom["target"] == "NB-201 cifar10 test" and set(bom["curves"]) == set(TASKS)
+    assert bom["curves"]["rotation"]["oracle"] == pytest.approx(max(gt.values()) / 100)
+    assert bom["curves"]["supervised"]["expected"][0] == pytest.approx(np.mean([gt[a] / 100 for a in archs]))
+    assert res["best_of_m"]["target"] == "supervised"  # Fig. 5 target unchanged
+    md = (tmp_path / "report.md").read_text()
+    assert "## Objectives vs ground truth (NB-201 cifar10 test)" in md and "judged on NB-201 cifar10 test" in md
+    assert "](fig_vs_ground_truth.png)" in md and "| NB-201 cifar10 test (%) |" in md
+    assert all(f"| {a} |" in md for a in archs)  # the per-architecture table
+    html_text = (tmp_path / "report.html").read_text()
+    assert html_text.count("data:image/png;base64,") == len(res["files"]["plots"])
+    assert "Objectives vs ground truth" in html_text
+
+
+def test_ground_truth_subset_coverage(tmp_path):
+    # ground truth for 7 of the 12 archs (+ one unknown, one arch not in the study); jigsaw only ran on 9 archs
+    records = [r for r in synthetic() if not (r["task"] == "jigsaw" and r["arch"] >= "unnas500/00009")]
+    archs = sorted({r["arch"] for r in records})
+    gt = _true_acc(records, archs[2:9])
+    gt.update({archs[0]: None, "unnas500/99999": 55.0})
+    res = build_report(records, str(tmp_path), ground_truth=gt, n_boot=10, figures=False)
+    means = _means(records)
+    rows = {r["y"]: r for r in res["ground_truth_correlations"]}
+    assert res["ground_truth"] == {"name": "ground truth", "n_given": 8, "n_study_archs": 12, "n_covered": 7,
+                                   "n_outside_study": 1, "converted_from_percent": True}
+    assert any("7 of the 12" in n for n in res["notes"])
+    for task in TASKS:
+        covered = [a for a in archs[2:9] if a in means[task]]
+        assert rows[task]["n"] == len(covered) == 7 and rows[task]["archs"] == covered
+        x = [gt[a] for a in covered]
+        y = [means[task][a] for a in covered]
+        assert rows[task]["spearman"]["value"] == pytest.approx(sps.spearmanr(x, y).statistic, abs=1e-12)
+    # the other comparisons do not change because of the ground truth
+    plain = build_report(records, str(tmp_path / "plain"), n_boot=10, figures=False)
+    assert res["correlations"] == plain["correlations"]
+    assert res["best_of_m"] == plain["best_of_m"]
+    # common="all": the ground-truth rows and the matrix use the archs all tasks share and the ground truth covers
+    gt[archs[10]] = 60.0  # covered, but jigsaw lacks it
+    res = build_report(records, str(tmp_path / "all"), ground_truth=gt, n_boot=5, figures=False, common="all")
+    assert {r["n"] for r in res["ground_truth_correlations"]} == {7}
+    assert {n for row in res["spearman_matrix"]["n"] for n in row} == {7}
+    assert any("common='all'" in n for n in res["notes"])
+
+
+def test_ground_truth_too_few_archs(tmp_path):
+    records = synthetic()
+    gt = {"unnas500/00000": 91.09, "unnas500/00001": 90.5, "unnas500/00002": None}
+    res = build_report(records, str(tmp_path), ground_truth=gt, ground_truth_name="NB-201", n_boot=10)
+    assert [r["y"] for r in res["ground_truth_correlations"]] == list(TASKS)
+    for r in res["ground_truth_correlations"]:
+        assert not r["computable"] and r["n"] == 2 and r["spearman"]["value"] is None
+        assert r["reason"] == "only 2 common architecture(s); at least 3 needed"
+    assert any("2 of the 12" in n and "not computable" in n for n in res["notes"])
+    assert not res["best_of_m_ground_truth"]["curves"] and set(res["best_of_m_ground_truth"]["skipped"]) == set(TASKS)
+    assert "best_of_m_ground_truth" not in res["files"]["plots"]
+    md = (tmp_path / "report.md").read_text()
+    assert "Not computable: only 2 covered architecture(s); at least 3 needed." in md
+    assert "not computable: only 2 common architecture(s)" in md
+    json.loads((tmp_path / "correlations.json").read_text())
+
+
+def test_architectures_csv(tmp_path):
+    tasks = {t: TASKS[t] for t in ("supervised", "rotation")}
+    records = synthetic(n_archs=8, seeds=(1, 2, 3), tasks=tasks)
+    for r in records:  # the rotation runs report another size: the supervised one must be used
+        if r["task"] == "rotation":
+            r["params"] = 1
+    # one extra arch with rotation results only (its params from them), one duplicated seed (averaged)
+    records += [{"arch": "zz/extra", "task": "rotation", "seed": s, "best_acc": 0.9 + s / 1000, "params": 5}
+                for s in (1, 2)]
+    records.append(dict(records[0], best_acc=records[0]["best_acc"] + 0.01))
+    archs = sorted({r["arch"] for r in records})
+    gt = _true_acc([r for r in records if r["arch"] != "zz/extra"], archs[:5])
+    gt[archs[5]] = gt[archs[0]]  # a tie in the ground truth: the smaller id first
+    res = build_report(records, str(tmp_path), ground_truth=gt, n_boot=0, figures=False)
+    head, rows = _read_csv(tmp_path / "architectures.csv")
+    assert head == [
+        "arch", "supervised s1", "supervised s2", "supervised s3", "supervised mean", "supervised rank",
+        "rotation s1", "rotation s2", "rotation s3", "rotation mean", "rotation rank", "params", "ground truth"]
+    assert len(rows) == 9 == res["architectures"]["n"]
+    by = {r[0]: dict(zip(head, r)) for r in rows}
+    # order: true accuracy descending (ties by id), unknown last by id
+    known = sorted(gt, key=lambda a: (-gt[a], a))
+    assert [r[0] for r in rows] == known + sorted(set(archs) - set(gt))
+    # values
+    first = records[0]
+    seed_vals = [r["best_acc"] for r in records if (r["arch"], r["task"], r["seed"]) ==
+                 (first["arch"], first["task"], first["seed"])]
+    assert float(by[first["arch"]][f"{first['task']} s{first['seed']}"]) == pytest.approx(np.mean(seed_vals))
+    for task in tasks:
+        per_seed = {}
+        for r in records:
+            if r["task"] == task:
+                per_seed.setdefault(r["arch"], {}).setdefault(r["seed"], []).append(r["best_acc"])
+        mean = {a: np.mean([np.mean(v) for v in s.values()]) for a, s in per_seed.items()}
+        order = sorted(mean, key=lambda a: -mean[a])
+        for a in archs:
+            if a not in mean:
+                assert by[a][f"{task} mean"] == by[a][f"{task} rank"] == ""
+                continue
+            assert float(by[a][f"{task} mean"]) == pytest.approx(mean[a], abs=1e-9)
+            assert int(by[a][f"{task} rank"]) == order.index(a) + 1
+    assert {by[a]["params"] for a in archs if a != "zz/extra"} == {str(700_000 + i * 1000) for i in range(8)}
+    assert by["zz/extra"]["params"] == "5" and by["zz/extra"]["supervised s1"] == ""
+    assert by["zz/extra"]["rotation s3"] == "" and float(by["zz/extra"]["rotation s2"]) == pytest.approx(0.902)
+    for a in archs:
+        assert (by[a]["ground truth"] == "") == (a not in gt)
+        if a in gt:
+            assert float(by[a]["ground truth"]) == pytest.approx(gt[a] / 100)
+    # the JSON has the same table, the report the same rows
+    assert res["architectures"]["columns"] == head
+    assert [r[0] for r in res["architectures"]["rows"]] == [r[0] for r in rows]
+    md = (tmp_path / "report.md").read_text()
+    assert "## Architectures" in md and "| ground truth (%) |" in md
+    assert md.index(f"| {known[0]} |") < md.index(f"| {known[1]} |") < md.index("| zz/extra |")
+
+
+def test_without_ground_truth_only_the_architectures_table_is_new(full):
+    records, out, res = full
+    assert res["ground_truth"] is None and res["ground_truth_correlations"] == []
+    assert res["best_of_m_ground_truth"] is None
+    assert not [p for p in os.listdir(out) if "ground_truth" in p]
+    md = (out / "report.md").read_text()
+    assert "ground truth" not in md.lower() and "## Architectures" in md
+    head, rows = _read_csv(out / "architectures.csv")
+    assert "ground truth" not in head and head[-1] == "params" and len(rows) == 12
+    sup = _means(records)["supervised"]
+    assert [r[0] for r in rows] == sorted(sup, key=lambda a: -sup[a])  # by supervised mean without ground truth
+    assert res["architectures"]["sorted_by"] == "supervised mean"
+
+
+def test_architectures_table_truncated_for_big_studies(tmp_path):
+    tasks = {t: TASKS[t] for t in ("supervised", "rotation")}
+    records = synthetic(n_archs=130, seeds=(1,), tasks=tasks)
+    archs = sorted({r["arch"] for r in records})
+    gt = _true_acc(records, archs[:120])
+    res = build_report(records, str(tmp_path), ground_truth=gt, n_boot=0, figures=False)
+    _, rows = _read_csv(tmp_path / "architectures.csv")
+    assert len(rows) == 130
+    md = (tmp_path / "report.md").read_text()
+    shown = [a for a in archs if f"| {a} |" in md]
+    best = sorted(gt, key=lambda a: (-gt[a], a))[:100]
+    assert sorted(shown) == sorted(best)
+    assert "the first 100 of 130 architectures" in md
+    assert {r["n"] for r in res["ground_truth_correlations"]} == {120}
+
+
+def test_ground_truth_with_reference(tmp_path):
+    records = synthetic(n_archs=10)
+    archs = sorted({r["arch"] for r in records})
+    gt = _true_acc(records, archs)
+    ref = {a: 0.4 + i / 100 for i, a in enumerate(archs)}
+    res = build_report(records, str(tmp_path), reference=ref, reference_name="ImageNet", ground_truth=gt,
+                       ground_truth_name="ImageNet", n_boot=5, figures=False)
+    gt_name = res["ground_truth"]["name"]
+    assert gt_name == "ImageNet (ground truth)" and res["reference"] == "ImageNet"
+    assert res["spearman_matrix"]["tasks"][-2:] == ["ImageNet", gt_name]
+    assert res["best_of_m"]["target"] == "ImageNet" and res["best_of_m_ground_truth"] is None
+    assert {r["n"] for r in res["ground_truth_correlations"]} == {10}
+
+
+def test_log_report_to_wandb_ground_truth(tmp_path):
+    import wandb
+
+    records = synthetic()
+    archs = sorted({r["arch"] for r in records})
+    res = build_report(records, str(tmp_path), ground_truth=_true_acc(records, archs), n_boot=5, figures=False)
+    run = FakeRun()
+    payload = log_report_to_wandb(res, run)
+    kinds = [row[2] for row in payload["study/correlations"].data]
+    assert kinds == ["vs_baseline"] * 3 + ["pair"] * 3 + ["complexity"] * 2 + ["vs_ground_truth"] * 4
+    assert isinstance(payload["study/architectures"], wandb.Table)
+    assert payload["study/architectures"].columns == res["architectures"]["columns"]
+    assert len(payload["study/architectures"].data) == 12
+    assert isinstance(payload["study/best_of_m_ground_truth"], wandb.Table)
+    rot = next(r for r in res["ground_truth_correlations"] if r["y"] == "rotation")
+    assert run.summary["study/spearman/rotation_vs_ground_truth"] == rot["spearman"]["value"]

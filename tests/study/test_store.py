@@ -129,7 +129,7 @@ def test_architecture_sets():
 
 
 def test_architecture_file(tmp_path):
-    from unnas.space import get_genotype
+    from unnas.spaces.darts import get_genotype
 
     path = tmp_path / "archs.jsonl"
     path.write_text(json.dumps({"id": "mine", **get_genotype("darts_v2").to_dict()}) + "\ndarts_v1\n")

@@ -18,7 +18,7 @@ def tiny_training_config(task: dict) -> dict:
         "trainer": {"max_epochs": 1, "accelerator": "cpu", "devices": 1, "enable_checkpointing": False,
                     "limit_train_batches": 2, "log_every_n_steps": 1},
         "model": {"class_path": "unnas.modules.ArchTraining",
-                  "init_args": {"task": task, "genotype": "darts_v2", "channels": 4, "layers": 3, "precise_bn_samples": 8}},
+                  "init_args": {"task": task, "genotype": "darts_v2", "space": {"class_path": "unnas.spaces.DartsSpace", "init_args": {"channels": 4, "layers": 3}}, "precise_bn_samples": 8}},
         "data": {"source": {"class_path": "unnas.data.Generated",
                             "init_args": {"train_size": 16, "test_size": 8, "num_classes": 4}},
                  "batch_size": 8},

@@ -4,48 +4,48 @@ from __future__ import annotations
 
 import json
 import os
-from typing import Any, Dict, List, Literal, Optional, Tuple
+from typing import Any, Dict, List, Optional, Tuple
 
 import lightning as L
 import torch
-import torch.nn.functional as F
 
 from pretext_tasks.base import PretextTask
 from unnas.modules.common import HeldOutEvalMixin, StepSeedMixin, check_finite, cosine_lr, log_image, run_dir
 from unnas.modules.strategies import FirstOrder, SearchStrategy
-from unnas.space.genotype import save_genotype
-from unnas.space.speedups import Speedups
-from unnas.space.supernet import Supernet
+from unnas.spaces import DartsSpace, GroundTruth, SearchSpace
 
 
 class DartsSearch(StepSeedMixin, HeldOutEvalMixin, L.LightningModule):
     """DARTS search (manual optimisation): per step one architecture update on the architecture split, then one
-    weight update on the weight split, as DARTS and UnNAS do.
+    weight update on the weight split, as DARTS and UnNAS do. Works on any space's supernet.
 
     Args:
         task: the objective (``pretext_tasks.Rotation``, ``Colorization``, ``Jigsaw``, ``Supervised``).
-        channels / layers / steps / multiplier / stem: supernet shape (DARTS: 16, 8, 4, 4, "cifar").
+        space: the search space and supernet shape (default ``DartsSpace()``: DARTS's C=16, 8 cells, CIFAR stem;
+            ``NB201Space()``: NAS-Bench-201's C=16, N=5).
+        ground_truth: known accuracies of derived cells, logged every epoch as ``gt/acc`` (default: the space's
+            own ground truth, e.g. NAS-Bench-201's CIFAR-10 table; DARTS has none).
         strategy: how architecture gradients are computed: ``FirstOrder`` (default, UnNAS) or ``SecondOrder``.
         lr / lr_min / momentum / weight_decay: SGD on the weights with a per-epoch cosine from lr to lr_min.
         arch_lr / arch_betas / arch_weight_decay: Adam on the alphas (DARTS: 3e-4, (0.5, 0.999), 1e-3).
         grad_clip: gradient-norm clip of the weights (the alphas are never clipped).
         arch_start_epoch: architecture updates begin once ``epoch + batch/len >= arch_start_epoch`` (UnNAS's
             ARCH_EPOCH; 0 updates from the first step).
-        speedups: performance switches of the supernet (exact; ``Speedups.off()`` is DARTS's plain formulation).
     """
 
-    def __init__(self, task: PretextTask, channels: int = 16, layers: int = 8, steps: int = 4, multiplier: int = 4,
-                 stem: Literal["cifar", "imagenet"] = "cifar", strategy: Optional[SearchStrategy] = None,
+    def __init__(self, task: PretextTask, space: Optional[SearchSpace] = None, ground_truth: Optional[GroundTruth] = None,
+                 strategy: Optional[SearchStrategy] = None,
                  lr: float = 0.025, lr_min: float = 0.001, momentum: float = 0.9, weight_decay: float = 3e-4,
                  arch_lr: float = 3e-4, arch_betas: Tuple[float, float] = (0.5, 0.999), arch_weight_decay: float = 1e-3,
-                 grad_clip: float = 5.0, arch_start_epoch: float = 0.0, speedups: Speedups = Speedups()):
+                 grad_clip: float = 5.0, arch_start_epoch: float = 0.0):
         super().__init__()
-        self.save_hyperparameters(ignore=["task", "strategy", "speedups"])
+        self.save_hyperparameters(ignore=["task", "strategy", "space", "ground_truth"])
         self.automatic_optimization = False
         self.task = task
+        self.space = space if space is not None else DartsSpace()
+        self.ground_truth = ground_truth if ground_truth is not None else self.space.ground_truth()
         self.strategy = strategy or FirstOrder()
-        self.supernet = Supernet(C=channels, layers=layers, steps=steps, multiplier=multiplier, stem=stem,
-                                 input_channels=task.input_channels, head=task.head, speedups=speedups)
+        self.supernet = self.space.supernet(head=task.head, input_channels=task.input_channels)
         self._init_step_seed()
         self.search_steps = 0
         self.alpha_history: List[Dict[str, Any]] = []
@@ -123,9 +123,13 @@ class DartsSearch(StepSeedMixin, HeldOutEvalMixin, L.LightningModule):
 
     def _record_epoch(self, epoch: int) -> None:
         genotype = self.genotype()
-        w_n = F.softmax(self.supernet.alphas_normal.detach().float(), -1).cpu().numpy()
-        w_r = F.softmax(self.supernet.alphas_reduce.detach().float(), -1).cpu().numpy()
-        entry = {"epoch": epoch, "genotype": genotype.to_dict(), "normal": w_n.round(6).tolist(), "reduce": w_r.round(6).tolist()}
+        weights = self.supernet.arch_weights()
+        entry = {"epoch": epoch, "genotype": self.space.to_dict(genotype),
+                 **{k: w.round(6).tolist() for k, w in weights.items()}}
+        if self.ground_truth is not None:
+            acc = self.ground_truth.query(genotype)
+            entry["true_acc"] = acc
+            self.log("gt/acc", float("nan") if acc is None else float(acc))
         if self.trainer.world_size > 1:
             # DDP replicas must hold the same alphas (their gradients are averaged); check it rather than trust it.
             flat = torch.cat([a.detach().flatten() for a in self.supernet.arch_parameters()])
@@ -137,24 +141,34 @@ class DartsSearch(StepSeedMixin, HeldOutEvalMixin, L.LightningModule):
         self.alpha_history.append(entry)
         if not self.trainer.is_global_zero or self.trainer.sanity_checking:
             return
-        self.print(f"epoch {epoch} genotype = {genotype!r}")
+        truth = ""
+        if self.ground_truth is not None:
+            truth = (f"  true accuracy {entry['true_acc']:.2f}%" if entry["true_acc"] is not None
+                     else f"  true accuracy unknown (not in {self.ground_truth.coverage()})")
+        self.print(f"epoch {epoch} genotype = {self.space.format(genotype)}{truth}")
         out = run_dir(self.trainer)
         os.makedirs(os.path.join(out, "genotypes"), exist_ok=True)
-        save_genotype(genotype, os.path.join(out, "genotypes", f"epoch_{epoch:03d}.json"))
+        _save_arch(self.space, genotype, os.path.join(out, "genotypes", f"epoch_{epoch:03d}.json"))
         with open(os.path.join(out, "alphas.json"), "w") as f:
-            json.dump({"primitives": list(self.supernet.primitives), "epochs": self.alpha_history}, f)
-        from unnas.space.draw import draw_genotype, plot_alpha_evolution, plot_alphas
+            json.dump({"space": self.space.name, "primitives": list(self.supernet.primitives), "epochs": self.alpha_history}, f)
+        from unnas.spaces.plots import plot_alpha_evolution, plot_alphas, plot_true_accuracy
 
+        labels = {k: self.supernet.edge_labels(k) for k in weights}
         heatmap = os.path.join(out, "alphas", f"epoch_{epoch:03d}.png")
-        plot_alphas(w_n, w_r, self.supernet.primitives, heatmap, title=f"softmax(alpha), epoch {epoch}")
+        plot_alphas(weights, labels, self.supernet.primitives, heatmap, title=f"softmax(alpha), epoch {epoch}")
         drawing = os.path.join(out, "cells", f"epoch_{epoch:03d}.png")
-        draw_genotype(genotype, drawing, title=f"epoch {epoch}")
-        plot_alpha_evolution(self.alpha_history, self.supernet.primitives, os.path.join(out, "alphas_evolution.png"))
+        self.space.draw(genotype, drawing, title=f"epoch {epoch}")
+        plot_alpha_evolution(self.alpha_history, self.supernet.primitives, os.path.join(out, "alphas_evolution.png"),
+                             keys=list(weights))
         log_image(self.trainer, "alphas", heatmap)
         log_image(self.trainer, "cells", drawing)
+        if self.ground_truth is not None:
+            curve = os.path.join(out, "true_accuracy.png")
+            plot_true_accuracy(self.alpha_history, self.ground_truth.coverage(), curve)
+            log_image(self.trainer, "true_accuracy", curve)
         for logger in self.trainer.loggers:
             if hasattr(logger, "log_text"):
-                logger.log_text(key="genotype", columns=["epoch", "genotype"], data=[[epoch, repr(genotype)]])
+                logger.log_text(key="genotype", columns=["epoch", "genotype"], data=[[epoch, self.space.format(genotype)]])
 
     def on_fit_end(self) -> None:
         if not self.trainer.is_global_zero:
@@ -166,8 +180,8 @@ class DartsSearch(StepSeedMixin, HeldOutEvalMixin, L.LightningModule):
             os.makedirs(ckpt.dirpath, exist_ok=True)
             paths.append(os.path.join(ckpt.dirpath, "genotype.json"))
         for path in paths:
-            save_genotype(genotype, path)
-        self.print(f"final genotype (after the last epoch) = {genotype!r}\nwritten to {', '.join(paths)}")
+            _save_arch(self.space, genotype, path)
+        self.print(f"final genotype (after the last epoch) = {self.space.format(genotype)}\nwritten to {', '.join(paths)}")
 
     def on_save_checkpoint(self, checkpoint: Dict[str, Any]) -> None:
         super().on_save_checkpoint(checkpoint)
@@ -178,3 +192,10 @@ class DartsSearch(StepSeedMixin, HeldOutEvalMixin, L.LightningModule):
         state = checkpoint.get("unnas_search", {})
         self.search_steps = state.get("search_steps", 0)
         self.alpha_history = state.get("alpha_history", [])
+
+
+def _save_arch(space: SearchSpace, arch, path: str) -> None:
+    """Write *arch* as the space's JSON, readable by ``space.load(path)``."""
+    with open(path, "w", encoding="utf-8") as f:
+        json.dump(space.to_dict(arch), f, indent=1)
+        f.write("\n")

@@ -6,7 +6,7 @@ import json
 import math
 import os
 import time
-from typing import Any, Dict, Literal, Optional
+from typing import Any, Dict, Optional
 
 import lightning as L
 import torch
@@ -14,10 +14,9 @@ import torch.nn.functional as F
 
 from pretext_tasks.base import PretextTask
 from unnas.modules.common import HeldOutEvalMixin, StepSeedMixin, check_finite, cosine_lr, recompute_bn_stats, run_dir
-from unnas.space.complexity import count_macs, count_params
-from unnas.space.genotype import load_genotype
-from unnas.space.networks import NetworkCIFAR, NetworkImageNet
-from unnas.space.speedups import Speedups
+from unnas.errors import ConfigError
+from unnas.spaces import SearchSpace, resolve_space
+from unnas.spaces.complexity import count_macs, count_params
 
 
 def cutout(x: torch.Tensor, length: int) -> torch.Tensor:
@@ -39,15 +38,15 @@ def cutout(x: torch.Tensor, length: int) -> torch.Tensor:
 class ArchTraining(StepSeedMixin, HeldOutEvalMixin, L.LightningModule):
     """Train a fixed genotype from scratch; report the best-epoch held-out accuracy (what the study ranks).
 
-    Defaults are UnNAS's CIFAR-10 sample-study recipe (width 16, 20 cells, SGD Nesterov 0.9, lr 0.1 cosine,
-    weight decay 5e-4, precise BN on 1024 images before every evaluation, no auxiliary head, no drop path).
+    Defaults are UnNAS's CIFAR-10 sample-study recipe (SGD Nesterov 0.9, lr 0.1 cosine, weight decay 5e-4, precise
+    BN on 1024 images before every evaluation, no auxiliary head, no drop path); the network's shape is the space's.
 
     Args:
         task: the objective.
-        genotype: a registered name, Genotype(...) text, JSON, or a .json file.
-        network: "cifar" (DARTS's NetworkCIFAR) or "imagenet" (NetworkImageNet).
-        channels / layers: initial channels and number of cells.
-        auxiliary / auxiliary_weight: DARTS's auxiliary head and its loss weight.
+        genotype: an architecture of the space: a registered name, its notation, JSON, or a .json file.
+        space: the search space and network shape (``unnas.spaces.DartsSpace``, ``unnas.spaces.NB201Space``); without
+            it, the space the genotype belongs to at its default shape.
+        auxiliary_weight: loss weight of the auxiliary head (when the space builds one).
         drop_path_prob: final drop-path probability (ramped linearly from 0 over the epochs, as DARTS).
         lr / lr_min / momentum / nesterov / weight_decay: SGD with a per-epoch cosine from lr to lr_min.
         warmup_epochs / warmup_factor: linear warm-up from ``warmup_factor * lr`` (pycls).
@@ -55,23 +54,23 @@ class ArchTraining(StepSeedMixin, HeldOutEvalMixin, L.LightningModule):
         label_smoothing: cross-entropy label smoothing (DARTS ImageNet: 0.1).
         cutout: side of DARTS's cutout square on training inputs (0 disables; DARTS CIFAR: 16).
         precise_bn_samples: training samples for recomputing BN statistics before each evaluation (0 disables).
-        speedups: performance switches of the network (exact; those in ``unnas.space.speedups.NETWORK_SWITCHES``
-            apply to a discrete network).
     """
 
-    def __init__(self, task: PretextTask, genotype: str = "darts_v2", network: Literal["cifar", "imagenet"] = "cifar",
-                 channels: int = 16, layers: int = 20, auxiliary: bool = False, auxiliary_weight: float = 0.4,
+    def __init__(self, task: PretextTask, genotype: str = "darts_v2", space: Optional[SearchSpace] = None,
+                 auxiliary_weight: float = 0.4,
                  drop_path_prob: float = 0.0, lr: float = 0.1, lr_min: float = 0.0, momentum: float = 0.9,
                  nesterov: bool = True, weight_decay: float = 5e-4, warmup_epochs: int = 0, warmup_factor: float = 0.1,
                  grad_clip: Optional[float] = None, label_smoothing: float = 0.0, cutout: int = 0,
-                 precise_bn_samples: int = 1024, speedups: Speedups = Speedups()):
+                 precise_bn_samples: int = 1024):
         super().__init__()
-        self.save_hyperparameters(ignore=["task", "speedups"])
+        self.save_hyperparameters(ignore=["task", "space"])
         self.task = task
-        self.genotype = load_genotype(genotype)
-        net_cls = NetworkCIFAR if network == "cifar" else NetworkImageNet
-        self.net = net_cls(self.genotype, C=channels, layers=layers, auxiliary=auxiliary, input_channels=task.input_channels,
-                           head=task.head, speedups=speedups)
+        self.space = resolve_space(genotype, space)
+        self.genotype = self.space.load(genotype)
+        if drop_path_prob > 0 and not self.space.supports_drop_path():
+            raise ConfigError(f"drop_path_prob={drop_path_prob}: the {self.space.name} space's networks have no drop path; "
+                             "set drop_path_prob: 0")
+        self.net = self.space.network(self.genotype, head=task.head, input_channels=task.input_channels)
         self._init_step_seed()
         self.best_acc = float("nan")
         self.best_epoch = -1
@@ -186,7 +185,8 @@ class ArchTraining(StepSeedMixin, HeldOutEvalMixin, L.LightningModule):
         if self.trainer.is_global_zero:
             path = os.path.join(run_dir(self.trainer), "result.json")
             with open(path, "w") as f:
-                json.dump({"genotype": self.genotype.to_dict(), "task": self.task.name, **self.result()}, f, indent=1)
+                json.dump({"space": self.space.name, "genotype": self.space.to_dict(self.genotype), "task": self.task.name,
+                           **self.result()}, f, indent=1)
             self.print(f"best held-out accuracy {self.best_acc:.4f} at epoch {self.best_epoch}; written to {path}")
 
     def on_save_checkpoint(self, checkpoint: Dict[str, Any]) -> None:

@@ -8,6 +8,7 @@ tables and figures to a wandb run. What is computed and how is in docs/report.md
 from __future__ import annotations
 
 import base64
+import csv
 import html
 import json
 import math
@@ -17,6 +18,7 @@ from datetime import datetime, timezone
 from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple, Union
 
 import numpy as np
+from scipy.stats import rankdata as sps_rankdata
 
 from unnas.study import plots
 from unnas.study.stats import (
@@ -32,11 +34,14 @@ from unnas.study.stats import (
     pairwise_table,
     seed_counts,
     seed_std,
+    seed_values,
     spearman_matrix,
 )
 
 LABELS = {"supervised": "Supervised", "rotation": "Rotation", "colorization": "Colorization", "jigsaw": "Jigsaw"}
 BEST_OF_M_SEED = 2  # the paper's np.random.seed(2) in figs/fig5.py
+MAX_ARCH_ROWS = 100  # rows of the per-architecture table in report.md/html (architectures.csv has all)
+GROUND_TRUTH_COLUMN = "ground truth"  # the true-accuracy column of architectures.csv
 
 Block = Tuple[Any, ...]
 
@@ -106,6 +111,104 @@ def _task_summary(task: str, records: Sequence[Mapping[str, Any]], table: Mappin
     }
 
 
+def _sorted_seeds(seeds: Iterable[Any]) -> List[Any]:
+    seeds = list(seeds)
+    try:
+        return sorted(seeds)
+    except TypeError:  # mixed seed types
+        return sorted(seeds, key=str)
+
+
+def _finite_map(values: Mapping[str, Optional[float]]) -> Dict[str, float]:
+    """arch -> float, leaving out None / NaN / inf."""
+    out = {}
+    for a, v in values.items():
+        if v is not None and math.isfinite(float(v)):
+            out[str(a)] = float(v)
+    return out
+
+
+def _best_of_m_block(ext: Mapping[str, Mapping[str, float]], proxies: Sequence[str], target: Optional[str],
+                     common: str, no_target: str = "") -> Dict[str, Any]:
+    """The Fig. 5 experiment of every proxy against ``target`` (curves, and the proxies skipped with why)."""
+    bom: Dict[str, Any] = {"target": target, "seed": BEST_OF_M_SEED, "curves": {}, "skipped": {}}
+    if target is None:
+        bom["reason"] = no_target
+        return bom
+    shared = common_archs(ext, list(proxies) + [target]) if common == "all" else None
+    for t in proxies:
+        archs = shared if shared is not None else common_archs(ext, [t, target])
+        if len(archs) < MIN_N:
+            bom["skipped"][t] = f"only {len(archs)} common architecture(s) with {target}; at least {MIN_N} needed"
+            continue
+        bom["curves"][t] = best_of_m({a: ext[t][a] for a in archs}, {a: ext[target][a] for a in archs},
+                                     seed=BEST_OF_M_SEED)
+    return bom
+
+
+def _architectures(records: Sequence[Mapping[str, Any]], table: Mapping[str, Mapping[str, float]],
+                   tasks: Sequence[str], supervised: str, gt: Optional[Mapping[str, float]]) -> Dict[str, Any]:
+    """The per-architecture table: one row per arch of the records, columns ``arch``, per task ``<task> s<seed>``
+    (each seed's accuracy), ``<task> mean`` and ``<task> rank`` (1 = best mean among the archs with that task;
+    ties share the best rank), ``params`` and, with ground truth, ``ground truth``. Accuracies in the records'
+    unit (ground truth already converted to it); None = no value. Rows sorted by ground truth (else supervised
+    mean) descending, unknown last, then by arch id."""
+    per_seed = seed_values(records)
+    seeds = {t: _sorted_seeds({s for a in per_seed.get(t, {}).values() for s in a}) for t in tasks}
+    ranks: Dict[str, Dict[str, int]] = {}
+    for t in tasks:
+        archs_t = sorted(table[t])
+        r = sps_rankdata([-table[t][a] for a in archs_t], method="min")
+        ranks[t] = {a: int(v) for a, v in zip(archs_t, r)}
+    # params: the supervised runs' value when they have one, else the first task (in task order) that has one
+    with_params = [r for r in records if r.get("params") is not None]
+    ptable = mean_over_seeds(with_params, metric="params") if with_params else {}
+    porder = ([supervised] if supervised in ptable else []) + order_tasks(t for t in ptable if t != supervised)
+    archs = sorted({str(r["arch"]) for r in records if "arch" in r} | {a for t in table.values() for a in t})
+
+    columns = ["arch"]
+    for t in tasks:
+        columns += [f"{t} s{s}" for s in seeds[t]] + [f"{t} mean", f"{t} rank"]
+    columns.append("params")
+    if gt is not None:
+        columns.append(GROUND_TRUTH_COLUMN)
+    rows = []
+    for a in archs:
+        row: List[Any] = [a]
+        for t in tasks:
+            row += [per_seed.get(t, {}).get(a, {}).get(s) for s in seeds[t]]
+            row += [table[t].get(a), ranks[t].get(a)]
+        p = next((ptable[t][a] for t in porder if a in ptable[t]), None)
+        row.append(int(p) if p is not None and float(p).is_integer() else p)
+        if gt is not None:
+            row.append(gt.get(a))
+        rows.append(row)
+    if gt is not None:
+        key_col, sorted_by = columns.index(GROUND_TRUTH_COLUMN), "ground truth"
+    elif supervised in table:
+        key_col, sorted_by = columns.index(f"{supervised} mean"), f"{supervised} mean"
+    else:
+        key_col, sorted_by = None, "arch id"
+    if key_col is not None:
+        rows.sort(key=lambda r: (r[key_col] is None, -(r[key_col] or 0.0), r[0]))
+    return {"columns": columns, "rows": rows, "n": len(rows), "sorted_by": sorted_by,
+            "seeds": {t: seeds[t] for t in tasks}}
+
+
+def _write_csv(path: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
+    def cell(v: Any) -> str:
+        if v is None:
+            return ""
+        if isinstance(v, float):
+            return f"{v:.10g}" if math.isfinite(v) else ""
+        return str(v)
+
+    with open(path, "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(columns)
+        w.writerows([[cell(v) for v in r] for r in rows])
+
+
 # ---------------------------------------------------------------------------------------------------- build
 
 
@@ -113,10 +216,12 @@ def build_report(records: Iterable[Mapping[str, Any]], out_dir: str,
                  reference: Optional[Mapping[str, float]] = None, title: str = "UnNAS sample-based study",
                  n_boot: int = 1000, *, supervised: str = SUPERVISED, reference_name: str = "reference",
                  seed: int = 0, ci: float = 0.95, ks: Sequence[Union[int, float]] = DEFAULT_TOP_K,
-                 common: str = "pair", figures: bool = True) -> Dict[str, Any]:
-    """Compute every statistic of the study and write ``report.md``, ``report.html``, ``correlations.json``
-    and the PNG figures into ``out_dir``; return the numbers (the content of ``correlations.json``, with
-    ``files`` naming the outputs relative to ``out_dir`` and ``out_dir`` itself).
+                 common: str = "pair", figures: bool = True,
+                 ground_truth: Optional[Mapping[str, Optional[float]]] = None,
+                 ground_truth_name: str = "ground truth") -> Dict[str, Any]:
+    """Compute every statistic of the study and write ``report.md``, ``report.html``, ``correlations.json``,
+    ``architectures.csv`` and the PNG figures into ``out_dir``; return the numbers (the content of
+    ``correlations.json``, with ``files`` naming the outputs relative to ``out_dir`` and ``out_dir`` itself).
 
     ``records``: dicts with ``arch``, ``task``, ``seed``, ``best_acc`` in [0, 1] (optional ``params``,
     ``macs``, ``wall_time_s``). ``reference``: arch -> accuracy in another setting (e.g. ImageNet
@@ -126,6 +231,12 @@ def build_report(records: Iterable[Mapping[str, Any]], out_dir: str,
     comparison uses the archs all tasks share, as the paper's figures). ``n_boot`` bootstrap resamples
     with seed ``seed`` give the ``ci`` intervals. Pairs with fewer than 3 common archs are reported as not
     computable, with the reason. ``figures=False`` skips the PNGs (faster; the numbers are the same).
+
+    ``ground_truth``: arch -> true accuracy of the architecture (e.g. NAS-Bench-201's table; values above 1
+    are taken as percent; None or a missing arch = unknown), named ``ground_truth_name``. Every task,
+    supervised included, is compared with it like with the reference; it joins the Spearman matrix, the
+    per-architecture table gets its column, and without a reference a second best-of-m experiment uses it
+    as the target. Comparisons with fewer than 3 covered archs are reported as not computable.
     """
     records = [dict(r) for r in records]
     os.makedirs(out_dir, exist_ok=True)
@@ -157,6 +268,36 @@ def build_report(records: Iterable[Mapping[str, Any]], out_dir: str,
             notes.append("Reference accuracies look like percent; divided by 100 to match the records.")
         ext[ref_key] = ref
 
+    gt_key = None
+    gt: Optional[Dict[str, float]] = None
+    gt_info: Optional[Dict[str, Any]] = None
+    if ground_truth is not None:
+        gt_key = (ground_truth_name if ground_truth_name not in table and ground_truth_name != ref_key
+                  else f"{ground_truth_name} (ground truth)")
+        gt = _finite_map(ground_truth)
+        converted = bool(scale == 100.0 and gt and max(gt.values()) > 1.0 + 1e-9)
+        if converted:
+            gt = {a: v / 100.0 for a, v in gt.items()}
+        ext[gt_key] = gt
+        study_archs = sorted({a for t in table.values() for a in t})
+        covered = [a for a in study_archs if a in gt]
+        gt_info = {"name": gt_key, "n_given": len(gt), "n_study_archs": len(study_archs), "n_covered": len(covered),
+                   "n_outside_study": len(set(gt) - set(study_archs)), "converted_from_percent": converted}
+        note = (f"Ground truth ({gt_key}) is known for {len(covered)} of the {len(study_archs)} architecture(s) of "
+                f"the study")
+        if len(gt) > len(covered):
+            note += f" ({len(gt) - len(covered)} more known architecture(s) were not run in the study)"
+        note += "."
+        if converted:
+            note += " Its accuracies look like percent; divided by 100 to match the records."
+        if len(covered) < MIN_N:
+            note += (f" The comparison with the ground truth is not computable: only {len(covered)} covered "
+                     f"architecture(s); at least {MIN_N} needed.")
+        elif common == "all" and len(common_archs(ext, tasks + [gt_key])) < len(common_archs(table, tasks)):
+            note += (" With common='all', the ground-truth comparisons and the Spearman matrix use only the "
+                     "architectures that all tasks share and the ground truth covers.")
+        notes.append(note)
+
     kw = dict(n_boot=n_boot, seed=seed, ci=ci, ks=ks)
     shared_all = common_archs(table, tasks)
     rows = pairwise_table(table, baseline=supervised, tasks=tasks, common=common, **kw)
@@ -164,6 +305,10 @@ def build_report(records: Iterable[Mapping[str, Any]], out_dir: str,
     if ref_key:
         ref_archs = common_archs(ext, tasks + [ref_key]) if common == "all" else None
         ref_rows = [{"kind": "vs_reference", **compare(ext, ref_key, t, archs=ref_archs, **kw)} for t in tasks]
+    gt_rows = []
+    if gt_key:
+        gt_archs = common_archs(ext, tasks + [gt_key]) if common == "all" else None
+        gt_rows = [{"kind": "vs_ground_truth", **compare(ext, gt_key, t, archs=gt_archs, **kw)} for t in tasks]
 
     # complexity as a trivial proxy: does model size alone rank the archs like the supervised accuracy?
     complexity_rows = []
@@ -175,28 +320,23 @@ def build_report(records: Iterable[Mapping[str, Any]], out_dir: str,
                 row = compare({supervised: table[supervised], field: vals[supervised]}, supervised, field, **kw)
                 complexity_rows.append({"kind": "complexity", **row})
 
-    mat_tasks = tasks + ([ref_key] if ref_key else [])
+    mat_tasks = tasks + ([ref_key] if ref_key else []) + ([gt_key] if gt_key else [])
     mt, rho, mcount = spearman_matrix(ext, mat_tasks, common=common)
 
     target = ref_key or (supervised if has_sup else None)
-    bom: Dict[str, Any] = {"target": target, "seed": BEST_OF_M_SEED, "curves": {}, "skipped": {}}
-    if target is None:
-        bom["reason"] = f"no target: neither a reference nor '{supervised}' results"
-    else:
-        proxies = tasks
-        shared = common_archs(ext, proxies + [target]) if common == "all" else None
-        for t in proxies:
-            archs = shared if shared is not None else common_archs(ext, [t, target])
-            if len(archs) < MIN_N:
-                bom["skipped"][t] = f"only {len(archs)} common architecture(s) with {target}; at least {MIN_N} needed"
-                continue
-            bom["curves"][t] = best_of_m({a: ext[t][a] for a in archs}, {a: ext[target][a] for a in archs},
-                                         seed=BEST_OF_M_SEED)
+    bom = _best_of_m_block(ext, tasks, target, common,
+                           no_target=f"no target: neither a reference nor '{supervised}' results")
+    bom_gt = _best_of_m_block(ext, tasks, gt_key, common) if gt_key and not ref_key else None
+
+    arch_table = _architectures(records, table, tasks, supervised, gt)
+    _write_csv(os.path.join(out_dir, "architectures.csv"), arch_table["columns"], arch_table["rows"])
 
     # ------------------------------------------------------------------------------------------- figures
     labels = {t: _label(t) for t in mat_tasks}
     if ref_key:
         labels[ref_key] = ref_key
+    if gt_key:
+        labels[gt_key] = gt_key
     figs: Dict[str, str] = {}
     if figures and has_sup and len(tasks) > 1:
         figs["vs_supervised"] = plots.plot_vs_baseline(
@@ -206,6 +346,10 @@ def build_report(records: Iterable[Mapping[str, Any]], out_dir: str,
         figs["vs_reference"] = plots.plot_vs_baseline(
             ext, os.path.join(out_dir, "fig_vs_reference.png"), baseline=ref_key, tasks=tasks, labels=labels,
             scale=scale, title=f"{title}: task accuracy vs {ref_key} accuracy (cf. paper Fig. 4)")
+    if figures and gt_key and tasks and gt_info["n_covered"]:
+        figs["vs_ground_truth"] = plots.plot_vs_baseline(
+            ext, os.path.join(out_dir, "fig_vs_ground_truth.png"), baseline=gt_key, tasks=tasks, labels=labels,
+            scale=scale, title=f"{title}: objective accuracy vs true accuracy ({gt_key})")
     if figures and mat_tasks:
         figs["spearman_matrix"] = plots.plot_spearman_matrix(
             mt, rho, os.path.join(out_dir, "fig_spearman_matrix.png"), counts=mcount, labels=labels)
@@ -216,6 +360,10 @@ def build_report(records: Iterable[Mapping[str, Any]], out_dir: str,
         figs["best_of_m"] = plots.plot_best_of_m(
             bom["curves"], os.path.join(out_dir, "fig_best_of_m.png"), target_label=labels.get(target, target),
             labels=curve_labels, scale=scale)
+    if figures and bom_gt and bom_gt["curves"]:
+        figs["best_of_m_ground_truth"] = plots.plot_best_of_m(
+            bom_gt["curves"], os.path.join(out_dir, "fig_best_of_m_ground_truth.png"), target_label=gt_key,
+            labels=labels, scale=scale)
     figs = {k: os.path.basename(v) for k, v in figs.items()}
 
     result: Dict[str, Any] = {
@@ -224,16 +372,19 @@ def build_report(records: Iterable[Mapping[str, Any]], out_dir: str,
         "settings": {"n_boot": n_boot, "seed": seed, "ci": ci, "top_k": list(ks), "common": common,
                      "best_of_m_seed": BEST_OF_M_SEED, "min_n": MIN_N, "accuracy_scale_for_display": scale},
         "tasks": tasks, "supervised": supervised if has_sup else None, "reference": ref_key,
+        "ground_truth": gt_info,
         "n_records": len(records), "n_dropped": n_dropped, "n_common_all": len(shared_all),
         "summary": {t: _task_summary(t, records, table[t], counts[t], stds.get(t, {})) for t in tasks},
         "correlations": rows, "reference_correlations": ref_rows, "complexity_correlations": complexity_rows,
+        "ground_truth_correlations": gt_rows,
         "spearman_matrix": {"tasks": mt, "rho": rho, "n": mcount},
-        "best_of_m": bom,
+        "best_of_m": bom, "best_of_m_ground_truth": bom_gt,
+        "architectures": arch_table,
         "notes": notes,
         "accuracy": {"mean_over_seeds": ext, "seed_counts": counts},
         "out_dir": os.path.abspath(out_dir),
         "files": {"report_md": "report.md", "report_html": "report.html", "correlations_json": "correlations.json",
-                  "plots": figs},
+                  "architectures_csv": "architectures.csv", "plots": figs},
     }
     result = _jsonable(result)
     blocks = _blocks(result)
@@ -267,6 +418,88 @@ def _corr_table(rows: Sequence[Mapping[str, Any]], ks: Sequence[Union[int, float
     return ("table", head, body)
 
 
+def _best_of_m_blocks(bom: Mapping[str, Any], plot_name: str, res: Mapping[str, Any]) -> List[Block]:
+    s = res["settings"]
+    scale = s["accuracy_scale_for_display"]
+    b: List[Block] = []
+    if not bom["curves"]:
+        why = bom.get("reason") or f"no proxy has {s['min_n']} architectures in common with the target"
+        b.append(("p", f"Not computed: {why}."))
+        return b
+    tgt = _label(bom["target"])
+    b.append(("p", f"For experiment size m, ceil(n/m) random sets of m architectures are drawn (seed "
+                   f"{bom['seed']}); each proxy picks the arch it scores best, and the table gives the "
+                   f"{tgt} accuracy (%) of that pick: mean ± 2 std [exact expectation]. The last rows: "
+                   f"the best arch (oracle) and the average arch (m = 1 in expectation)."
+                   + (f" The {bom['target']} curve uses the target as its own proxy: an upper bound."
+                      if bom["target"] in bom["curves"] else "")))
+    curves = bom["curves"]
+    names = list(curves)
+    all_ms = sorted({m for c in curves.values() for m in c["ms"]})
+    body = []
+    for m in all_ms:
+        row = [f"{m} (log2 {math.log2(m):g})"]
+        for t in names:
+            c = curves[t]
+            if m in c["ms"]:
+                i = c["ms"].index(m)
+                row.append(f"{_pct(c['mean'][i], scale)} ± {_pct(2 * c['std'][i], scale)} "
+                           f"[{_pct(c['expected'][i], scale)}]")
+            else:
+                row.append("–")
+        body.append(row)
+    body.append(["best arch"] + [_pct(curves[t]["oracle"], scale) for t in names])
+    body.append(["average arch"] + [_pct(curves[t]["random"], scale) for t in names])
+    b.append(("table", ["m"] + [f"{_label(t)} (n = {curves[t]['n']})" for t in names], body))
+    if bom["skipped"]:
+        b.append(("ul", [f"{_label(t)}: not computable, {why}" for t, why in bom["skipped"].items()]))
+    if plot_name in res["files"]["plots"]:
+        b.append(("img", res["files"]["plots"][plot_name], plot_name.replace("_", " ")))
+    return b
+
+
+def _arch_blocks(res: Mapping[str, Any]) -> List[Block]:
+    arch = res["architectures"]
+    scale = res["settings"]["accuracy_scale_for_display"]
+    cols, rows = arch["columns"], arch["rows"]
+    b: List[Block] = [("h", 2, "Architectures")]
+    if not rows:
+        b.append(("p", "No architectures."))
+        return b
+    tasks = res["tasks"]
+    head = ["arch"]
+    for t in tasks:
+        head += [f"{_label(t)} s{sd}" for sd in arch["seeds"][t]] + [f"{_label(t)} mean (rank)"]
+    head.append("params")
+    gt = res["ground_truth"]
+    if gt is not None:
+        head.append(f"{gt['name']} (%)")
+    body = []
+    for r in rows[:MAX_ARCH_ROWS]:
+        v = dict(zip(cols, r))
+        line = [v["arch"]]
+        for t in tasks:
+            line += [_pct(v[f"{t} s{sd}"], scale) for sd in arch["seeds"][t]]
+            mean, rank = v[f"{t} mean"], v[f"{t} rank"]
+            line.append("–" if mean is None else f"{_pct(mean, scale)} ({rank})")
+        p = v["params"]
+        line.append("–" if p is None else f"{p:,.0f}")
+        if gt is not None:
+            line.append(_pct(v[GROUND_TRUTH_COLUMN], scale))
+        body.append(line)
+    order = {"ground truth": "true accuracy", "arch id": "arch id"}.get(arch["sorted_by"], arch["sorted_by"])
+    text = ("One row per architecture: each task's accuracy (%) per seed, the mean over seeds with its rank "
+            "among the architectures (1 = best; ties share the best rank), the parameter count"
+            + (" and the true accuracy" if gt is not None else "") + f". Sorted by {order}"
+            + (" (descending, unknown last), then arch id." if arch["sorted_by"] != "arch id" else ".")
+            + " `architectures.csv` has the same columns, with accuracies in the records' unit.")
+    if len(rows) > MAX_ARCH_ROWS:
+        text += f" Shown: the first {MAX_ARCH_ROWS} of {len(rows)} architectures; `architectures.csv` has all."
+    b.append(("p", text))
+    b.append(("table", head, body))
+    return b
+
+
 def _blocks(res: Mapping[str, Any]) -> List[Block]:
     s = res["settings"]
     scale = s["accuracy_scale_for_display"]
@@ -274,6 +507,7 @@ def _blocks(res: Mapping[str, Any]) -> List[Block]:
     ci_pct = f"{100 * s['ci']:g}%"
     sup = res["supervised"]
     ref = res["reference"]
+    gt = res["ground_truth"]
     plots_ = res["files"]["plots"]
     b: List[Block] = [("h", 1, res["title"])]
     b.append(("p", f"Generated {res['created']} from {res['n_records']} run record(s) over "
@@ -336,6 +570,20 @@ def _blocks(res: Mapping[str, Any]) -> List[Block]:
         if "vs_reference" in plots_:
             b.append(("img", plots_["vs_reference"], f"task accuracy vs {ref} accuracy"))
 
+    if gt is not None:
+        b.append(("h", 2, f"Objectives vs ground truth ({gt['name']})"))
+        b.append(("p", f"x = true accuracy of the architecture ({gt['name']}), y = each objective's accuracy "
+                       f"here, supervised included. The ground truth covers {gt['n_covered']} of the "
+                       f"{gt['n_study_archs']} architecture(s) of the study; each row uses the covered "
+                       "architectures the objective has (n). Top-k: fraction of the k truly best archs that are "
+                       "also among the k best by the objective."))
+        if gt["n_covered"] < s["min_n"]:
+            b.append(("p", f"Not computable: only {gt['n_covered']} covered architecture(s); at least "
+                           f"{s['min_n']} needed."))
+        b.append(_corr_table(res["ground_truth_correlations"], ks, x_col=False))
+        if "vs_ground_truth" in plots_:
+            b.append(("img", plots_["vs_ground_truth"], "objective accuracy vs true accuracy"))
+
     mat = res["spearman_matrix"]
     if mat["tasks"]:
         b.append(("h", 2, "Spearman ρ between all objectives"))
@@ -346,41 +594,17 @@ def _blocks(res: Mapping[str, Any]) -> List[Block]:
         if "spearman_matrix" in plots_:
             b.append(("img", plots_["spearman_matrix"], "Spearman correlation matrix"))
 
-    bom = res["best_of_m"]
     b.append(("h", 2, "Best of m random architectures (paper Fig. 5)"))
-    if not bom["curves"]:
-        why = bom.get("reason") or f"no proxy has {s['min_n']} architectures in common with the target"
-        b.append(("p", f"Not computed: {why}."))
-    else:
-        tgt = _label(bom["target"])
-        b.append(("p", f"For experiment size m, ceil(n/m) random sets of m architectures are drawn (seed "
-                       f"{bom['seed']}); each proxy picks the arch it scores best, and the table gives the "
-                       f"{tgt} accuracy (%) of that pick: mean ± 2 std [exact expectation]. The last rows: "
-                       f"the best arch (oracle) and the average arch (m = 1 in expectation)."
-                       + (" The supervised curve uses the target as its own proxy: an upper bound."
-                          if not ref and sup in bom["curves"] else "")))
-        curves = bom["curves"]
-        names = list(curves)
-        all_ms = sorted({m for c in curves.values() for m in c["ms"]})
-        body = []
-        for m in all_ms:
-            row = [f"{m} (log2 {math.log2(m):g})"]
-            for t in names:
-                c = curves[t]
-                if m in c["ms"]:
-                    i = c["ms"].index(m)
-                    row.append(f"{_pct(c['mean'][i], scale)} ± {_pct(2 * c['std'][i], scale)} "
-                               f"[{_pct(c['expected'][i], scale)}]")
-                else:
-                    row.append("–")
-            body.append(row)
-        body.append(["best arch"] + [_pct(curves[t]["oracle"], scale) for t in names])
-        body.append(["average arch"] + [_pct(curves[t]["random"], scale) for t in names])
-        b.append(("table", ["m"] + [f"{_label(t)} (n = {curves[t]['n']})" for t in names], body))
-        if bom["skipped"]:
-            b.append(("ul", [f"{_label(t)}: not computable, {why}" for t, why in bom["skipped"].items()]))
-        if "best_of_m" in plots_:
-            b.append(("img", plots_["best_of_m"], "best of m"))
+    b += _best_of_m_blocks(res["best_of_m"], "best_of_m", res)
+    bom_gt = res["best_of_m_ground_truth"]
+    if bom_gt is not None:
+        b.append(("h", 2, f"Best of m random architectures, judged on {bom_gt['target']}"))
+        b.append(("p", "The same experiment with the true accuracy as the target: how good, in truth, is the "
+                       "architecture each objective picks."))
+        b += _best_of_m_blocks(bom_gt, "best_of_m_ground_truth", res)
+    elif gt is not None and ref:
+        b.append(("p", f"The best-of-m target is {ref}; no second best-of-m experiment against {gt['name']} "
+                       "(one is made only without a reference)."))
 
     if res["complexity_correlations"]:
         b.append(("h", 2, "Model size as a proxy"))
@@ -388,19 +612,25 @@ def _blocks(res: Mapping[str, Any]) -> List[Block]:
                        "of the supervised network alone rank the architectures by supervised accuracy."))
         b.append(_corr_table(res["complexity_correlations"], ks, x_col=False))
 
+    b += _arch_blocks(res)
+
     b.append(("h", 2, "How computed"))
     b.append(("ul", [
         "Accuracy of an architecture under a task: its best-epoch held-out accuracy, averaged over seeds "
         "(repeated runs of one seed are averaged first). Pretext tasks use their own accuracy, not the loss.",
         "Only architectures with results for both compared tasks enter a comparison"
         + (" (here: for all tasks)." if s["common"] == "all" else "."),
+        *([f"Ground truth ({gt['name']}): a known true accuracy per architecture, compared with every objective "
+           "like a task (x = ground truth); architectures without one are left out of those comparisons."]
+          if gt is not None else []),
         "Spearman ρ, Kendall τ-b and Pearson r and the p-value of ρ are scipy.stats' spearmanr, kendalltau, pearsonr.",
         f"Intervals: resample architectures with replacement {s['n_boot']} times (numpy default_rng, seed {s['seed']}), "
         f"recompute, take the {100 * (1 - s['ci']) / 2:g} and {100 * (1 + s['ci']) / 2:g} percentiles; resamples with "
         "a constant side are skipped (counts in correlations.json, `n_boot_used`).",
         "Top-k overlap: |top-k by x ∩ top-k by y| / k; ties go to the smaller arch id. Fractions of n are rounded to "
         "the nearest count; a k not below n is not shown.",
-        f"Best of m: m = 1, 2, 4, ... < n; numpy RandomState({bom['seed']}) restarted per proxy; ceil(n/m) draws of m "
+        f"Best of m: m = 1, 2, 4, ... < n; numpy RandomState({res['best_of_m']['seed']}) restarted per proxy; "
+        "ceil(n/m) draws of m "
         "archs without replacement per m; ties in the proxy go to the first drawn; std is the population std. The "
         "bracketed value is the exact expectation over all m-subsets.",
         f"A comparison needs at least {s['min_n']} common architectures with distinct accuracies on both sides.",
@@ -492,9 +722,11 @@ def _corr_rows_for_table(rows: Sequence[Mapping[str, Any]], labels: Sequence[str
 
 
 def log_report_to_wandb(result: Mapping[str, Any], run: Any, prefix: str = "study") -> Dict[str, Any]:
-    """Log a :func:`build_report` result to a wandb run: the summary, correlation, Spearman-matrix and
-    best-of-m tables (``wandb.Table``), the figures (``wandb.Image``), and each objective's Spearman rho with
-    supervised (and the reference) in ``run.summary``. Returns the dict passed to ``run.log``."""
+    """Log a :func:`build_report` result to a wandb run: the summary, correlation (vs supervised, pairs, vs the
+    reference, vs the ground truth, model size), Spearman-matrix, best-of-m and per-architecture tables
+    (``wandb.Table``), the figures (``wandb.Image``), and each computable row's Spearman rho in
+    ``run.summary`` (``<prefix>/spearman/<y>_vs_<x>``; ``<y>_vs_ground_truth`` for the ground truth).
+    Returns the dict passed to ``run.log``."""
     import wandb  # only here: building a report needs no wandb
 
     labels = [k_label(k) for k in result["settings"]["top_k"]]
@@ -502,8 +734,9 @@ def log_report_to_wandb(result: Mapping[str, Any], run: Any, prefix: str = "stud
     for m in ("spearman", "kendall", "pearson"):
         corr_cols += [m, f"{m}_ci_low", f"{m}_ci_high"]
     corr_cols += [f"overlap_{lb}" for lb in labels]
+    gt_rows = list(result.get("ground_truth_correlations") or [])
     all_rows = (list(result["correlations"]) + list(result["reference_correlations"])
-                + list(result["complexity_correlations"]))
+                + list(result["complexity_correlations"]) + gt_rows)
     payload: Dict[str, Any] = {
         f"{prefix}/correlations": wandb.Table(columns=corr_cols, data=_corr_rows_for_table(all_rows, labels)),
     }
@@ -514,16 +747,22 @@ def log_report_to_wandb(result: Mapping[str, Any], run: Any, prefix: str = "stud
     if mat["tasks"]:
         payload[f"{prefix}/spearman_matrix"] = wandb.Table(
             columns=["task"] + list(mat["tasks"]), data=[[t] + list(row) for t, row in zip(mat["tasks"], mat["rho"])])
-    bom = result["best_of_m"]
-    if bom["curves"]:
-        data = [[t, m, c["mean"][i], c["std"][i], c["expected"][i], c["n_draws"][i]]
-                for t, c in bom["curves"].items() for i, m in enumerate(c["ms"])]
-        payload[f"{prefix}/best_of_m"] = wandb.Table(
-            columns=["proxy", "m", "mean", "std", "expected", "n_draws"], data=data)
+    for key in ("best_of_m", "best_of_m_ground_truth"):
+        bom = result.get(key)
+        if bom and bom["curves"]:
+            data = [[t, m, c["mean"][i], c["std"][i], c["expected"][i], c["n_draws"][i]]
+                    for t, c in bom["curves"].items() for i, m in enumerate(c["ms"])]
+            payload[f"{prefix}/{key}"] = wandb.Table(
+                columns=["proxy", "m", "mean", "std", "expected", "n_draws"], data=data)
+    arch = result.get("architectures")
+    if arch and arch["rows"]:
+        payload[f"{prefix}/architectures"] = wandb.Table(columns=list(arch["columns"]),
+                                                         data=[list(r) for r in arch["rows"]])
     for name, rel in result["files"]["plots"].items():
         payload[f"{prefix}/plots/{name}"] = wandb.Image(os.path.join(result["out_dir"], rel), caption=name)
     run.log(payload)
     for r in all_rows:
         if r["computable"]:
-            run.summary[f"{prefix}/spearman/{r['y']}_vs_{r['x']}"] = r["spearman"]["value"]
+            x = "ground_truth" if r["kind"] == "vs_ground_truth" else r["x"]
+            run.summary[f"{prefix}/spearman/{r['y']}_vs_{x}"] = r["spearman"]["value"]
     return payload

@@ -66,6 +66,15 @@ def mean_over_seeds(records: Iterable[Mapping[str, Any]], metric: str = "best_ac
     }
 
 
+def seed_values(records: Iterable[Mapping[str, Any]],
+                metric: str = "best_acc") -> Dict[str, Dict[str, Dict[Any, float]]]:
+    """``values[task][arch][seed]`` = ``metric`` of that run (several records of one seed averaged; missing
+    values skipped): what :func:`mean_over_seeds` averages."""
+    g = _grouped(records, metric)
+    return {task: {arch: {s: float(np.mean(v)) for s, v in seeds.items()} for arch, seeds in archs.items()}
+            for task, archs in g.items()}
+
+
 def seed_counts(records: Iterable[Mapping[str, Any]], metric: str = "best_acc") -> Dict[str, Dict[str, int]]:
     """``counts[task][arch]`` = number of distinct seeds with a finite ``metric`` (what each mean averages)."""
     g = _grouped(records, metric)

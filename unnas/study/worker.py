@@ -14,52 +14,53 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 import yaml
 
-from unnas.space.genotype import SAMPLED_PREFIX, GenotypeError, load_genotype, read_genotype_lines, registered_names
+from unnas.spaces import read_arch_lines
+from unnas.spaces.base import ArchError, space_class, space_names
 from unnas.study.store import Job, Store, StudyError, worker_id
 
 TASKS = ("supervised", "rotation", "colorization", "jigsaw")
+
 DEFAULT_LEASE_S = 900.0
 
 
 # ------------------------------------------------------------------------------------------- architectures
-def resolve_archs(spec: str) -> List[Tuple[str, str]]:
-    """``(id, genotype_json)`` pairs from ``unnas500`` (the paper's 500), ``unnas500:N`` (every (500/N)-th of them),
-    ``sample:N[:SEED]`` (DARTS-space samples), or a file (JSON lines from ``unnas arch sample``, or one
-    genotype spec per line)."""
-    if spec == "unnas500" or spec.startswith("unnas500:"):
-        names = [n for n in registered_names() if n.startswith(SAMPLED_PREFIX)]
-        if ":" in spec:
-            n = _positive_int(spec.split(":", 1)[1], spec)
-            step = len(names) / n
-            names = [names[int(i * step)] for i in range(min(n, len(names)))]
-        return [(n, load_genotype(n).to_json()) for n in names]
-    if spec.startswith("sample:"):
-        from unnas.space.sample import sample_genotypes
+def resolve_archs(spec: str, space: Optional[str] = None) -> List[Tuple[str, str]]:
+    """``[(id, architecture JSON), ...]`` of :func:`resolve_arch_set`."""
+    return resolve_arch_set(spec, space)[1]
 
-        parts = spec.split(":")
-        n = _positive_int(parts[1], spec)
-        seed = _positive_int(parts[2], spec, allow_zero=True) if len(parts) > 2 else 0
-        return [(f"s{seed}-{i:05d}", g.to_json()) for i, g in enumerate(sample_genotypes(n, seed))]
-    if os.path.isfile(spec):
+
+def resolve_arch_set(spec: str, space: Optional[str] = None) -> Tuple[str, List[Tuple[str, str]]]:
+    """``(space name, [(id, architecture JSON), ...])`` from a space's named set (DARTS: ``unnas500``,
+    ``unnas500:N``, ``sample:N[:SEED]``; NAS-Bench-201: ``nb201-table[:N[:SEED]]``, ``nb201-sample:N[:SEED]``) or a file
+    (JSON lines from ``unnas arch sample``, or one architecture per line). *space* fixes the space; otherwise the
+    set or the file's lines tell it."""
+    names = [space] if space else space_names()
+    for name in names:
+        sp = space_class(name)()
         try:
-            with open(spec, encoding="utf-8") as f:
-                out = [(label, g.to_json()) for label, g in read_genotype_lines(f, spec)]
-        except GenotypeError as e:
+            found = sp.arch_set(spec)
+        except ArchError as e:
             raise StudyError(str(e)) from None
+        if found is not None:
+            return name, [(a, sp.to_json(g)) for a, g in found]
+    if os.path.isfile(spec):
+        fixed = space_class(space)() if space else None
+        try:
+            with open(spec, encoding="utf-8-sig") as f:
+                rows = [(label, sp, g) for label, sp, g in read_arch_lines(f, spec, fixed)]
+        except (ArchError, UnicodeDecodeError) as e:
+            raise StudyError(str(e)) from None
+        kinds = {sp.name for _, sp, _ in rows}
+        if len(kinds) > 1:
+            raise StudyError(f"{spec} mixes architectures of the spaces {', '.join(sorted(kinds))}; one study holds one space")
+        out = [(label, sp.to_json(g)) for label, sp, g in rows]
         if len({a for a, _ in out}) != len(out):
             raise StudyError(f"{spec} lists an architecture id twice")
-        return out
-    raise StudyError(f"unknown architecture set {spec!r}; use unnas500, unnas500:N, sample:N[:SEED] or a file")
-
-
-def _positive_int(text: str, spec: str, allow_zero: bool = False) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise StudyError(f"{spec!r}: {text!r} is not an integer") from None
-    if value < (0 if allow_zero else 1):
-        raise StudyError(f"{spec!r}: {value} is out of range")
-    return value
+        if not out:
+            raise StudyError(f"{spec} holds no architectures")
+        return (kinds.pop() if kinds else (space or "darts")), out
+    sets = "; ".join(f"{n}: {space_class(n)().arch_set_help()}" for n in names)
+    raise StudyError(f"unknown architecture set {spec!r}; use a file or one of the sets ({sets})")
 
 
 # ------------------------------------------------------------------------------------------- study configs
@@ -87,21 +88,40 @@ def load_study_config(path: str, data_root: Optional[str] = None) -> Dict[str, D
 
 
 def init_study(directory: str, archs: str = "unnas500", tasks: Sequence[str] = TASKS, seeds: Sequence[int] = (1,),
-               config: str = "configs/study/cifar10_cpu.yaml", data_root: Optional[str] = None) -> Store:
-    """Create the study: the job database and a frozen copy of each objective's training config."""
+               config: Optional[str] = None, data_root: Optional[str] = None, space: Optional[str] = None) -> Store:
+    """Create the study: the job database and a frozen copy of each objective's training config. Without *config*,
+    the space's CPU study config (its ``default_study_config``)."""
+    space_name, arch_list = resolve_arch_set(archs, space)
+    config = config or space_class(space_name).default_study_config
+    if config is None:
+        raise StudyError(f"no default study config for the {space_name} space; pass --config")
     configs = load_study_config(config, data_root)
     missing = [t for t in tasks if t not in configs]
     if missing:
         raise StudyError(f"{config} has no training config for {', '.join(missing)} (it has {', '.join(configs)})")
-    arch_list = resolve_archs(archs)
+    for task in tasks:
+        _check_config_space(configs[task], space_name, f"{config} ({task})")
     store = Store.create(directory, arch_list, list(tasks), list(seeds), meta={
-        "archs": archs, "tasks": list(tasks), "seeds": list(seeds), "config": os.path.abspath(config),
-        "created": time.time()})
+        "space": space_name, "archs": archs, "tasks": list(tasks), "seeds": list(seeds),
+        "config": os.path.abspath(config), "created": time.time()})
     os.makedirs(os.path.join(directory, "configs"), exist_ok=True)
     for task in tasks:
         with open(os.path.join(directory, "configs", f"{task}.yaml"), "w", encoding="utf-8") as f:
             yaml.safe_dump(configs[task], f, sort_keys=False)
     return store
+
+
+def _check_config_space(cfg: Dict[str, Any], space: str, where: str) -> None:
+    """The training config must build networks of the study's space (its ``model.init_args.space``)."""
+    spec = ((cfg.get("model") or {}).get("init_args") or {}).get("space")
+    path = spec.get("class_path") if isinstance(spec, dict) else spec
+    if path is None:
+        found = "darts"
+    else:
+        found = next((n for n in space_names() if space_class(n).__name__ == str(path).rsplit(".", 1)[-1]), str(path))
+    if found != space:
+        raise StudyError(f"{where} trains {found} networks but the architectures are {space} cells; "
+                         f"use a config whose model.init_args.space is the {space} space")
 
 
 # ------------------------------------------------------------------------------------------- running a job

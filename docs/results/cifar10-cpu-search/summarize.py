@@ -12,8 +12,8 @@ import shutil
 import statistics
 import sys
 
-from unnas.space import format_genotype, load_genotype
-from unnas.space.draw import draw_genotype
+from unnas.spaces.darts import format_genotype, load_genotype
+from unnas.spaces.darts.draw import draw_genotype
 
 OBJECTIVES = ("supervised", "rotation", "colorization", "jigsaw")
 

@@ -3,8 +3,8 @@ from collections import Counter
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from unnas.space.ops import PRIMITIVES
-from unnas.space.sample import sample_genotypes
+from unnas.spaces.darts.ops import PRIMITIVES
+from unnas.spaces.darts.sample import sample_genotypes
 
 
 @settings(max_examples=25, deadline=None)

@@ -4,7 +4,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from unnas.space.genotype import (
+from unnas.spaces.darts.genotype import (
     Genotype,
     GenotypeError,
     format_genotype,
@@ -15,7 +15,7 @@ from unnas.space.genotype import (
     registered_names,
     save_genotype,
 )
-from unnas.space.ops import OPS, PRIMITIVES
+from unnas.spaces.darts.ops import OPS, PRIMITIVES
 
 # DARTS_V2 exactly as quark0/darts cnn/genotypes.py prints it.
 DARTS_V2_TEXT = (

@@ -13,10 +13,10 @@ from typing import List, Optional, Sequence, Tuple
 import torch
 from torch import nn
 
-from unnas.space.genotype import Edge, GenotypeLike, load_genotype
-from unnas.space.heads import HeadFactory, classifier_head
-from unnas.space.ops import OPS, FactorizedReduce, Identity, ReLUConvBN
-from unnas.space.speedups import Speedups, apply_speedups, cat_channels, to_layout
+from unnas.spaces.darts.genotype import Edge, GenotypeLike, load_genotype
+from unnas.spaces.heads import HeadFactory, classifier_head
+from unnas.spaces.darts.ops import OPS, FactorizedReduce, Identity, ReLUConvBN
+from unnas.spaces.speedups import Speedups, apply_speedups, cat_channels, to_layout
 
 
 def drop_path(x: torch.Tensor, drop_prob: float) -> torch.Tensor:

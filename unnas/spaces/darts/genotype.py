@@ -18,12 +18,13 @@ from functools import lru_cache
 from importlib import resources
 from typing import Any, Dict, Iterable, Iterator, List, NamedTuple, Sequence, Tuple, Union
 
-from unnas.space.ops import OPS
+from unnas.spaces.base import ArchError
+from unnas.spaces.darts.ops import OPS
 
 Edge = Tuple[str, int]
 
 
-class GenotypeError(ValueError):
+class GenotypeError(ArchError):
     """A genotype that cannot be parsed or is not a valid cell description; the message is one line."""
 
 
@@ -201,7 +202,7 @@ SAMPLED_PREFIX = "unnas500/"
 
 @lru_cache(maxsize=None)
 def _registry() -> Dict[str, Tuple[Genotype, str]]:
-    data = resources.files("unnas.space") / "data"
+    data = resources.files("unnas.spaces.darts") / "data"
     reg: Dict[str, Tuple[Genotype, str]] = {}
     named = json.loads((data / "unnas_searched_genotypes.json").read_text())
     for key, entry in named["genotypes"].items():

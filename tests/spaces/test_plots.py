@@ -2,8 +2,8 @@ import numpy as np
 import pytest
 from matplotlib import pyplot as plt
 
-from unnas.space import PRIMITIVES
-from unnas.space.draw import plot_alpha_evolution
+from unnas.spaces.darts import PRIMITIVES
+from unnas.spaces.plots import plot_alpha_evolution
 
 
 def test_alpha_evolution_plots_each_ops_mean_weight_per_epoch(tmp_path, monkeypatch):

@@ -1,8 +1,8 @@
 """The DARTS cell space: ops, genotypes and their registry, evaluation networks, the search supernet,
 complexity counting, sampling and drawing."""
 
-from unnas.space.complexity import count_macs, count_params
-from unnas.space.genotype import (
+from unnas.spaces.complexity import count_macs, count_params
+from unnas.spaces.darts.genotype import (
     Genotype,
     GenotypeError,
     format_genotype,
@@ -13,12 +13,12 @@ from unnas.space.genotype import (
     registered_names,
     save_genotype,
 )
-from unnas.space.heads import ClassifierHead, DenseHead, Head, HeadFactory, TileHead, classifier_head
-from unnas.space.networks import NetworkCIFAR, NetworkImageNet
-from unnas.space.ops import OPS, PRIMITIVES
-from unnas.space.sample import sample_genotypes
-from unnas.space.speedups import Speedups
-from unnas.space.supernet import Supernet, derive_genotype
+from unnas.spaces.heads import ClassifierHead, DenseHead, Head, HeadFactory, TileHead, classifier_head
+from unnas.spaces.darts.networks import NetworkCIFAR, NetworkImageNet
+from unnas.spaces.darts.ops import OPS, PRIMITIVES
+from unnas.spaces.darts.sample import sample_genotypes
+from unnas.spaces.speedups import Speedups
+from unnas.spaces.darts.supernet import Supernet, derive_genotype
 
 __all__ = [
     "Genotype", "GenotypeError", "format_genotype", "get_genotype", "load_genotype", "make_genotype",

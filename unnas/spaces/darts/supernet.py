@@ -9,18 +9,18 @@ the weights by :meth:`Supernet.arch_parameters` and :meth:`Supernet.weight_param
 
 from __future__ import annotations
 
-from typing import Iterator, Literal, Optional, Sequence
+from typing import Callable, Iterator, Literal, Mapping, Optional, Sequence
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from unnas.space.genotype import Genotype, make_genotype
-from unnas.space.heads import HeadFactory, classifier_head
-from unnas.space.networks import reduction_indices
-from unnas.space.ops import OPS, PRIMITIVES, FactorizedReduce, ReLUConvBN, Zero
-from unnas.space.speedups import (DepthwiseConv2d, Speedups, apply_speedups, cat_channels, depthwise_pointwise,
+from unnas.spaces.darts.genotype import Genotype, make_genotype
+from unnas.spaces.heads import HeadFactory, classifier_head
+from unnas.spaces.darts.networks import reduction_indices
+from unnas.spaces.darts.ops import OPS, PRIMITIVES, FactorizedReduce, ReLUConvBN, Zero
+from unnas.spaces.speedups import (DepthwiseConv2d, Speedups, apply_speedups, cat_channels, depthwise_pointwise,
                                    is_pointwise, to_layout)
 
 
@@ -103,16 +103,18 @@ def _chain(layers, x, fuse: bool):
 class MixedOp(nn.Module):
     """All candidate ops on one edge, summed with the edge's softmax weights.
 
-    With *speedups* off this is DARTS's ``sum(w * op(x))``; the ``shared_relu``, ``fold_weights``, ``skip_none``
+    *ops* maps names to ``factory(C, stride, affine)`` (DARTS's :data:`OPS` by default); *pool_bn* puts DARTS's
+    non-affine BN after pooling ops. With *speedups* off this is DARTS's ``sum(w * op(x))``; the ``shared_relu``, ``fold_weights``, ``skip_none``
     and ``recompute_depthwise`` switches compute the same sum with fewer kernels and fewer stored activations.
     """
 
-    def __init__(self, C: int, stride: int, primitives: Sequence[str] = PRIMITIVES, speedups: Speedups = Speedups.off()):
+    def __init__(self, C: int, stride: int, primitives: Sequence[str] = PRIMITIVES, speedups: Speedups = Speedups.off(),
+                 ops: Mapping[str, Callable[[int, int, bool], nn.Module]] = OPS, pool_bn: bool = True):
         super().__init__()
         self._ops = nn.ModuleList()
         for p in primitives:
-            op = OPS[p](C, stride, False)
-            if "pool" in p:
+            op = ops[p](C, stride, False)
+            if pool_bn and "pool" in p:
                 op = nn.Sequential(op, nn.BatchNorm2d(C, affine=False))
             self._ops.append(op)
         self.speedups = speedups
@@ -180,7 +182,7 @@ class Supernet(nn.Module):
         stem: ``"cifar"`` (one 3x3 conv, ``stem_multiplier*C`` channels) or ``"imagenet"`` (DARTS's stride-8
             stems, as UnNAS uses for non-CIFAR searches).
         input_channels: channels of the network input; head: the objective's head factory.
-        speedups: performance switches (:class:`~unnas.space.speedups.Speedups`); ``Speedups.off()`` is the plain
+        speedups: performance switches (:class:`~unnas.spaces.speedups.Speedups`); ``Speedups.off()`` is the plain
             DARTS formulation.
     """
 

@@ -4,8 +4,8 @@ shared/reference/darts.md §2 and unnas.md §3.3/§4.4, computed there by runnin
 import pytest
 import torch
 
-from unnas.space import NetworkCIFAR, NetworkImageNet, count_macs, count_params, get_genotype, registered_names
-from unnas.space.networks import drop_path
+from unnas.spaces.darts import NetworkCIFAR, NetworkImageNet, count_macs, count_params, get_genotype, registered_names
+from unnas.spaces.darts.networks import drop_path
 
 ALL_NAMES = registered_names()
 

@@ -12,7 +12,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from unnas.space.speedups import DepthwiseConv2d
+from unnas.spaces.speedups import DepthwiseConv2d
 
 #: The 8 candidate ops of the DARTS search space; the order defines the columns of the alphas.
 PRIMITIVES = (

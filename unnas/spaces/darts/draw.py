@@ -11,7 +11,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib.patches import FancyArrowPatch  # noqa: E402
 
-from unnas.space.genotype import Edge, Genotype  # noqa: E402
+from unnas.spaces.darts.genotype import Edge, Genotype  # noqa: E402
 
 _OP_COLOURS = {
     "none": "#bbbbbb", "max_pool_3x3": "#1f77b4", "avg_pool_3x3": "#17becf", "skip_connect": "#7f7f7f",
@@ -84,57 +84,3 @@ def draw_genotype(genotype: Genotype, out: Optional[str] = None, title: Optional
         fig.savefig(out, dpi=130)
         plt.close(fig)
     return fig
-
-
-def _save(fig, out: str, title: Optional[str]) -> None:
-    """Title, lay out, write *out* (creating its folder) and close *fig*."""
-    if title:
-        fig.suptitle(title)
-    fig.tight_layout()
-    os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
-    fig.savefig(out, dpi=110)
-    plt.close(fig)
-
-
-def plot_alphas(weights_normal, weights_reduce, primitives: Sequence[str], out: str, title: Optional[str] = None) -> None:
-    """Heatmaps of the softmaxed alphas (rows: edges ``node <- state``, columns: ops) of both cells, saved to *out*."""
-    import numpy as np
-
-    rows = []
-    steps = 0
-    while len(rows) < len(weights_normal):
-        rows += [f"node {steps} <- " + ("c_{k-2}", "c_{k-1}")[j] if j < 2 else f"node {steps} <- node {j - 2}"
-                 for j in range(steps + 2)]
-        steps += 1
-    fig, axes = plt.subplots(1, 2, figsize=(11, 0.32 * len(rows) + 1.8), sharey=True)
-    for ax, w, name in ((axes[0], weights_normal, "normal"), (axes[1], weights_reduce, "reduce")):
-        w = np.asarray(w)
-        im = ax.imshow(w, cmap="viridis", aspect="auto")  # colour range = this cell's range, to show small moves
-        ax.set_xticks(range(len(primitives)), primitives, rotation=60, ha="right", fontsize=8)
-        ax.set_yticks(range(len(rows)), rows, fontsize=8)
-        ax.set_title(f"{name} cell")
-        fig.colorbar(im, ax=ax, fraction=0.046, pad=0.02)
-    _save(fig, out, title)
-
-
-def plot_alpha_evolution(history: Sequence[dict], primitives: Sequence[str], out: str, title: Optional[str] = None) -> None:
-    """Per cell type, each op's softmax weight averaged over the edges, against the epoch (from ``alphas.json``).
-
-    *history* is the list of per-epoch entries (``{"epoch", "normal", "reduce"}``) a search writes.
-    """
-    import numpy as np
-
-    if not history:
-        raise ValueError("no epochs recorded yet: the alpha history is empty")
-    epochs = [h["epoch"] for h in history]
-    fig, axes = plt.subplots(1, 2, figsize=(11, 3.8), sharey=True)
-    for ax, cell in zip(axes, ("normal", "reduce")):
-        mean = np.array([np.asarray(h[cell]).mean(axis=0) for h in history])  # [epochs, ops]
-        for k, p in enumerate(primitives):
-            ax.plot(epochs, mean[:, k], marker="o", ms=3, label=p)
-        ax.axhline(1 / len(primitives), color="grey", lw=0.6, ls=":")
-        ax.set_xlabel("epoch")
-        ax.set_title(f"{cell} cell: mean softmax(alpha) over edges")
-    axes[0].set_ylabel("weight")
-    axes[1].legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
-    _save(fig, out, title)

@@ -12,9 +12,9 @@ from hypothesis import strategies as st
 
 import pretext_tasks
 from unnas.modules.strategies import SecondOrder
-from unnas.space import NetworkCIFAR, NetworkImageNet, Speedups, Supernet
-from unnas.space.speedups import DepthwiseConv2d, apply_speedups, depthwise_pointwise, depthwise_weight_grad
-from unnas.space.supernet import MixedOp
+from unnas.spaces.darts import NetworkCIFAR, NetworkImageNet, Speedups, Supernet
+from unnas.spaces.speedups import DepthwiseConv2d, apply_speedups, depthwise_pointwise, depthwise_weight_grad
+from unnas.spaces.darts.supernet import MixedOp
 
 SWITCHES = [f.name for f in dataclasses.fields(Speedups)]
 SETTINGS = {**{name: dataclasses.replace(Speedups.off(), **{name: True}) for name in SWITCHES}, "all": Speedups()}

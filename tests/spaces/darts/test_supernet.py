@@ -5,8 +5,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from unnas.space import PRIMITIVES, Supernet, count_macs, count_params, make_genotype
-from unnas.space.supernet import derive_cell, derive_genotype, num_edges
+from unnas.spaces.darts import PRIMITIVES, Supernet, count_macs, count_params, make_genotype
+from unnas.spaces.darts.supernet import derive_cell, derive_genotype, num_edges
 
 
 def test_supernet_has_dartss_search_model_size():

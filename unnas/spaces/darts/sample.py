@@ -14,8 +14,8 @@ from typing import List, Sequence
 
 import numpy as np
 
-from unnas.space.genotype import Genotype, make_genotype
-from unnas.space.ops import PRIMITIVES
+from unnas.spaces.darts.genotype import Genotype, make_genotype
+from unnas.spaces.darts.ops import PRIMITIVES
 
 
 def sample_cell(rng: np.random.Generator, steps: int = 4, ops: Sequence[str] = PRIMITIVES):

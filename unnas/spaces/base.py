@@ -1,0 +1,295 @@
+"""The search-space seam: what every space provides, and what search, training, the CLI and the study use.
+
+A space is one subclass of :class:`SearchSpace` in its own folder under ``unnas/spaces/``, registered with
+:func:`register_space`. It owns everything space-specific:
+
+- notation: :meth:`~SearchSpace.parse` (strict; one-line :class:`ArchError`), :meth:`~SearchSpace.format`,
+  JSON (:meth:`~SearchSpace.to_dict` / :meth:`~SearchSpace.from_dict`), with an exact round trip, and
+  :meth:`~SearchSpace.load` for every accepted form (registered name, notation, JSON text, a ``.json`` file);
+- a registry of named architectures and :meth:`~SearchSpace.sample` (reproducible; the distribution is
+  documented by each space);
+- the evaluation network for any objective (:meth:`~SearchSpace.network`: a head factory and input channels,
+  ``forward`` returns ``(logits, aux_logits_or_None)``) and the search supernet (:meth:`~SearchSpace.supernet`,
+  see :class:`Supernet`) with its derivation rule;
+- drawing, and optionally ground truth (:meth:`~SearchSpace.ground_truth`).
+
+Constructor arguments of a space are the network shape (``channels``, ``layers`` and space-specific ones);
+LightningCLI reaches them with ``class_path`` / ``init_args``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from typing import Any, Callable, ClassVar, Dict, Iterable, Iterator, List, Mapping, Optional, Sequence, Tuple, Type
+
+import numpy as np
+from torch import nn
+
+HeadFactory = Callable[[int], nn.Module]
+
+
+class ArchError(ValueError):
+    """An architecture that cannot be parsed or is not valid in its space; the message is one line."""
+
+
+@dataclass(frozen=True)
+class DatasetSpec:
+    """What a dataset means for a space's networks: classes, input size, the objectives' style, and the space's
+    constructor arguments for it (e.g. DARTS's ImageNet network)."""
+
+    num_classes: int
+    image_size: int
+    style: str = "cifar"
+    space_kwargs: Mapping[str, Any] = field(default_factory=dict)
+
+
+class GroundTruth(ABC):
+    """Known trained accuracies of a space's architectures on one dataset (a benchmark table or a benchmark's API)."""
+
+    space: ClassVar[str]
+    #: the benchmark's dataset names this object can answer for
+    datasets: ClassVar[Tuple[str, ...]]
+
+    @abstractmethod
+    def query(self, arch: Any, dataset: Optional[str] = None) -> Optional[float]:
+        """Accuracy (%) of *arch* on *dataset* (default: this object's dataset), or ``None`` when not covered."""
+
+    @abstractmethod
+    def coverage(self) -> str:
+        """One line: what the source is and how many architectures it holds."""
+
+    def archs(self) -> List[Any]:
+        """The architectures this source holds, in a fixed order (empty when it cannot list them)."""
+        return []
+
+
+class Supernet(nn.Module):
+    """What a search strategy and :class:`~unnas.modules.DartsSearch` need from a space's supernet.
+
+    ``forward(x)`` returns the objective head's logits.
+    """
+
+    primitives: Tuple[str, ...]
+
+    def arch_parameters(self) -> List[nn.Parameter]:  # pragma: no cover - interface
+        raise NotImplementedError
+
+    def weight_parameters(self) -> Iterator[nn.Parameter]:
+        arch = {id(p) for p in self.arch_parameters()}
+        return (p for p in self.parameters() if id(p) not in arch)
+
+    def arch_weights(self) -> Dict[str, np.ndarray]:  # pragma: no cover - interface
+        """Softmaxed architecture weights per alpha matrix (``{"normal": [14, 8], "reduce": ...}``)."""
+        raise NotImplementedError
+
+    def edge_labels(self, key: str) -> List[str]:  # pragma: no cover - interface
+        """Row labels of alpha matrix *key* (``"node 1 <- node 0"``), for plots."""
+        raise NotImplementedError
+
+    def genotype(self) -> Any:  # pragma: no cover - interface
+        """The discrete architecture the space's derivation rule gives for the current alphas."""
+        raise NotImplementedError
+
+
+class SearchSpace(ABC):
+    """One cell search space. See the module docstring for what a space owns."""
+
+    #: registry key and ``--space`` value
+    name: ClassVar[str]
+    #: datasets ``unnas arch info --dataset`` knows for this space
+    datasets: ClassVar[Mapping[str, DatasetSpec]]
+    #: one line for ``unnas arch list`` and the docs
+    summary: ClassVar[str] = ""
+    #: the study config ``unnas study init`` uses for this space without ``--config`` (relative to the repository)
+    default_study_config: ClassVar[Optional[str]] = None
+
+    # -------------------------------------------------------------------------------- notation
+    @abstractmethod
+    def parse(self, text: str) -> Any:
+        """The architecture written as *text* in this space's notation; raises :class:`ArchError`."""
+
+    @abstractmethod
+    def format(self, arch: Any) -> str:
+        """*arch* in this space's notation (``parse(format(a)) == a``)."""
+
+    @abstractmethod
+    def to_dict(self, arch: Any) -> Dict[str, Any]:
+        """A JSON-serialisable object (``from_dict(to_dict(a)) == a``)."""
+
+    @abstractmethod
+    def from_dict(self, obj: Any) -> Any:
+        """The architecture of a decoded JSON value; raises :class:`ArchError`."""
+
+    @classmethod
+    @abstractmethod
+    def is_arch(cls, obj: Any) -> bool:
+        """Whether *obj* already is an architecture object of this space."""
+
+    @classmethod
+    @abstractmethod
+    def recognises(cls, text: str) -> bool:
+        """Whether *text* (a name, notation or JSON text, not a path) is meant for this space."""
+
+    def to_json(self, arch: Any) -> str:
+        return json.dumps(self.to_dict(arch))
+
+    # -------------------------------------------------------------------------------- registry
+    @abstractmethod
+    def registry(self) -> Mapping[str, Any]:
+        """Named architectures of this space: name -> architecture."""
+
+    def describe(self, name: str) -> str:
+        """One line about a registered name."""
+        return ""
+
+    def listed_names(self) -> List[str]:
+        """The names ``unnas arch list`` shows without ``--all`` (default: all of them)."""
+        return list(self.registry())
+
+    def collapsed_names(self) -> List[Tuple[str, str]]:
+        """``(pattern, description)`` of the registered names :meth:`listed_names` leaves out (``unnas arch list``)."""
+        return []
+
+    def load(self, spec: Any) -> Any:
+        """An architecture from an architecture object, a registered name, a path to a ``.json`` file, notation
+        or JSON text (a path that exists is always read as a file)."""
+        if self.is_arch(spec):
+            return spec
+        if isinstance(spec, dict):
+            return self.from_dict(spec)
+        if isinstance(spec, os.PathLike):
+            spec = os.fspath(spec)
+        if not isinstance(spec, str):
+            raise ArchError(f"cannot read a {self.name} architecture from a {type(spec).__name__}")
+        text = spec.strip()
+        if not text:
+            raise ArchError(f"empty {self.name} architecture")
+        reg = self.registry()
+        if text in reg:
+            return reg[text]
+        if os.path.isfile(text):
+            return self.from_dict(read_json_file(text))
+        if text.startswith("{"):
+            try:
+                obj = json.loads(text)
+            except json.JSONDecodeError as e:
+                raise ArchError(f"invalid JSON ({e.msg} at line {e.lineno} column {e.colno})") from None
+            return self.from_dict(obj)
+        if text.lower().endswith(".json"):
+            raise ArchError(f"architecture file {text} does not exist")
+        return self.parse(text)
+
+    def sample(self, n: int, seed: int = 0) -> List[Any]:  # pragma: no cover - interface
+        """*n* distinct architectures drawn reproducibly from ``numpy.random.default_rng(seed)``."""
+        raise NotImplementedError
+
+    def arch_set(self, spec: str) -> Optional[List[Tuple[str, Any]]]:
+        """Named sets of architectures for ``unnas study init --archs`` (``(id, arch)`` pairs), or ``None`` when
+        *spec* is not one of this space's sets."""
+        return None
+
+    def arch_set_help(self) -> str:
+        return ""
+
+    # -------------------------------------------------------------------------------- networks
+    @abstractmethod
+    def network(self, arch: Any, head: Optional[HeadFactory] = None, num_classes: int = 10,
+                input_channels: int = 3) -> nn.Module:
+        """The evaluation network of *arch* at this space's shape; ``forward`` returns ``(logits, aux)``.
+
+        *head* is the objective's head factory (``head(in_channels) -> Head``); without it a GAP + linear
+        classifier with *num_classes* outputs.
+        """
+
+    @abstractmethod
+    def supernet(self, head: Optional[HeadFactory] = None, num_classes: int = 10, input_channels: int = 3) -> Supernet:
+        """The search supernet at this space's shape (see :class:`Supernet`)."""
+
+    def supports_auxiliary(self) -> bool:
+        return False
+
+    def supports_drop_path(self) -> bool:
+        return False
+
+    # -------------------------------------------------------------------------------- the rest
+    def draw(self, arch: Any, out: Optional[str] = None, title: Optional[str] = None):  # pragma: no cover
+        """Draw *arch* to *out* (.png, .svg or .pdf); returns the matplotlib figure."""
+        raise NotImplementedError
+
+    def ground_truth(self, dataset: Optional[str] = None, path: Optional[str] = None,
+                     metric: Optional[str] = None) -> Optional[GroundTruth]:
+        """This space's ground truth for *dataset* (the embedded default, or the benchmark file at *path*; *metric*
+        picks the benchmark's accuracy column), or ``None`` when the space has none."""
+        return None
+
+    def shape(self) -> Dict[str, Any]:
+        """The network shape this object builds (recorded with results)."""
+        return {}
+
+
+def read_json_file(path: str) -> Any:
+    """A JSON file's value (a UTF-8 byte-order mark is allowed); one-line :class:`ArchError` on failure."""
+    try:
+        with open(path, encoding="utf-8-sig") as f:
+            return json.load(f)
+    except json.JSONDecodeError as e:
+        raise ArchError(f"{path} is not valid JSON ({e.msg} at line {e.lineno} column {e.colno})") from None
+    except (OSError, UnicodeDecodeError) as e:
+        raise ArchError(f"cannot read {path}: {e}") from None
+
+
+# ------------------------------------------------------------------------------------ the registry of spaces
+_SPACES: Dict[str, Type[SearchSpace]] = {}
+
+
+def register_space(cls: Type[SearchSpace]) -> Type[SearchSpace]:
+    """Class decorator: make *cls* known under ``cls.name`` (``--space``, study stores, auto-detection)."""
+    if cls.name in _SPACES and _SPACES[cls.name] is not cls:
+        raise ValueError(f"two search spaces are named {cls.name!r}")
+    _SPACES[cls.name] = cls
+    return cls
+
+
+def space_names() -> List[str]:
+    _load_builtin_spaces()
+    return list(_SPACES)
+
+
+def space_class(name: str) -> Type[SearchSpace]:
+    """The space registered as *name*; one-line :class:`ArchError` naming the known spaces otherwise."""
+    _load_builtin_spaces()
+    if name not in _SPACES:
+        raise ArchError(f"unknown search space {name!r}; known spaces: {', '.join(_SPACES)}")
+    return _SPACES[name]
+
+
+def detect_space(spec: Any) -> Type[SearchSpace]:
+    """The space an architecture argument belongs to: an architecture object, a registered name, recognisable
+    notation or JSON, or a file holding one. DARTS when nothing else claims it (its parser gives the error)."""
+    _load_builtin_spaces()
+    for cls in _SPACES.values():
+        if cls.is_arch(spec):
+            return cls
+    text = spec
+    if isinstance(spec, dict):
+        text = json.dumps(spec)
+    elif isinstance(spec, (str, os.PathLike)):
+        text = os.fspath(spec).strip()
+        if os.path.isfile(text):
+            try:
+                text = json.dumps(read_json_file(text))
+            except ArchError:
+                return _SPACES["darts"]
+    if isinstance(text, str):
+        for name, cls in _SPACES.items():
+            if name != "darts" and cls.recognises(text):
+                return cls
+    return _SPACES["darts"]
+
+
+def _load_builtin_spaces() -> None:
+    import unnas.spaces.darts.space  # noqa: F401
+    import unnas.spaces.nb201.space  # noqa: F401
