@@ -210,7 +210,8 @@ def bench_query(args: argparse.Namespace, out: TextIO, stdin: TextIO) -> None:
         if acc is None:
             missing += 1
             if not args.json:
-                print(f"unnas: {label}: not covered by {truth.coverage()}", file=sys.stderr)
+                why = truth.explain_missing(arch) if hasattr(truth, "explain_missing") else f"not in {truth.coverage()}"
+                print(f"unnas: {label}: {why}", file=sys.stderr)
     if missing:
         raise SystemExit(1)
 

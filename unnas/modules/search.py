@@ -26,7 +26,8 @@ class DartsSearch(StepSeedMixin, HeldOutEvalMixin, L.LightningModule):
         ground_truth: known accuracies of derived cells, logged every epoch as ``gt/acc`` (default: the space's
             own ground truth, e.g. NAS-Bench-201's CIFAR-10 table; DARTS has none).
         strategy: how architecture gradients are computed: ``FirstOrder`` (default, UnNAS) or ``SecondOrder``.
-        lr / lr_min / momentum / weight_decay: SGD on the weights with a per-epoch cosine from lr to lr_min.
+        lr / lr_min / momentum / nesterov / weight_decay: SGD on the weights with a per-epoch cosine from lr to lr_min
+            (DARTS: plain momentum; NAS-Bench-201's DARTS runs: Nesterov).
         arch_lr / arch_betas / arch_weight_decay: Adam on the alphas (DARTS: 3e-4, (0.5, 0.999), 1e-3).
         grad_clip: gradient-norm clip of the weights (the alphas are never clipped).
         arch_start_epoch: architecture updates begin once ``epoch + batch/len >= arch_start_epoch`` (UnNAS's
@@ -35,7 +36,8 @@ class DartsSearch(StepSeedMixin, HeldOutEvalMixin, L.LightningModule):
 
     def __init__(self, task: PretextTask, space: Optional[SearchSpace] = None, ground_truth: Optional[GroundTruth] = None,
                  strategy: Optional[SearchStrategy] = None,
-                 lr: float = 0.025, lr_min: float = 0.001, momentum: float = 0.9, weight_decay: float = 3e-4,
+                 lr: float = 0.025, lr_min: float = 0.001, momentum: float = 0.9, nesterov: bool = False,
+                 weight_decay: float = 3e-4,
                  arch_lr: float = 3e-4, arch_betas: Tuple[float, float] = (0.5, 0.999), arch_weight_decay: float = 1e-3,
                  grad_clip: float = 5.0, arch_start_epoch: float = 0.0):
         super().__init__()
@@ -58,7 +60,8 @@ class DartsSearch(StepSeedMixin, HeldOutEvalMixin, L.LightningModule):
 
     def configure_optimizers(self):
         hp = self.hparams
-        w_opt = torch.optim.SGD(self.supernet.weight_parameters(), lr=hp.lr, momentum=hp.momentum, weight_decay=hp.weight_decay)
+        w_opt = torch.optim.SGD(self.supernet.weight_parameters(), lr=hp.lr, momentum=hp.momentum,
+                                nesterov=hp.nesterov and hp.momentum > 0, weight_decay=hp.weight_decay)
         a_opt = torch.optim.Adam(self.supernet.arch_parameters(), lr=hp.arch_lr, betas=tuple(hp.arch_betas),
                                  weight_decay=hp.arch_weight_decay)
         epochs = self.trainer.max_epochs if self.trainer.max_epochs and self.trainer.max_epochs > 0 else 1

@@ -64,23 +64,41 @@ def resolve_arch_set(spec: str, space: Optional[str] = None) -> Tuple[str, List[
 
 
 # ------------------------------------------------------------------------------------------- study configs
+def _deep_merge(base: Dict[str, Any], overlay: Dict[str, Any]) -> Dict[str, Any]:
+    out = copy.deepcopy(base)
+    for key, value in overlay.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = _deep_merge(out[key], value)
+        else:
+            out[key] = copy.deepcopy(value)
+    return out
+
+
 def load_study_config(path: str, data_root: Optional[str] = None) -> Dict[str, Dict[str, Any]]:
-    """A study config maps each objective to a training config (paths relative to the study config).
-    Returns the training configs themselves, with the data root replaced by *data_root* if given."""
+    """A study config maps each objective to a training config, or to a list of configs merged in order (a base
+    recipe and the objective's overlay); paths are relative to the study config. Returns the training configs
+    themselves, with the data root replaced by *data_root* if given."""
     if not os.path.isfile(path):
         raise StudyError(f"study config {path} does not exist")
     with open(path, encoding="utf-8") as f:
         spec = yaml.safe_load(f) or {}
     tasks = spec.get("tasks")
     if not isinstance(tasks, dict) or not tasks:
-        raise StudyError(f"{path} needs a 'tasks' mapping: objective name -> training config file")
+        raise StudyError(f"{path} needs a 'tasks' mapping: objective name -> training config file(s)")
     out = {}
-    for task, rel in tasks.items():
-        cfg_path = os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(path)), rel))
-        if not os.path.isfile(cfg_path):
-            raise StudyError(f"{path}: the config for {task!r}, {cfg_path}, does not exist")
-        with open(cfg_path, encoding="utf-8") as f:
-            cfg = yaml.safe_load(f)
+    for task, rels in tasks.items():
+        cfg: Dict[str, Any] = {}
+        for rel in ([rels] if isinstance(rels, str) else rels or []):
+            cfg_path = os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(path)), str(rel)))
+            if not os.path.isfile(cfg_path):
+                raise StudyError(f"{path}: the config for {task!r}, {cfg_path}, does not exist")
+            with open(cfg_path, encoding="utf-8") as f:
+                part = yaml.safe_load(f) or {}
+            if not isinstance(part, dict):
+                raise StudyError(f"{cfg_path} is not a YAML mapping")
+            cfg = _deep_merge(cfg, part)
+        if not cfg:
+            raise StudyError(f"{path}: no training config given for {task!r}")
         if data_root is not None:
             cfg.setdefault("data", {}).setdefault("source", {}).setdefault("init_args", {})["root"] = os.path.abspath(data_root)
         out[task] = cfg

@@ -8,23 +8,26 @@ ops' ``C_in != C_out`` branches (a 1x1 ReLU-conv-BN before pooling, a ``Factoriz
 ``Zero``) never occur there and are not reproduced; ``stride=2`` still builds (the skip becomes DARTS's
 ``FactorizedReduce``, the zero and the pool subsample), for completeness only.
 
-What the official code does with BatchNorm (checked in ``cell_operations.py``, ``cell_infers/cells.py``,
-``cell_infers/tiny_network.py``, ``cell_searchs/search_cells.py``, ``cell_searchs/search_model_darts.py`` and
-``exps/NAS-Bench-201-algos/DARTS-V1.py`` of D-X-Y/AutoDL-Projects):
+What the official code does with BatchNorm and biases (D-X-Y/AutoDL-Projects, read: ``lib/models/cell_operations.py``,
+``lib/models/cell_infers/tiny_network.py``, ``lib/models/cell_searchs/search_model_darts.py``,
+``xautodl/models/cell_infers/cells.py``, ``xautodl/models/cell_searchs/search_cells.py``,
+``xautodl/models/cell_searchs/genotypes.py``, ``exps/NAS-Bench-201-algos/DARTS-V1.py`` and
+``docs/NAS-Bench-201.md``):
 
 - evaluation network (``TinyNetwork`` / ``InferCell``): every op is built with ``affine=True`` and
   ``track_running_stats=True`` (the defaults), so every BN in the cells is affine; the stem BN, the BNs of the
   :class:`ResNetBasicblock` and the final ``lastact`` BN are plain ``nn.BatchNorm2d`` (affine);
-- DARTS search supernet (``TinyNetworkDarts`` with ``NAS201SearchCell``): the search scripts build the cells with
-  ``affine=False`` and ``track_running_stats`` from the ``--track_running_stats`` flag (the documented
-  NAS-Bench-201 baseline commands pass ``1``, i.e. tracked running statistics, which is what
-  :class:`~unnas.spaces.darts.supernet.MixedOp` gives: ``affine=False``, running statistics tracked); the stem,
-  the two ``ResNetBasicblock`` s (built as ``ResNetBasicblock(C_prev, C_curr, 2)``, i.e. with their defaults) and
-  ``lastact`` stay affine there too. Pooling ops get no BN in NAS-Bench-201 (unlike DARTS's search cell).
-- the convolutions of ``ReLUConvBN`` have no bias in the ``lib/models`` code the benchmark was trained with;
-  the later ``xautodl`` package writes ``bias=not affine``, which gives only the non-affine *search* convs a
-  bias, and that bias is cancelled by the non-affine BN that follows it. Here every conv is bias-free, so the
-  evaluation network's parameter count equals NAS-Bench-201's ``params`` (tested on all 491 x 3 table entries).
+- DARTS search supernet (``TinyNetworkDarts`` with ``NAS201SearchCell``, whose defaults are ``affine=False``,
+  ``track_running_stats=True``): ``DARTS-V1.py`` builds it with ``affine=False`` and ``track_running_stats`` from
+  ``--track_running_stats``, which the documented baseline commands set to ``1``. That is what
+  :class:`~unnas.spaces.darts.supernet.MixedOp` builds (``affine=False``, running statistics tracked). The stem,
+  the two ``ResNetBasicblock`` s (``ResNetBasicblock(C_prev, C_curr, 2)``, i.e. their defaults) and ``lastact``
+  stay affine there too. Pooling ops get no BN in NAS-Bench-201 (unlike DARTS's search cell);
+- the convs of ``ReLUConvBN`` and of the residual block are bias-free in ``lib/models/cell_operations.py``, the
+  code the benchmark was trained with. Later ``xautodl`` copies (as forks carry it, e.g. HY-HE/IS-DARTS) write
+  ``bias=not affine`` in ``ReLUConvBN``, which gives only the non-affine *search* convs a bias; a per-channel
+  bias right before a BN is removed by its batch normalisation in training. Here every conv is bias-free, and the evaluation
+  network's parameter count equals NAS-Bench-201's ``params`` (tested on all 491 x 3 entries of NASLib's table).
 """
 
 from __future__ import annotations

@@ -90,6 +90,7 @@ class NB201Space(SearchSpace):
 
     name = "nb201"
     summary = "NAS-Bench-201 cells (4 nodes, 6 edges, 5 ops, 15,625 cells); arch strings |op~0|+|op~0|op~1|+|...|"
+    default_study_config = "configs/study/nb201_cifar10_cpu.yaml"
     datasets = {
         "cifar10": DatasetSpec(10, 32, "cifar"),
         "cifar100": DatasetSpec(100, 32, "cifar"),
@@ -209,8 +210,15 @@ class NB201Space(SearchSpace):
 
         return NB201Table(dataset or "cifar10")
 
-    def ground_truth(self, dataset: Optional[str] = None) -> Optional[GroundTruth]:
-        return self._table(dataset)
+    def ground_truth(self, dataset: Optional[str] = None, path: Optional[str] = None,
+                     metric: Optional[str] = None) -> Optional[GroundTruth]:
+        """The embedded NASLib table (default), a table in the same format at *path* (``.json``), or the official
+        NAS-Bench-201 / NATS-Bench file at *path* read through its API package (``pip install unnas[nb201]``)."""
+        from unnas.spaces.nb201.benchmark import NB201API, NB201Table
+
+        if path is None or str(path).lower().endswith(".json"):
+            return NB201Table(dataset or "cifar10", path=path, metric=metric or "val_accuracy")
+        return NB201API(path, dataset=dataset or "cifar10", metric=metric or "test")
 
     def shape(self) -> Dict[str, Any]:
         return {"channels": self.channels, "layers": self.layers}

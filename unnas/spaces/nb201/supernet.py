@@ -1,5 +1,5 @@
-"""The DARTS supernet of NAS-Bench-201 (``xautodl/models/cell_searchs/search_model_darts.py``, ``TinyNetworkDarts``
-with ``search_cells.py``'s ``NAS201SearchCell``).
+"""The DARTS supernet of NAS-Bench-201 (AutoDL-Projects ``cell_searchs/search_model_darts.py``, ``TinyNetworkDarts``,
+with ``cell_searchs/search_cells.py``'s ``NAS201SearchCell``).
 
 The macro skeleton is :class:`~unnas.spaces.nb201.networks.TinyNetwork`'s (stem, 3 stages of ``N`` cells, two
 stride-2 ``ResNetBasicblock`` s, BN + ReLU, head); every cell edge is a mixed op over the 5 ops weighted by
