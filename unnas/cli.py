@@ -211,7 +211,8 @@ def bench_query(args: argparse.Namespace, out: TextIO, stdin: TextIO) -> None:
             missing += 1
             if not args.json:
                 why = truth.explain_missing(arch) if hasattr(truth, "explain_missing") else f"not in {truth.coverage()}"
-                print(f"unnas: {label}: {why}", file=sys.stderr)
+                prefix = "" if label.strip() == str(arch) else f"{label}: "
+                print(f"unnas: {prefix}{why}", file=sys.stderr, flush=True)
     if missing:
         raise SystemExit(1)
 

@@ -130,8 +130,8 @@ class DartsSearch(StepSeedMixin, HeldOutEvalMixin, L.LightningModule):
         entry = {"epoch": epoch, "genotype": self.space.to_dict(genotype),
                  **{k: w.round(6).tolist() for k, w in weights.items()}}
         if self.ground_truth is not None:
-            acc = self.ground_truth.query(genotype)
-            entry["true_acc"] = acc
+            acc, how = self.ground_truth.lookup(genotype)
+            entry["true_acc"], entry["true_acc_match"] = acc, how
             self.log("gt/acc", float("nan") if acc is None else float(acc))
         if self.trainer.world_size > 1:
             # DDP replicas must hold the same alphas (their gradients are averaged); check it rather than trust it.
@@ -146,7 +146,7 @@ class DartsSearch(StepSeedMixin, HeldOutEvalMixin, L.LightningModule):
             return
         truth = ""
         if self.ground_truth is not None:
-            truth = (f"  true accuracy {entry['true_acc']:.2f}%" if entry["true_acc"] is not None
+            truth = (f"  true accuracy {entry['true_acc']:.2f}% ({entry['true_acc_match']})" if entry["true_acc"] is not None
                      else f"  true accuracy unknown (not in {self.ground_truth.coverage()})")
         self.print(f"epoch {epoch} genotype = {self.space.format(genotype)}{truth}")
         out = run_dir(self.trainer)

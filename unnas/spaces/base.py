@@ -57,6 +57,11 @@ class GroundTruth(ABC):
     def query(self, arch: Any, dataset: Optional[str] = None) -> Optional[float]:
         """Accuracy (%) of *arch* on *dataset* (default: this object's dataset), or ``None`` when not covered."""
 
+    def lookup(self, arch: Any, dataset: Optional[str] = None) -> Tuple[Optional[float], str]:
+        """``(value, how)``: the accuracy and how it was found (``"exact"``; ``"not covered"`` with ``None``)."""
+        value = self.query(arch, dataset)
+        return value, "exact" if value is not None else "not covered"
+
     @abstractmethod
     def coverage(self) -> str:
         """One line: what the source is and how many architectures it holds."""

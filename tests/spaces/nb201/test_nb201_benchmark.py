@@ -137,7 +137,7 @@ def test_archs_len_and_coverage(raw):
 
 
 def test_cell_not_in_table_gives_none_and_an_explanation():
-    t = NB201Table()
+    t = NB201Table(match="exact")
     assert EMPTY not in t
     assert t.query(EMPTY) is None
     assert t.query(EMPTY, "cifar100") is None
@@ -494,3 +494,30 @@ def test_real_nats_bench_package(tmp_path):
     gt = NB201API(str(full) + ".pbz2", dataset="cifar100", metric="valid", hp="12")
     assert gt.query(CELL_A) == pytest.approx(_want(0, "cifar100", 0.2))
     assert math.isfinite(gt.query(CELL_B))
+
+
+def test_isomorphic_match_answers_with_the_mean_of_the_isomorphic_table_cells(raw):
+    from unnas.spaces.nb201.cell import canonical, enumerate_cells, parse_cell
+
+    exact, iso = NB201Table(match="exact"), NB201Table()
+    groups = {}
+    for k, rec in raw["cifar10"].items():
+        groups.setdefault(canonical(parse_cell(key_to_str(k))), []).append(rec["val_accuracy"])
+    outside = [c for c in enumerate_cells() if str(c) not in exact and canonical(c) in groups]
+    assert len(outside) + 491 == 5496  # the coverage the docs state
+    for cell in outside[:: len(outside) // 25]:
+        expected = sum(groups[canonical(cell)]) / len(groups[canonical(cell)])
+        assert exact.query(cell) is None
+        value, how = iso.lookup(cell)
+        assert value == pytest.approx(expected) and how.startswith("isomorphic to")
+        assert "covered" in iso.explain_missing(cell)
+    # a table cell answers with its own value, not its group's mean
+    key = next(k for k in raw["cifar10"] if len(groups[canonical(parse_cell(key_to_str(k)))]) > 2)
+    member = key_to_str(key)
+    assert iso.lookup(member) == (pytest.approx(raw["cifar10"][key]["val_accuracy"]), "exact")
+    assert raw["cifar10"][key]["val_accuracy"] != pytest.approx(sum(groups[canonical(parse_cell(member))]) / len(groups[canonical(parse_cell(member))]))
+    # every cell whose output is cut off from its input is isomorphic to the table's chance-level cells
+    assert iso.query(EMPTY) == pytest.approx(10.0)
+    assert "5,496" in iso.coverage() and "5,496" not in exact.coverage()
+    with pytest.raises(ArchError, match="match"):
+        NB201Table(match="nearest")

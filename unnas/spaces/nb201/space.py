@@ -161,6 +161,11 @@ class NB201Space(SearchSpace):
     def listed_names(self) -> List[str]:
         return list(NAMED_CELLS)
 
+    def collapsed_names(self) -> List[Tuple[str, str]]:
+        return [(INDEX_PREFIX + "<index>", f"all {NUM_CELLS:,} cells by their index in this package's order (base 5 "
+                                           "over the edges in arch-string order; not the benchmark API's index); "
+                                           "--all lists them")]
+
     def sample(self, n: int, seed: int = 0) -> List[NB201Cell]:
         return sample_cells(n, seed)
 
