@@ -11,7 +11,23 @@ from unnas.lightning_cli import run
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 ALL = sorted(glob.glob(os.path.join(ROOT, "configs", "**", "*.yaml"), recursive=True))
 STUDY_MAPS = [c for c in ALL if os.path.dirname(c) == os.path.join(ROOT, "configs", "study")]
-CONFIGS = [c for c in ALL if c not in STUDY_MAPS]
+
+
+def _overlay_parts():
+    """Files that a study config merges with others (a base recipe and its overlays): not configs on their own."""
+    import yaml
+
+    parts = set()
+    for path in STUDY_MAPS:
+        with open(path) as f:
+            for rels in yaml.safe_load(f)["tasks"].values():
+                if not isinstance(rels, str):
+                    parts |= {os.path.normpath(os.path.join(os.path.dirname(path), r)) for r in rels}
+    return parts
+
+
+OVERLAY_PARTS = _overlay_parts()
+CONFIGS = [c for c in ALL if c not in STUDY_MAPS and c not in OVERLAY_PARTS]
 
 
 @pytest.mark.parametrize("config", STUDY_MAPS, ids=[os.path.relpath(c, ROOT) for c in STUDY_MAPS])
@@ -45,9 +61,20 @@ def test_config_instantiates(config, monkeypatch, tmp_path):
     assert cli.datamodule.batch_size > 0
     if type(model).__name__ == "DartsSearch":
         assert cli.datamodule.train_portion == 0.5
-        assert model.supernet.alphas_normal.shape == (14, 8)
+        shapes = [tuple(a.shape) for a in model.supernet.arch_parameters()]
+        assert shapes == ([(6, 5)] if model.space.name == "nb201" else [(14, 8), (14, 8)])
     else:
-        assert model.net.genotype is not None
+        assert model.net is not None and model.genotype is not None
+
+
+@pytest.mark.parametrize("config", STUDY_MAPS, ids=[os.path.relpath(c, ROOT) for c in STUDY_MAPS])
+def test_every_objective_of_a_study_config_instantiates(config, monkeypatch, tmp_path):
+    from unnas.study.worker import load_study_config
+
+    monkeypatch.setenv("WANDB_MODE", "disabled")
+    for task, cfg in load_study_config(config).items():
+        cli = run({**cfg, "trainer": {**cfg.get("trainer", {}), "accelerator": "cpu", "logger": False}}, run=False)
+        assert cli.model.task.name == task
 
 
 @pytest.mark.parametrize("task", ["Supervised", "Rotation", "Colorization", "Jigsaw"])

@@ -185,8 +185,9 @@ def arch_show(args: argparse.Namespace, out: TextIO, stdin: TextIO) -> None:
     print(space.to_json(arch) if args.json else space.format(arch), file=out)
 
 
-def bench_query(args: argparse.Namespace, out: TextIO, stdin: TextIO) -> None:
-    """True accuracies from a space's ground truth; a cell it does not hold gets one line naming the source."""
+def bench_query(args: argparse.Namespace, out: TextIO, stdin: TextIO) -> int:
+    """True accuracies from a space's ground truth; a cell it does not hold gets one line naming the source, and the
+    exit status is then 1."""
     cls = space_class(args.space) if args.space else None
     specs = list(args.genotypes)
     if cls is None:
@@ -213,8 +214,7 @@ def bench_query(args: argparse.Namespace, out: TextIO, stdin: TextIO) -> None:
                 why = truth.explain_missing(arch) if hasattr(truth, "explain_missing") else f"not in {truth.coverage()}"
                 prefix = "" if label.strip() == str(arch) else f"{label}: "
                 print(f"unnas: {prefix}{why}", file=sys.stderr, flush=True)
-    if missing:
-        raise SystemExit(1)
+    return 1 if missing else 0
 
 
 def _study_errors():
@@ -582,13 +582,13 @@ def main(argv: Optional[List[str]] = None, out: TextIO = None, stdin: TextIO = N
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        args.func(args, out, stdin)
+        status = args.func(args, out, stdin)
     except (ArchError, ConfigError, UsageError, _study_errors()) as e:
         print(f"unnas: error: {e}", file=sys.stderr)
         return 2
     except BrokenPipeError:  # e.g. `unnas arch sample --n 500 | head`
         return 0
-    return 0
+    return status or 0
 
 
 def console_main() -> None:

@@ -251,16 +251,18 @@ def load_genotype(spec: GenotypeLike) -> Genotype:
     text = spec.strip()
     if not text:
         raise GenotypeError("empty genotype; give a registered name, Genotype(...) text, JSON, or a .json file")
-    if text.startswith(("{", "[", "Genotype")) or "(" in text:
-        return parse_genotype(text)
-    if text.endswith(".json") or os.path.sep in text and not text.startswith(SAMPLED_PREFIX):
-        if not os.path.isfile(text):
-            raise GenotypeError(f"genotype file {text!r} does not exist")
+    if os.path.isfile(text):  # a path that exists is always a file, whatever its name looks like
         try:
-            with open(text, encoding="utf-8") as f:
+            with open(text, encoding="utf-8-sig") as f:
                 return parse_genotype(f.read())
         except UnicodeDecodeError:
             raise GenotypeError(f"genotype file {text!r} is not UTF-8 text") from None
+        except OSError as e:
+            raise GenotypeError(f"cannot read genotype file {text!r}: {e.strerror}") from None
+    if text.startswith(("{", "[", "Genotype")) or "(" in text:
+        return parse_genotype(text)
+    if text.endswith(".json") or os.path.sep in text and not text.startswith(SAMPLED_PREFIX):
+        raise GenotypeError(f"genotype file {text!r} does not exist")
     return get_genotype(text)
 
 

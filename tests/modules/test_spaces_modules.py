@@ -1,0 +1,98 @@
+"""Search and training reach a space only through the seam: NAS-Bench-201 under the same modules as DARTS, and
+searches scored against ground truth as they run."""
+
+import csv
+import json
+import os
+
+import pytest
+
+from pretext_tasks import Supervised
+from unnas.errors import ConfigError
+from unnas.lightning_cli import run
+from unnas.modules import ArchTraining, DartsSearch
+from unnas.spaces import NB201Space
+from unnas.spaces.base import GroundTruth
+
+from conftest import TASKS, generated, write_config
+
+
+class FixedTruth(GroundTruth):
+    """Ground truth that knows exactly one cell (its accuracy is 77.5) and no other."""
+
+    space = "nb201"
+    datasets = ("cifar10",)
+
+    def __init__(self, known: str):
+        self.known = known
+
+    def query(self, arch, dataset=None):
+        return 77.5 if str(arch) == self.known else None
+
+    def coverage(self):
+        return "a one-cell test table"
+
+
+def test_training_recognises_the_space_of_the_genotype():
+    model = ArchTraining(Supervised(num_classes=4), genotype="nb201_resnet", precise_bn_samples=0)
+    assert isinstance(model.space, NB201Space) and str(model.genotype).startswith("|nor_conv_3x3~0|")
+    assert type(model.net).__name__ == "TinyNetwork"
+    with pytest.raises(ConfigError, match="nb201 space's networks have no drop path; set drop_path_prob: 0"):
+        ArchTraining(Supervised(num_classes=4), genotype="nb201_resnet", drop_path_prob=0.2)
+
+
+def test_search_on_nb201_derives_per_edge_argmax_and_logs_the_true_accuracy(tmp_path, monkeypatch):
+    monkeypatch.setenv("WANDB_MODE", "disabled")
+    space = NB201Space(channels=4, layers=1)
+    model = DartsSearch(Supervised(num_classes=4), space=space, arch_lr=0.01)
+    derived = str(model.genotype())
+    model.ground_truth = FixedTruth(derived)
+    assert model.ground_truth.query(model.genotype()) == 77.5
+
+
+@pytest.mark.parametrize("task", ["supervised", "jigsaw"])
+def test_nb201_search_through_the_cli_writes_true_accuracy_per_epoch(task, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("WANDB_MODE", "disabled")
+    model = {"class_path": "unnas.modules.DartsSearch",
+             "init_args": {"task": TASKS[task],
+                           "space": {"class_path": "unnas.spaces.NB201Space", "init_args": {"channels": 4, "layers": 1}},
+                           "arch_lr": 0.01}}
+    data = {"source": generated(train_size=32, test_size=16), "batch_size": 8, "train_portion": 0.5}
+    cfg = write_config(tmp_path, model, data, max_epochs=2, name="nb")
+    cli = run(["fit", "-c", cfg])
+    out = cli.trainer.logger.log_dir
+    with open(os.path.join(out, "alphas.json")) as f:
+        alphas = json.load(f)
+    assert alphas["space"] == "nb201" and len(alphas["epochs"]) == 2
+    truth = cli.model.ground_truth  # the space's default: the embedded NAS-Bench-201 table
+    for entry in alphas["epochs"]:
+        assert len(entry["cell"]) == 6 and len(entry["cell"][0]) == 5
+        cell = NB201Space().from_dict(entry["genotype"])
+        assert entry["true_acc"] == truth.query(cell)
+    with open(os.path.join(out, "metrics.csv")) as f:
+        rows = [r for r in csv.DictReader(f) if r.get("gt/acc")]
+    assert len(rows) == 2
+    for r, entry in zip(rows, alphas["epochs"]):
+        expected = entry["true_acc"]
+        assert (r["gt/acc"] == "nan") if expected is None else float(r["gt/acc"]) == pytest.approx(expected)
+    for name in ("true_accuracy.png", "alphas_evolution.png", "cells/epoch_001.png", "alphas/epoch_001.png"):
+        assert os.path.getsize(os.path.join(out, name)) > 1000
+    final = NB201Space().load(os.path.join(out, "genotype.json"))
+    assert final == NB201Space().from_dict(alphas["epochs"][-1]["genotype"])
+
+
+def test_search_logs_the_ground_truth_it_is_given(tmp_path, monkeypatch):
+    """A known cell's accuracy reaches metrics.csv exactly (the table cannot be relied on to hold a derived cell)."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("WANDB_MODE", "disabled")
+    model = {"class_path": "unnas.modules.DartsSearch",
+             "init_args": {"task": TASKS["supervised"], "arch_lr": 0.0,
+                           "space": {"class_path": "unnas.spaces.NB201Space", "init_args": {"channels": 4, "layers": 1}}}}
+    data = {"source": generated(train_size=16, test_size=8), "batch_size": 8, "train_portion": 0.5}
+    cli = run(["-c", write_config(tmp_path, model, data, max_epochs=1, name="gt")], run=False)
+    cli.model.ground_truth = FixedTruth(str(cli.model.genotype()))
+    cli.trainer.fit(cli.model, cli.datamodule)
+    with open(os.path.join(cli.trainer.logger.log_dir, "metrics.csv")) as f:
+        values = [float(r["gt/acc"]) for r in csv.DictReader(f) if r.get("gt/acc")]
+    assert values == [77.5]
