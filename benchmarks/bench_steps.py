@@ -17,6 +17,7 @@ docs/benchmarks.md with the command, the machine and the date.
     python benchmarks/bench_steps.py --which search1 --ablation       # which switch buys what
     python benchmarks/bench_steps.py --which search1 --channels 4 --layers 5 --batch 8 --steps 2   # a quick look
     python benchmarks/bench_steps.py --which study --study-archs 1 --data-root ../shared/data/cifar10
+    python benchmarks/bench_steps.py --which search1 search2 --space nb201   # NAS-Bench-201's supernet (C=16, N=5)
 """
 
 from __future__ import annotations
@@ -104,10 +105,11 @@ def _search_setup(order: int, sp, args, dev):
     import torch
 
     from unnas.modules.strategies import FirstOrder, SecondOrder
-    from unnas.spaces.darts import Supernet
+    from unnas.spaces import space_class
 
     torch.manual_seed(0)
-    net = Supernet(C=args.channels, num_classes=10, layers=args.layers, speedups=sp).to(dev)
+    shape = {"channels": args.channels, **({"layers": args.layers} if args.layers else {})}
+    net = space_class(args.space)(**shape, speedups=sp).supernet(num_classes=10).to(dev)
     w_opt = torch.optim.SGD(net.weight_parameters(), lr=0.025, momentum=0.9, weight_decay=3e-4)
     a_opt = torch.optim.Adam(net.arch_parameters(), lr=3e-4, betas=(0.5, 0.999), weight_decay=1e-3)
     strategy = FirstOrder() if order == 1 else SecondOrder()
@@ -198,7 +200,8 @@ def child_time(kind: str, args) -> list:
     rows = []
     for name, (_, _, macs) in setups.items():
         med = statistics.median(times[name])
-        rows.append({"bench": kind, "variant": name, "median_s": round(med, 4), "min_s": round(min(times[name]), 4),
+        rows.append({"bench": kind, **({"space": args.space} if kind.startswith("search") else {}),
+                     "variant": name, "median_s": round(med, 4), "min_s": round(min(times[name]), 4),
                      "max_s": round(max(times[name]), 4), "speedup_vs_off": round(base / med, 3),
                      "time_vs_all": round(med / best, 3),
                      "saved_mb": round(saved[name], 1), "saved_ratio_vs_off": round(saved[name] / saved["off"], 3),
@@ -310,8 +313,11 @@ def main() -> None:
                    help="also time the defaults minus the named switches, e.g. all-depthwise_backward-recompute_depthwise")
     p.add_argument("--no-memory", action="store_true", help="skip the per-variant peak-memory subprocesses")
     p.add_argument("--no-time", action="store_true", help="only the peak-memory subprocesses")
-    p.add_argument("--channels", type=int, default=16, help="supernet channels (DARTS: 16)")
-    p.add_argument("--layers", type=int, default=8, help="supernet cells (DARTS: 8)")
+    p.add_argument("--space", choices=["darts", "nb201"], default="darts",
+                   help="the supernet of search1/search2: DARTS's or NAS-Bench-201's")
+    p.add_argument("--channels", type=int, default=16, help="supernet channels (DARTS and NAS-Bench-201: 16)")
+    p.add_argument("--layers", type=int, default=None,
+                   help="supernet depth (default: DARTS 8 cells; NAS-Bench-201 N=5 cells per stage)")
     p.add_argument("--train-channels", type=int, default=16, help="sample-study network channels (UnNAS: 16)")
     p.add_argument("--train-layers", type=int, default=20, help="sample-study network cells (UnNAS: 20)")
     p.add_argument("--genotype", default="unnas500/00004", help="architecture of the train benchmark")

@@ -126,7 +126,7 @@ def test_arch_info_per_task_matches_unnas(task, dataset, channels, layers, macs_
 
 def test_rotation_imagenet_params():
     # unnas.md §3.3 lists 2.93 M; the official structure (supervised 3.44 M minus Linear(512, 1000) plus
-    # Linear(512, 4)) gives 2,924,916, which rounds to 2.92 M (see docs/space.md).
+    # Linear(512, 4)) gives 2,924,916, which rounds to 2.92 M (see docs/spaces.md).
     _, out = run(["arch", "info", "unnas500/00004", "--task", "rotation", "--dataset", "imagenet", "--channels", "32",
                   "--layers", "22", "--json"])
     _, sup = run(["arch", "info", "unnas500/00004", "--dataset", "imagenet", "--channels", "32", "--layers", "22", "--json"])

@@ -296,5 +296,13 @@ def detect_space(spec: Any) -> Type[SearchSpace]:
 
 
 def _load_builtin_spaces() -> None:
-    import unnas.spaces.darts.space  # noqa: F401
-    import unnas.spaces.nb201.space  # noqa: F401
+    """Import ``unnas/spaces/<folder>/space.py`` of every space folder, which registers its class."""
+    import importlib
+    import importlib.util
+    import pkgutil
+
+    import unnas.spaces
+
+    for info in sorted(pkgutil.iter_modules(unnas.spaces.__path__), key=lambda m: m.name):
+        if info.ispkg and importlib.util.find_spec(f"unnas.spaces.{info.name}.space") is not None:
+            importlib.import_module(f"unnas.spaces.{info.name}.space")
