@@ -22,6 +22,22 @@ def save_figure(fig, out: str, title: Optional[str] = None, dpi: int = 110) -> N
     plt.close(fig)
 
 
+def draw_op_edge(ax, start, end, op: str, colour: str, rad: float, shrink: float = 14, fontsize: int = 7,
+                 label_alpha: float = 0.85) -> None:
+    """One labelled, curved edge of a cell drawing from *start* to *end* (``none`` dotted)."""
+    from matplotlib.patches import FancyArrowPatch
+
+    (x0, y0), (x1, y1) = start, end
+    ax.add_patch(FancyArrowPatch((x0, y0), (x1, y1), connectionstyle=f"arc3,rad={rad}", arrowstyle="-|>",
+                                 mutation_scale=12, color=colour, lw=1.6, shrinkA=shrink, shrinkB=shrink,
+                                 linestyle=":" if op == "none" else "-"))
+    # arc3 puts its control point at mid + rad * (dy, -dx); the curve passes half-way to it.
+    mx, my = (x0 + x1) / 2, (y0 + y1) / 2
+    dx, dy = x1 - x0, y1 - y0
+    ax.text(mx + 0.5 * rad * dy, my - 0.5 * rad * dx, op, fontsize=fontsize, color=colour, ha="center", va="center",
+            bbox=dict(boxstyle="round,pad=0.15", fc="white", ec="none", alpha=label_alpha))
+
+
 def _matrix_keys(entry: Mapping) -> list:
     return [k for k, v in entry.items() if isinstance(v, list) and v and isinstance(v[0], list)]
 
@@ -68,20 +84,22 @@ def plot_alpha_evolution(history: Sequence[dict], primitives: Sequence[str], out
 
 
 def plot_true_accuracy(history: Sequence[dict], source: str, out: str, title: Optional[str] = None) -> None:
-    """The derived cell's true accuracy (``true_acc`` of each epoch entry) against the epoch; epochs whose cell the
-    ground truth does not hold are marked on the x axis."""
+    """The derived cell's true accuracy (``true_acc`` of each epoch entry) against the epoch; the line breaks at
+    epochs whose cell the ground truth does not hold, which are marked along the x axis."""
+    import textwrap
+
     epochs = [h["epoch"] for h in history]
-    known = [(h["epoch"], h["true_acc"]) for h in history if h.get("true_acc") is not None]
-    unknown = [h["epoch"] for h in history if h.get("true_acc") is None]
-    fig, ax = plt.subplots(figsize=(6.5, 3.6))
-    if known:
-        ax.plot(*zip(*known), marker="o", ms=4, color="#1f77b4", label="derived cell")
+    values = [np.nan if h.get("true_acc") is None else float(h["true_acc"]) for h in history]
+    unknown = [e for e, v in zip(epochs, values) if np.isnan(v)]
+    fig, ax = plt.subplots(figsize=(6.5, 3.8))
+    if len(unknown) < len(epochs):
+        ax.plot(epochs, values, marker="o", ms=4, color="#1f77b4", label="derived cell")
     if unknown:
-        low = min([a for _, a in known], default=0.0)
-        ax.plot(unknown, [low] * len(unknown), "x", color="#d62728", label="not in the ground truth")
+        ax.plot(unknown, [0.03] * len(unknown), "x", color="#d62728", transform=ax.get_xaxis_transform(),
+                label="not in the ground truth", clip_on=False)
     ax.set_xlabel("epoch")
     ax.set_ylabel("true accuracy (%)")
     ax.set_xlim(min(epochs, default=0) - 0.5, max(epochs, default=0) + 0.5)
-    ax.set_title(source, fontsize=8)
+    ax.set_title("\n".join(textwrap.wrap(source, 90)), fontsize=7)
     ax.legend(fontsize=8)
     save_figure(fig, out, title or "true accuracy of the derived cell per epoch")

@@ -12,6 +12,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib.patches import FancyArrowPatch  # noqa: E402
 
 from unnas.spaces.darts.genotype import Edge, Genotype  # noqa: E402
+from unnas.spaces.plots import draw_op_edge  # noqa: E402
 
 _OP_COLOURS = {
     "none": "#bbbbbb", "max_pool_3x3": "#1f77b4", "avg_pool_3x3": "#17becf", "skip_connect": "#7f7f7f",
@@ -41,16 +42,7 @@ def draw_cell(ax, edges: Sequence[Edge], concat: Sequence[int], title: str) -> N
         dst = t // 2 + 2
         same_source = edges[t ^ 1][1] == j  # the node's other edge reads the same state
         rad = (0.25 if t % 2 == 0 else -0.25) if same_source else 0.12
-        (x0, y0), (x1, y1) = pos[j], pos[dst]
-        colour = _OP_COLOURS.get(op, "black")
-        ax.add_patch(FancyArrowPatch((x0, y0), (x1, y1), connectionstyle=f"arc3,rad={rad}", arrowstyle="-|>",
-                                     mutation_scale=12, color=colour, lw=1.6, shrinkA=14, shrinkB=14,
-                                     linestyle=":" if op == "none" else "-"))
-        # arc3 puts its control point at mid + rad * (dy, -dx); the curve passes half-way to it.
-        mx, my = (x0 + x1) / 2, (y0 + y1) / 2
-        dx, dy = x1 - x0, y1 - y0
-        ax.text(mx + 0.5 * rad * dy, my - 0.5 * rad * dx, op, fontsize=7, color=colour, ha="center", va="center",
-                bbox=dict(boxstyle="round,pad=0.15", fc="white", ec="none", alpha=0.85))
+        draw_op_edge(ax, pos[j], pos[dst], op, _OP_COLOURS.get(op, "black"), rad)
     for s in concat:
         ax.add_patch(FancyArrowPatch(pos[s], pos[-1], arrowstyle="-|>", mutation_scale=10, color="#444444",
                                      lw=0.8, shrinkA=14, shrinkB=14, alpha=0.5))

@@ -10,7 +10,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
-from matplotlib.patches import FancyArrowPatch  # noqa: E402
+from unnas.spaces.plots import draw_op_edge  # noqa: E402
 
 from unnas.spaces.nb201.cell import parse_cell  # noqa: E402
 
@@ -40,15 +40,7 @@ def draw_cell(cell: Any, out: Optional[str] = None, title: Optional[str] = None)
     fig, ax = plt.subplots(figsize=(8.0, 3.2))
     for op, j, i in cell.edges:
         rad = _RAD[(i, j)]
-        (x0, y0), (x1, y1) = pos[j], pos[i]
-        colour = OP_COLOURS.get(op, "black")
-        ax.add_patch(FancyArrowPatch((x0, y0), (x1, y1), connectionstyle=f"arc3,rad={rad}", arrowstyle="-|>",
-                                     mutation_scale=12, color=colour, lw=1.6, shrinkA=16, shrinkB=16,
-                                     linestyle=":" if op == "none" else "-"))
-        mx, my = (x0 + x1) / 2, (y0 + y1) / 2
-        dx, dy = x1 - x0, y1 - y0
-        ax.text(mx + 0.5 * rad * dy, my - 0.5 * rad * dx, op, fontsize=8, color=colour, ha="center", va="center",
-                bbox=dict(boxstyle="round,pad=0.15", fc="white", ec="none", alpha=0.9))
+        draw_op_edge(ax, pos[j], pos[i], op, OP_COLOURS.get(op, "black"), rad, shrink=16, fontsize=8, label_alpha=0.9)
     labels = {0: "0 (in)", 1: "1", 2: "2", 3: "3 (out)"}
     for k, (x, y) in pos.items():
         face = "#cfe2f3" if k == 0 else "#d9ead3" if k == 3 else "#fff2cc"

@@ -55,6 +55,23 @@ class InferCell(nn.Module):
         return f"C={self.C}, {self.cell}"
 
 
+def build_skeleton(net: nn.Module, C: int, N: int, input_channels: int, make_cell) -> int:
+    """NAS-Bench-201's macro skeleton on *net*: ``stem`` (3x3 conv + BN), ``cells`` (three stages of N cells from
+    ``make_cell(C_stage)`` at C, 2C, 4C with a stride-2 :class:`ResNetBasicblock` between stages) and ``lastact``
+    (BN + ReLU). Returns the final channel count."""
+    net.stem = nn.Sequential(nn.Conv2d(input_channels, C, kernel_size=3, padding=1, bias=False), nn.BatchNorm2d(C))
+    net.cells = nn.ModuleList()
+    C_prev = C
+    for stage, C_curr in enumerate((C, 2 * C, 4 * C)):
+        if stage > 0:
+            net.cells.append(ResNetBasicblock(C_prev, C_curr, 2))
+        for _ in range(N):
+            net.cells.append(make_cell(C_curr))
+        C_prev = C_curr
+    net.lastact = nn.Sequential(nn.BatchNorm2d(C_prev), nn.ReLU(inplace=True))
+    return C_prev
+
+
 class TinyNetwork(nn.Module):
     """NAS-Bench-201's network for one cell.
 
@@ -76,16 +93,7 @@ class TinyNetwork(nn.Module):
         self.cell = as_cell(cell)
         self.C, self.N = C, N
         self.speedups = speedups
-        self.stem = nn.Sequential(nn.Conv2d(input_channels, C, kernel_size=3, padding=1, bias=False), nn.BatchNorm2d(C))
-        self.cells = nn.ModuleList()
-        C_prev = C
-        for stage, C_curr in enumerate((C, 2 * C, 4 * C)):
-            if stage > 0:
-                self.cells.append(ResNetBasicblock(C_prev, C_curr, 2))
-            for _ in range(N):
-                self.cells.append(InferCell(self.cell, C_curr))
-            C_prev = C_curr
-        self.lastact = nn.Sequential(nn.BatchNorm2d(C_prev), nn.ReLU(inplace=True))
+        C_prev = build_skeleton(self, C, N, input_channels, lambda C_curr: InferCell(self.cell, C_curr))
         self.head = (head or classifier_head(num_classes))(C_prev)
         self.out_channels = C_prev
         apply_speedups(self, speedups)

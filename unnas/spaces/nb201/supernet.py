@@ -26,7 +26,8 @@ from unnas.spaces.base import Supernet
 from unnas.spaces.darts.supernet import MixedOp
 from unnas.spaces.heads import HeadFactory, classifier_head
 from unnas.spaces.nb201.cell import EDGES, NB201Cell
-from unnas.spaces.nb201.ops import OPS, PRIMITIVES, ResNetBasicblock
+from unnas.spaces.nb201.networks import build_skeleton
+from unnas.spaces.nb201.ops import OPS, PRIMITIVES
 from unnas.spaces.speedups import Speedups, apply_speedups, to_layout
 
 #: Row labels of the alpha matrix, in arch-string edge order.
@@ -87,16 +88,7 @@ class NB201Supernet(Supernet):
             raise ValueError(f"NB201Supernet needs C >= 1 and N >= 1, got C={C}, N={N}")
         self.C, self.N = C, N
         self.speedups = speedups
-        self.stem = nn.Sequential(nn.Conv2d(input_channels, C, kernel_size=3, padding=1, bias=False), nn.BatchNorm2d(C))
-        self.cells = nn.ModuleList()
-        C_prev = C
-        for stage, C_curr in enumerate((C, 2 * C, 4 * C)):
-            if stage > 0:
-                self.cells.append(ResNetBasicblock(C_prev, C_curr, 2))
-            for _ in range(N):
-                self.cells.append(SearchCell(C_curr, self.primitives, speedups))
-            C_prev = C_curr
-        self.lastact = nn.Sequential(nn.BatchNorm2d(C_prev), nn.ReLU(inplace=True))
+        C_prev = build_skeleton(self, C, N, input_channels, lambda C_curr: SearchCell(C_curr, self.primitives, speedups))
         self.head = (head or classifier_head(num_classes))(C_prev)
         self.alphas = nn.Parameter(1e-3 * torch.randn(len(EDGES), len(self.primitives)))
         apply_speedups(self, speedups)
