@@ -96,3 +96,18 @@ def test_search_logs_the_ground_truth_it_is_given(tmp_path, monkeypatch):
     with open(os.path.join(cli.trainer.logger.log_dir, "metrics.csv")) as f:
         values = [float(r["gt/acc"]) for r in csv.DictReader(f) if r.get("gt/acc")]
     assert values == [77.5]
+
+
+def test_second_order_steps_the_nb201_alphas():
+    import torch
+
+    from unnas.modules.strategies import SecondOrder
+
+    torch.manual_seed(0)
+    net = NB201Space(channels=4, layers=1).supernet(num_classes=4).double()
+    w_opt = torch.optim.SGD(net.weight_parameters(), lr=0.1, momentum=0.9)
+    x, y = torch.randn(4, 3, 16, 16, dtype=torch.float64), torch.randint(0, 4, (4,))
+    loss = SecondOrder().arch_gradients(net, torch.nn.functional.cross_entropy, (x, y), (x.flip(0), y.flip(0)), w_opt)
+    (alphas,) = net.arch_parameters()
+    assert torch.isfinite(loss) and alphas.grad is not None and alphas.grad.shape == (6, 5)
+    assert alphas.grad.abs().sum() > 0
