@@ -6,6 +6,8 @@
 set -euo pipefail
 ROOT_DATA=${1:-../shared/data/cifar10}
 OUT=docs/results/nb201-cpu-search
+LOGS=/tmp/unnas-nb201-search-logs  # console output of each run
+mkdir -p "$LOGS"
 declare -A TASK=([supervised]="pretext_tasks.Supervised" [rotation]="pretext_tasks.Rotation"
                  [colorization]="pretext_tasks.Colorization" [jigsaw]="pretext_tasks.Jigsaw")
 for task in supervised rotation colorization jigsaw; do
@@ -20,7 +22,10 @@ for task in supervised rotation colorization jigsaw; do
       --data.source.init_args.root="$ROOT_DATA" "${extra[@]}" \
       --trainer.logger='[{"class_path": "lightning.pytorch.loggers.CSVLogger", "init_args": {"save_dir": "'"$OUT/searches"'", "name": "'"${task}_seed${seed}"'"}}]' \
       --trainer.callbacks='[]' --trainer.enable_checkpointing=false --trainer.enable_progress_bar=false \
-      > "$OUT/searches/${task}_seed${seed}.log" 2>&1 || { echo "run $task seed $seed failed; see $OUT/searches/${task}_seed${seed}.log"; exit 1; }
+      > "$LOGS/${task}_seed${seed}.log" 2>&1 || { echo "run $task seed $seed failed; see $LOGS/${task}_seed${seed}.log"; exit 1; }
+    # keep what the summary and a reader need: alphas.json (every epoch's alphas, cell and true accuracy),
+    # metrics.csv, genotype.json, the config and the two plots; the per-epoch PNGs are left out of the repository
+    rm -rf "$run/version_0/alphas" "$run/version_0/cells" "$run/version_0/genotypes" "$run/version_0/hparams.yaml"
     echo "done: $task seed $seed"
   done
 done
