@@ -349,7 +349,10 @@ def _study_ground_truth(args: argparse.Namespace):
     truth = space.ground_truth(args.gt_dataset, path=args.benchmark)
     if truth is None:
         return None, None
-    return {arch: truth.query(space.load(text)) for arch, text in store.archs()}, truth.coverage()
+    source = truth.coverage().split(":")[0]
+    dataset = getattr(truth, "dataset", None)
+    name = f"true accuracy ({source}{', ' + dataset if dataset else ''})"
+    return {arch: truth.query(space.load(text)) for arch, text in store.archs()}, name
 
 
 def _records_from_wandb(path: str) -> list:
