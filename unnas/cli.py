@@ -349,9 +349,8 @@ def _study_ground_truth(args: argparse.Namespace):
     truth = space.ground_truth(args.gt_dataset, path=args.benchmark)
     if truth is None:
         return None, None
-    source = truth.coverage().split(":")[0]
     dataset = getattr(truth, "dataset", None)
-    name = f"true accuracy ({source}{', ' + dataset if dataset else ''})"
+    name = f"true {dataset}" if dataset else "true"  # the report labels its axis "<name> accuracy (%)"
     return {arch: truth.query(space.load(text)) for arch, text in store.archs()}, name
 
 

@@ -44,7 +44,7 @@ def test_report_correlates_each_objective_with_the_true_accuracy(tmp_path, monke
     rho_rot = stats.spearmanr([fake[(a, "rotation")] for a in archs], [true[a] for a in archs]).statistic
     assert rows["rotation"]["spearman"]["value"] == pytest.approx(rho_rot)
     assert rows["supervised"]["spearman"]["value"] == pytest.approx(1.0)
-    assert rows["rotation"]["n"] == 8 and result["ground_truth"]["name"] == "true accuracy (NASLib's zero-cost table, cifar10)"
+    assert rows["rotation"]["n"] == 8 and result["ground_truth"]["name"] == "true cifar10"
     csv_lines = (out / "architectures.csv").read_text().splitlines()
     assert len(csv_lines) == 9 and csv_lines[0].split(",")[-1] == "ground truth"
     code, _ = run(["study", "report", study, "--out", str(tmp_path / "plain"), "--n-boot", "20", "--no-ground-truth"])
