@@ -193,10 +193,7 @@ def bench_query(args: argparse.Namespace, out: TextIO, stdin: TextIO) -> int:
     if cls is None:
         cls = detect_space(next((s for s in specs if s != "-"), ""))
     space = cls()
-    try:
-        truth = space.ground_truth(args.dataset, path=args.benchmark, metric=args.metric)
-    except TypeError:
-        truth = None
+    truth = space.ground_truth(args.dataset, path=args.benchmark, metric=args.metric)
     if truth is None:
         with_truth = [n for n in space_names() if space_class(n)().ground_truth() is not None]
         raise UsageError(f"the {cls.name} space has no ground truth; spaces with one: {', '.join(with_truth)}")
@@ -211,9 +208,8 @@ def bench_query(args: argparse.Namespace, out: TextIO, stdin: TextIO) -> int:
         if acc is None:
             missing += 1
             if not args.json:
-                why = truth.explain_missing(arch) if hasattr(truth, "explain_missing") else f"not in {truth.coverage()}"
                 prefix = "" if label.strip() == str(arch) else f"{label}: "
-                print(f"unnas: {prefix}{why}", file=sys.stderr, flush=True)
+                print(f"unnas: {prefix}{truth.explain_missing(arch)}", file=sys.stderr, flush=True)
     return 1 if missing else 0
 
 
@@ -342,10 +338,10 @@ def _study_ground_truth(args: argparse.Namespace):
     """``({arch id: true accuracy or None}, source line)`` for a study whose space has ground truth, else ``(None, None)``."""
     from unnas.study.store import Store
 
-    store = Store.open(args.dir)
-    space = space_class(store.meta().get("space", "darts"))()
     if args.no_ground_truth:
         return None, None
+    store = Store.open(args.dir)
+    space = space_class(store.meta().get("space", "darts"))()
     truth = space.ground_truth(args.gt_dataset, path=args.benchmark)
     if truth is None:
         return None, None

@@ -41,13 +41,22 @@ def test_training_recognises_the_space_of_the_genotype():
         ArchTraining(Supervised(num_classes=4), genotype="nb201_resnet", drop_path_prob=0.2)
 
 
-def test_search_on_nb201_derives_per_edge_argmax_and_logs_the_true_accuracy(tmp_path, monkeypatch):
-    monkeypatch.setenv("WANDB_MODE", "disabled")
-    space = NB201Space(channels=4, layers=1)
-    model = DartsSearch(Supervised(num_classes=4), space=space, arch_lr=0.01)
-    derived = str(model.genotype())
-    model.ground_truth = FixedTruth(derived)
-    assert model.ground_truth.query(model.genotype()) == 77.5
+def test_search_on_nb201_derives_per_edge_argmax_and_defaults_to_the_table():
+    import torch
+
+    from unnas.spaces.nb201 import PRIMITIVES, parse_cell
+    from unnas.spaces.nb201.benchmark import NB201Table
+
+    model = DartsSearch(Supervised(num_classes=4), space=NB201Space(channels=4, layers=1), arch_lr=0.01)
+    assert type(model.supernet).__name__ == "NB201Supernet" and isinstance(model.ground_truth, NB201Table)
+    assert model.ground_truth.dataset == "cifar10"
+    expected = parse_cell("|nor_conv_3x3~0|+|none~0|skip_connect~1|+|avg_pool_3x3~0|nor_conv_1x1~1|none~2|")
+    (alphas,) = model.supernet.arch_parameters()
+    with torch.no_grad():
+        alphas.zero_()
+        for edge, op in enumerate(expected):
+            alphas[edge, PRIMITIVES.index(op)] = 1.0
+    assert model.genotype() == expected
 
 
 @pytest.mark.parametrize("task", ["supervised", "jigsaw"])

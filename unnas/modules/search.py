@@ -151,7 +151,7 @@ class DartsSearch(StepSeedMixin, HeldOutEvalMixin, L.LightningModule):
         self.print(f"epoch {epoch} genotype = {self.space.format(genotype)}{truth}")
         out = run_dir(self.trainer)
         os.makedirs(os.path.join(out, "genotypes"), exist_ok=True)
-        _save_arch(self.space, genotype, os.path.join(out, "genotypes", f"epoch_{epoch:03d}.json"))
+        self.space.save(genotype, os.path.join(out, "genotypes", f"epoch_{epoch:03d}.json"))
         with open(os.path.join(out, "alphas.json"), "w") as f:
             json.dump({"space": self.space.name, "primitives": list(self.supernet.primitives), "epochs": self.alpha_history}, f)
         from unnas.spaces.plots import plot_alpha_evolution, plot_alphas, plot_true_accuracy
@@ -183,7 +183,7 @@ class DartsSearch(StepSeedMixin, HeldOutEvalMixin, L.LightningModule):
             os.makedirs(ckpt.dirpath, exist_ok=True)
             paths.append(os.path.join(ckpt.dirpath, "genotype.json"))
         for path in paths:
-            _save_arch(self.space, genotype, path)
+            self.space.save(genotype, path)
         self.print(f"final genotype (after the last epoch) = {self.space.format(genotype)}\nwritten to {', '.join(paths)}")
 
     def on_save_checkpoint(self, checkpoint: Dict[str, Any]) -> None:
@@ -196,9 +196,3 @@ class DartsSearch(StepSeedMixin, HeldOutEvalMixin, L.LightningModule):
         self.search_steps = state.get("search_steps", 0)
         self.alpha_history = state.get("alpha_history", [])
 
-
-def _save_arch(space: SearchSpace, arch, path: str) -> None:
-    """Write *arch* as the space's JSON, readable by ``space.load(path)``."""
-    with open(path, "w", encoding="utf-8") as f:
-        json.dump(space.to_dict(arch), f, indent=1)
-        f.write("\n")

@@ -23,7 +23,7 @@ import json
 import os
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
-from typing import Any, Callable, ClassVar, Dict, Iterable, Iterator, List, Mapping, Optional, Sequence, Tuple, Type
+from typing import Any, Callable, ClassVar, Dict, Iterator, List, Mapping, Optional, Tuple, Type
 
 import numpy as np
 from torch import nn
@@ -65,6 +65,10 @@ class GroundTruth(ABC):
     @abstractmethod
     def coverage(self) -> str:
         """One line: what the source is and how many architectures it holds."""
+
+    def explain_missing(self, arch: Any, dataset: Optional[str] = None) -> str:
+        """One line on why :meth:`query` has no answer for *arch*."""
+        return f"{arch} is not in {self.coverage()}"
 
     def archs(self) -> List[Any]:
         """The architectures this source holds, in a fixed order (empty when it cannot list them)."""
@@ -141,6 +145,12 @@ class SearchSpace(ABC):
     def to_json(self, arch: Any) -> str:
         return json.dumps(self.to_dict(arch))
 
+    def save(self, arch: Any, path: str) -> None:
+        """Write *arch* as this space's JSON, readable by :meth:`load`."""
+        with open(path, "w", encoding="utf-8") as f:
+            json.dump(self.to_dict(arch), f, indent=1)
+            f.write("\n")
+
     # -------------------------------------------------------------------------------- registry
     @abstractmethod
     def registry(self) -> Mapping[str, Any]:
@@ -212,9 +222,6 @@ class SearchSpace(ABC):
     @abstractmethod
     def supernet(self, head: Optional[HeadFactory] = None, num_classes: int = 10, input_channels: int = 3) -> Supernet:
         """The search supernet at this space's shape (see :class:`Supernet`)."""
-
-    def supports_auxiliary(self) -> bool:
-        return False
 
     def supports_drop_path(self) -> bool:
         return False

@@ -16,7 +16,7 @@ import json
 import os
 from functools import lru_cache
 from importlib import resources
-from typing import Any, Dict, Iterable, Iterator, List, NamedTuple, Sequence, Tuple, Union
+from typing import Any, Dict, List, NamedTuple, Sequence, Tuple, Union
 
 from unnas.spaces.base import ArchError
 from unnas.spaces.darts.ops import OPS
@@ -264,26 +264,6 @@ def load_genotype(spec: GenotypeLike) -> Genotype:
     if text.endswith(".json") or os.path.sep in text and not text.startswith(SAMPLED_PREFIX):
         raise GenotypeError(f"genotype file {text!r} does not exist")
     return get_genotype(text)
-
-
-def read_genotype_lines(lines: Iterable[str], source: str) -> Iterator[Tuple[str, Genotype]]:
-    """``(label, genotype)`` for each non-empty, non-comment line: a JSON object (as ``unnas arch sample`` writes,
-    labelled by its ``id`` or ``name``) or any genotype spec (labelled by itself when short). Errors name the line."""
-    for lineno, line in enumerate(lines, 1):
-        text = line.strip()
-        if not text or text.startswith("#"):
-            continue
-        try:
-            if text.startswith("{"):
-                data = json.loads(text)
-                if not isinstance(data, dict):
-                    raise GenotypeError("a JSON line must be an object")
-                label = str(data.get("id") or data.get("name") or f"{source}:{lineno}")
-                yield label, genotype_from_dict(data.get("genotype", data))
-            else:
-                yield (text if len(text) < 40 else f"{source}:{lineno}"), load_genotype(text)
-        except (GenotypeError, json.JSONDecodeError) as e:
-            raise GenotypeError(f"{source} line {lineno}: {e}") from None
 
 
 def save_genotype(g: Genotype, path: Union[str, "os.PathLike[str]"]) -> None:

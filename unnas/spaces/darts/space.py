@@ -4,41 +4,18 @@ from __future__ import annotations
 
 from typing import Any, Dict, List, Literal, Mapping, Optional, Tuple
 
-import numpy as np
-import torch.nn.functional as F
-
 from unnas.errors import ConfigError
 from unnas.spaces.base import DatasetSpec, HeadFactory, SearchSpace, register_space
 from unnas.spaces.darts.genotype import (SAMPLED_PREFIX, Genotype, GenotypeError, describe, format_genotype,
                                          genotype_from_dict, get_genotype, load_genotype, parse_genotype,
                                          registered_names)
 from unnas.spaces.darts.networks import NetworkCIFAR, NetworkImageNet
-from unnas.spaces.darts.supernet import Supernet as DartsSupernet
+from unnas.spaces.darts.supernet import Supernet
 from unnas.spaces.speedups import Speedups
 
 #: shapes DARTS uses when none is given: evaluation networks (train.py / train_imagenet.py) and the supernet
 NETWORK_DEFAULTS = {"cifar": (36, 20), "imagenet": (48, 14)}
 SUPERNET_DEFAULTS = (16, 8)
-
-
-def edge_labels(steps: int) -> List[str]:
-    """Row labels of a DARTS alpha matrix: ``node i <- c_{k-2}``, ``node i <- node j`` ..."""
-    rows = []
-    for i in range(steps):
-        rows += [f"node {i} <- " + ("c_{k-2}", "c_{k-1}")[j] if j < 2 else f"node {i} <- node {j - 2}"
-                 for j in range(i + 2)]
-    return rows
-
-
-class DartsSearchNet(DartsSupernet):
-    """DARTS's supernet with the seam's supernet interface (alphas per cell type, edge labels)."""
-
-    def arch_weights(self) -> Dict[str, np.ndarray]:
-        return {"normal": F.softmax(self.alphas_normal.detach().float(), -1).cpu().numpy(),
-                "reduce": F.softmax(self.alphas_reduce.detach().float(), -1).cpu().numpy()}
-
-    def edge_labels(self, key: str) -> List[str]:
-        return edge_labels(self._steps)
 
 
 @register_space
@@ -160,12 +137,9 @@ class DartsSpace(SearchSpace):
 
     def supernet(self, head: Optional[HeadFactory] = None, num_classes: int = 10, input_channels: int = 3):
         C, layers = self._shape(SUPERNET_DEFAULTS)
-        return DartsSearchNet(C=C, num_classes=num_classes, layers=layers, steps=self.steps, multiplier=self.multiplier,
+        return Supernet(C=C, num_classes=num_classes, layers=layers, steps=self.steps, multiplier=self.multiplier,
                               stem_multiplier=self.stem_multiplier, stem=self.network_kind,
                               input_channels=input_channels, head=head, speedups=self.speedups)
-
-    def supports_auxiliary(self) -> bool:
-        return True
 
     def supports_drop_path(self) -> bool:
         return True
@@ -180,4 +154,4 @@ class DartsSpace(SearchSpace):
         return {"network": self.network_kind, "channels": C, "layers": layers, "auxiliary": self.auxiliary}
 
 
-__all__ = ["DartsSpace", "DartsSearchNet", "GenotypeError", "edge_labels"]
+__all__ = ["DartsSpace", "GenotypeError"]

@@ -9,13 +9,14 @@ the weights by :meth:`Supernet.arch_parameters` and :meth:`Supernet.weight_param
 
 from __future__ import annotations
 
-from typing import Callable, Iterator, Literal, Mapping, Optional, Sequence
+from typing import Callable, Dict, List, Literal, Mapping, Optional, Sequence
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from unnas.spaces.base import Supernet as SupernetBase
 from unnas.spaces.darts.genotype import Genotype, make_genotype
 from unnas.spaces.heads import HeadFactory, classifier_head
 from unnas.spaces.darts.networks import reduction_indices
@@ -27,6 +28,15 @@ from unnas.spaces.speedups import (DepthwiseConv2d, Speedups, apply_speedups, ca
 def num_edges(steps: int) -> int:
     """Edges of a search cell with *steps* intermediate nodes (node i has i + 2 inputs): 14 for 4."""
     return sum(i + 2 for i in range(steps))
+
+
+def edge_labels(steps: int) -> List[str]:
+    """Row labels of a DARTS alpha matrix: ``node i <- c_{k-2}``, ``node i <- node j`` ..."""
+    rows = []
+    for i in range(steps):
+        rows += [f"node {i} <- " + ("c_{k-2}", "c_{k-1}")[j] if j < 2 else f"node {i} <- node {j - 2}"
+                 for j in range(i + 2)]
+    return rows
 
 
 def derive_cell(weights: np.ndarray, steps: int = 4, primitives: Sequence[str] = PRIMITIVES):
@@ -171,8 +181,8 @@ class SearchCell(nn.Module):
         return cat_channels(states[-self._multiplier:], self.speedups)
 
 
-class Supernet(nn.Module):
-    """DARTS's search network.
+class Supernet(SupernetBase):
+    """DARTS's search network (the seam's :class:`~unnas.spaces.base.Supernet` interface).
 
     Args:
         C: initial channels (DARTS: 16).
@@ -235,9 +245,12 @@ class Supernet(nn.Module):
     def arch_parameters(self) -> list:
         return [self.alphas_normal, self.alphas_reduce]
 
-    def weight_parameters(self) -> Iterator[nn.Parameter]:
-        arch = {id(p) for p in self.arch_parameters()}
-        return (p for p in self.parameters() if id(p) not in arch)
+    def arch_weights(self) -> Dict[str, np.ndarray]:
+        return {"normal": F.softmax(self.alphas_normal.detach().float(), -1).cpu().numpy(),
+                "reduce": F.softmax(self.alphas_reduce.detach().float(), -1).cpu().numpy()}
+
+    def edge_labels(self, key: str) -> List[str]:
+        return edge_labels(self._steps)
 
     def forward(self, x):
         x = to_layout(self.head.fold(x), self.speedups)

@@ -113,6 +113,15 @@ def _one_line(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {msg}" if msg else type(exc).__name__
 
 
+def _benchmark_dataset(names: Dict[str, str], dataset: str) -> str:
+    """The benchmark's name for *dataset* (any case) from *names*; one-line ArchError listing the valid names."""
+    name = names.get(dataset, names.get(str(dataset).lower()))
+    if name is None:
+        valid = [k for k in names if k == k.lower()]
+        raise ArchError(f"unknown NAS-Bench-201 dataset {dataset!r}; valid: {', '.join(valid)} (or ImageNet16-120)")
+    return name
+
+
 # ------------------------------------------------------------------------------------------ the NASLib table
 _TABLE_DATASETS: Dict[str, str] = {"cifar10": "cifar10", "cifar100": "cifar100",
                                    "imagenet16-120": "ImageNet16-120", "ImageNet16-120": "ImageNet16-120"}
@@ -202,10 +211,7 @@ class NB201Table(GroundTruth):
     def _dataset(self, dataset: Optional[str]) -> str:
         if dataset is None:
             return self.dataset
-        name = _TABLE_DATASETS.get(dataset, _TABLE_DATASETS.get(str(dataset).lower()))
-        if name is None:
-            raise ArchError(f"unknown NAS-Bench-201 dataset {dataset!r}; valid: cifar10, cifar100, imagenet16-120 "
-                            "(or ImageNet16-120)")
+        name = _benchmark_dataset(_TABLE_DATASETS, dataset)
         if name not in self._tables:
             raise ArchError(f"{self.path} has no {name} table; it has: {', '.join(self._tables)}")
         return name
@@ -422,10 +428,7 @@ class NB201API(GroundTruth):
     def _dataset(self, dataset: Optional[str]) -> str:
         if dataset is None:
             return self.dataset
-        name = _API_DATASETS.get(dataset, _API_DATASETS.get(str(dataset).lower()))
-        if name is None:
-            raise ArchError(f"unknown NAS-Bench-201 dataset {dataset!r}; valid: cifar10-valid, cifar10, cifar100, "
-                            "imagenet16-120 (or ImageNet16-120)")
+        name = _benchmark_dataset(_API_DATASETS, dataset)
         if name == "cifar10" and self._metric_key == "valid-accuracy":
             raise ArchError("NAS-Bench-201 trains cifar10 on train+valid, so it has no valid accuracy; "
                             "use dataset cifar10-valid")
