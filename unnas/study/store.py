@@ -160,6 +160,15 @@ class Store:
                 (json.dumps(result), time.time(), job.id, worker))
             return cur.rowcount == 1
 
+    def record(self, job_id: int, result: Dict[str, Any], worker: str = "file") -> bool:
+        """Record *result* for job *job_id* unless it is already done (results written as files by workers that
+        could not reach the database); returns whether it was recorded."""
+        with self._connect(immediate=True) as con:
+            cur = con.execute(
+                "UPDATE jobs SET status = 'done', result = ?, finished = ?, lease_expires = NULL, worker = ?, "
+                "error = NULL WHERE id = ? AND status != 'done'", (json.dumps(result), time.time(), worker, job_id))
+            return cur.rowcount == 1
+
     def fail(self, job: Job, worker: str, error: str) -> None:
         with self._connect(immediate=True) as con:
             con.execute("UPDATE jobs SET status = 'failed', error = ?, finished = ?, lease_expires = NULL "

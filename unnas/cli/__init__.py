@@ -1,0 +1,61 @@
+"""The ``unnas`` command line.
+
+``unnas fit | validate | test -c CONFIG`` runs a search or a training through LightningCLI
+(:mod:`unnas.lightning_cli`); ``unnas arch ...`` inspects genotypes (info, draw, sample, list, show).
+Errors in user input end the command with one line on stderr and exit status 2, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import List, Optional, TextIO
+
+from unnas.cli import arch, bench, study
+from unnas.cli.common import UsageError
+from unnas.cli.fit import LIGHTNING_COMMANDS, run_lightning
+from unnas.errors import ConfigError
+from unnas.spaces.base import ArchError
+
+
+def _study_errors():
+    from unnas.study.store import StudyError
+
+    return StudyError
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="unnas", description="Unsupervised neural architecture search experiments.")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for name, text in (("fit", "search or train (LightningCLI; `unnas fit --help`)"),
+                       ("validate", "evaluate a checkpoint on the held-out split"),
+                       ("test", "test a checkpoint on the held-out split")):
+        sub.add_parser(name, help=text, add_help=False)
+    arch.add_parser(sub)
+    study.add_parser(sub)
+    bench.add_parser(sub)
+    return parser
+
+
+def main(argv: Optional[List[str]] = None, out: TextIO = None, stdin: TextIO = None) -> int:
+    """Entry point of the ``unnas`` console script; returns the exit status."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] in LIGHTNING_COMMANDS:
+        return run_lightning(argv)
+    out = out or sys.stdout
+    stdin = stdin or sys.stdin
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        status = args.func(args, out, stdin)
+    except (ArchError, ConfigError, UsageError, _study_errors()) as e:
+        print(f"unnas: error: {e}", file=sys.stderr)
+        return 2
+    except BrokenPipeError:  # e.g. `unnas arch sample --n 500 | head`
+        return 0
+    return status or 0
+
+
+def console_main() -> None:
+    sys.exit(main())
+

@@ -1,0 +1,253 @@
+"""``unnas study init | work | status | run | sweep | report``: the sample-based study."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+from typing import TextIO
+
+from unnas.cli.common import UsageError
+from unnas.spaces.base import space_class, space_names
+
+
+def study_init(args: argparse.Namespace, out: TextIO, stdin: TextIO) -> None:
+    from unnas.study.worker import init_study
+
+    tasks = [t.strip() for t in args.tasks.split(",") if t.strip()]
+    seeds = [int(s) for s in args.seeds.split(",") if s.strip()]
+    store = init_study(args.dir, archs=args.archs, tasks=tasks, seeds=seeds, config=args.config, data_root=args.data_root,
+                       space=args.space)
+    counts = store.counts()
+    total = sum(sum(c.values()) for c in counts.values())
+    print(f"study in {args.dir}: {total} jobs ({args.archs} x {len(tasks)} objectives x {len(seeds)} seeds); "
+          f"run them with `unnas study work {args.dir}`", file=out)
+
+
+def study_work(args: argparse.Namespace, out: TextIO, stdin: TextIO) -> None:
+    from unnas.study.store import Store
+    from unnas.study.worker import spawn_workers, work
+
+    Store.open(args.dir)
+    if args.retry_failed:
+        print(f"re-queued {Store(args.dir).retry_failed()} failed jobs", file=out)
+    if args.workers > 1:
+        status = spawn_workers(args.dir, args.workers, args.max_jobs, args.lease, args.threads)
+        if status:
+            raise UsageError(f"a worker exited with status {status}; see its output above")
+        return
+    import torch
+
+    torch.set_num_threads(args.threads or torch.get_num_threads())
+    n = work(args.dir, max_jobs=args.max_jobs, lease_s=args.lease, log=lambda m: print(m, file=out, flush=True))
+    print(f"this worker recorded {n} jobs", file=out)
+
+
+def study_run(args: argparse.Namespace, out: TextIO, stdin: TextIO) -> None:
+    """One named job (what a W&B sweep agent runs); logs its result to W&B too when W&B is on."""
+    from unnas.study.store import Store, StudyError
+    from unnas.study.worker import work
+
+    store = Store.open(args.dir)
+    job_id = store.find(args.arch, args.task, args.seed)
+    if job_id is None:
+        raise StudyError(f"{args.dir} has no job for arch {args.arch}, task {args.task}, seed {args.seed}")
+    records: list = []
+
+    def run_and_log(directory, job, renew=None):
+        from unnas.study.worker import train_job
+
+        result = train_job(directory, job, renew=renew)
+        records.append(result)
+        return result
+
+    import torch
+
+    torch.set_num_threads(args.threads or torch.get_num_threads())
+    n = work(args.dir, lease_s=args.lease, run_job=run_and_log, log=lambda m: print(m, file=out, flush=True), job_id=job_id)
+    if n == 0 and not records:
+        state = store.counts().get(args.task, {})
+        print(f"job {job_id} was not run: it is done or held by another worker ({args.task} jobs: {state})", file=out)
+        return
+    if records and os.environ.get("WANDB_MODE", "offline") != "disabled":
+        import wandb
+
+        run = wandb.init(project=args.wandb_project, config={"arch": args.arch, "task": args.task, "seed": args.seed},
+                         reinit=True)
+        run.log({k: v for k, v in records[0].items() if isinstance(v, (int, float))})
+        run.summary.update({"best_acc": records[0]["best_acc"]})
+        run.finish()
+
+
+def study_status(args: argparse.Namespace, out: TextIO, stdin: TextIO) -> None:
+    from unnas.study.store import Store
+    from unnas.study.worker import progress_line
+
+    store = Store.open(args.dir)
+    counts = store.counts()
+    states = ("done", "running", "stale", "failed", "pending")
+    print(f"{'objective':<14}" + "".join(f"{s:>9}" for s in states), file=out)
+    for task, c in counts.items():
+        print(f"{task:<14}" + "".join(f"{c.get(s, 0):>9}" for s in states), file=out)
+    print(progress_line(store), file=out)
+    for r in store.running():
+        print(f"running: job {r['id']} {r['arch']} {r['task']} seed {r['seed']} on {r['worker']}", file=out)
+    for f in store.failures():
+        first = (f["error"] or "").splitlines()[0] if f["error"] else ""
+        print(f"failed: job {f['id']} {f['arch']} {f['task']} seed {f['seed']} (attempts {f['attempts']}): {first}", file=out)
+
+
+def study_report(args: argparse.Namespace, out: TextIO, stdin: TextIO) -> None:
+    from unnas.study.report import build_report
+
+    if args.wandb:
+        records = _records_from_wandb(args.wandb)
+    else:
+        from unnas.study.store import Store
+
+        records = Store.open(args.dir).results()
+    if not records:
+        raise UsageError("no finished jobs to report yet; see `unnas study status`")
+    reference = None
+    if args.reference:
+        with open(args.reference, encoding="utf-8") as f:
+            reference = {str(k): float(v) for k, v in json.load(f).items()}
+    truth, truth_name = (None, None) if args.wandb else _study_ground_truth(args)
+    extra = {"ground_truth": truth, "ground_truth_name": truth_name} if truth is not None else {}
+    result = build_report(records, args.out, reference=reference, title=args.title, n_boot=args.n_boot, **extra)
+    if args.log_wandb or os.environ.get("WANDB_MODE") == "online":
+        import wandb
+
+        from unnas.study.report import log_report_to_wandb
+
+        run = wandb.init(project=args.wandb_project, job_type="report")
+        log_report_to_wandb(result, run)
+        run.finish()
+    print(f"wrote {os.path.join(args.out, 'report.md')}, report.html and correlations.json", file=out)
+
+
+def _study_ground_truth(args: argparse.Namespace):
+    """``({arch id: true accuracy or None}, source line)`` for a study whose space has ground truth, else ``(None, None)``."""
+    from unnas.study.store import Store
+
+    if args.no_ground_truth:
+        return None, None
+    store = Store.open(args.dir)
+    space = space_class(store.meta().get("space", "darts"))()
+    truth = space.ground_truth(args.gt_dataset, path=args.benchmark)
+    if truth is None:
+        return None, None
+    dataset = getattr(truth, "dataset", None)
+    name = f"true {dataset}" if dataset else "true"  # the report labels its axis "<name> accuracy (%)"
+    return {arch: truth.query(space.load(text)) for arch, text in store.archs()}, name
+
+
+def _records_from_wandb(path: str) -> list:
+    """Result records from the runs of a W&B sweep ``ENTITY/PROJECT/SWEEP`` (needs W&B online)."""
+    import wandb
+
+    try:
+        sweep = wandb.Api().sweep(path)
+    except Exception as e:  # noqa: BLE001 - any API failure is a one-line user error here
+        raise UsageError(f"cannot read W&B sweep {path}: {e}") from None
+    records = []
+    for run in sweep.runs:
+        cfg, summary = run.config, run.summary
+        if "best_acc" in summary and {"arch", "task", "seed"} <= set(cfg):
+            records.append({"arch": cfg["arch"], "task": cfg["task"], "seed": int(cfg["seed"]),
+                            "best_acc": float(summary["best_acc"])})
+    return records
+
+
+def study_sweep(args: argparse.Namespace, out: TextIO, stdin: TextIO) -> None:
+    """Write a W&B sweep file whose grid is this study's jobs; each agent run executes one `unnas study run`."""
+    from unnas.study.store import Store
+
+    store = Store.open(args.dir)
+    meta = store.meta()
+    archs = [a for a, _ in store.archs()]
+    lines = [
+        f"# W&B sweep over the jobs of the study in {args.dir} (written by `unnas study sweep`).",
+        f"#   wandb sweep {args.out} && wandb agent ENTITY/PROJECT/SWEEP_ID   (from the repository root)",
+        "# Each run trains one (arch, task, seed) job, records it in the study store and logs best_acc to W&B.",
+        "program: unnas/__main__.py",
+        "method: grid",
+        "metric: {name: best_acc, goal: maximize}",
+        "command:  # a block list: `${...}` inside a flow list is not valid YAML",
+        *[f"  - {c}" for c in ("${env}", "${interpreter}", "-m", "unnas", "study", "run", json.dumps(args.dir), "${args}")],
+        "parameters:",
+        "  arch:",
+        "    values: [" + ", ".join(json.dumps(a) for a in archs) + "]",
+        "  task:",
+        "    values: [" + ", ".join(json.dumps(t) for t in meta["tasks"]) + "]",
+        "  seed:",
+        "    values: [" + ", ".join(str(s) for s in meta["seeds"]) + "]",
+    ]
+    with open(args.out, "w", encoding="utf-8") as f:
+        f.write("\n".join(lines) + "\n")
+    print(f"wrote {args.out}: {len(archs) * len(meta['tasks']) * len(meta['seeds'])} runs", file=out)
+
+
+def add_parser(sub) -> None:
+    study = sub.add_parser("study", help="the sample-based study: init, work, status, run, report")
+    ssub = study.add_subparsers(dest="study_command", required=True, metavar="STUDY_COMMAND")
+    init = ssub.add_parser("init", help="create the jobs (architecture x objective x seed) in DIR")
+    init.add_argument("dir")
+    init.add_argument("--archs", default="unnas500",
+                      help="a space's set: darts: unnas500 (the paper's 500), unnas500:N (N of them, evenly spaced), "
+                           "sample:N[:SEED]; nb201: nb201-table[:N[:SEED]] (cells of the ground-truth table, evenly "
+                           "spaced or drawn with SEED), nb201-sample:N[:SEED]; or a file of architectures")
+    init.add_argument("--space", choices=space_names(), help="the search space (default: recognised from --archs)")
+    init.add_argument("--tasks", default="supervised,rotation,colorization,jigsaw", help="comma-separated objectives")
+    init.add_argument("--seeds", default="1", help="comma-separated seeds (the paper: 1,2,3 on CIFAR-10)")
+    init.add_argument("--config",
+                      help="study config: objective -> training config (default: the space's CPU recipe, "
+                           "configs/study/cifar10_cpu.yaml for darts, configs/study/nb201_cifar10_cpu.yaml for nb201; "
+                           "configs/study/cifar10_paper.yaml is the paper's)")
+    init.add_argument("--data-root", help="replace the data root of every training config (e.g. ../shared/data/cifar10)")
+    init.set_defaults(func=study_init)
+
+    wk = ssub.add_parser("work", help="claim and train jobs until none is left")
+    wk.add_argument("dir")
+    wk.add_argument("--workers", type=int, default=1, help="worker processes on this machine")
+    wk.add_argument("--max-jobs", type=int, help="stop after this many jobs (per worker)")
+    wk.add_argument("--lease", type=float, default=900.0, help="seconds a claimed job stays reserved without a renewal")
+    wk.add_argument("--threads", type=int, help="torch threads per worker (default: cores / workers)")
+    wk.add_argument("--retry-failed", action="store_true", help="re-queue failed jobs first")
+    wk.set_defaults(func=study_work)
+
+    st = ssub.add_parser("status", help="what is done, running, failed and left")
+    st.add_argument("dir")
+    st.set_defaults(func=study_status)
+
+    rn = ssub.add_parser("run", help="run one job (used by W&B sweep agents)")
+    rn.add_argument("dir")
+    rn.add_argument("--arch", required=True)
+    rn.add_argument("--task", required=True)
+    rn.add_argument("--seed", type=int, required=True)
+    rn.add_argument("--lease", type=float, default=900.0)
+    rn.add_argument("--threads", type=int)
+    rn.add_argument("--wandb-project", default="unnas-study")
+    rn.set_defaults(func=study_run)
+
+    sw = ssub.add_parser("sweep", help="write a W&B sweep file whose grid is this study's jobs")
+    sw.add_argument("dir")
+    sw.add_argument("--out", required=True)
+    sw.set_defaults(func=study_sweep)
+
+    rp = ssub.add_parser("report", help="rank correlations, plots and tables of the finished jobs")
+    rp.add_argument("dir", nargs="?", help="the study folder (not needed with --wandb)")
+    rp.add_argument("--out", required=True, help="output folder")
+    rp.add_argument("--wandb", metavar="ENTITY/PROJECT/SWEEP", help="read the results from a W&B sweep instead")
+    rp.add_argument("--reference", help="JSON {arch: accuracy} of a target setting (e.g. ImageNet) for the best-of-m curve")
+    rp.add_argument("--title", default="unnas sample-based study")
+    rp.add_argument("--gt-dataset", help="dataset of the space's ground truth (nb201: cifar10, cifar100, "
+                                         "imagenet16-120; default cifar10)")
+    rp.add_argument("--benchmark", metavar="PATH", help="ground-truth file instead of the space's embedded table")
+    rp.add_argument("--no-ground-truth", action="store_true", help="leave the ground-truth comparison out")
+    rp.add_argument("--n-boot", type=int, default=1000, help="bootstrap resamples for the intervals")
+    rp.add_argument("--log-wandb", action="store_true",
+                    help="also log the tables and plots to W&B (automatic when WANDB_MODE=online)")
+    rp.add_argument("--wandb-project", default="unnas-study")
+    rp.set_defaults(func=study_report)
+
