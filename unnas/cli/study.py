@@ -7,6 +7,7 @@ import json
 import os
 from typing import TextIO
 
+from unnas.cli import scale
 from unnas.cli.common import UsageError
 from unnas.spaces.base import space_class, space_names
 
@@ -101,7 +102,7 @@ def study_report(args: argparse.Namespace, out: TextIO, stdin: TextIO) -> None:
     from unnas.study.report import build_report
 
     if args.wandb:
-        records = _records_from_wandb(args.wandb)
+        records = scale.records_from_wandb(args.wandb)
     else:
         from unnas.study.store import Store
 
@@ -140,52 +141,6 @@ def _study_ground_truth(args: argparse.Namespace):
     dataset = getattr(truth, "dataset", None)
     name = f"true {dataset}" if dataset else "true"  # the report labels its axis "<name> accuracy (%)"
     return {arch: truth.query(space.load(text)) for arch, text in store.archs()}, name
-
-
-def _records_from_wandb(path: str) -> list:
-    """Result records from the runs of a W&B sweep ``ENTITY/PROJECT/SWEEP`` (needs W&B online)."""
-    import wandb
-
-    try:
-        sweep = wandb.Api().sweep(path)
-    except Exception as e:  # noqa: BLE001 - any API failure is a one-line user error here
-        raise UsageError(f"cannot read W&B sweep {path}: {e}") from None
-    records = []
-    for run in sweep.runs:
-        cfg, summary = run.config, run.summary
-        if "best_acc" in summary and {"arch", "task", "seed"} <= set(cfg):
-            records.append({"arch": cfg["arch"], "task": cfg["task"], "seed": int(cfg["seed"]),
-                            "best_acc": float(summary["best_acc"])})
-    return records
-
-
-def study_sweep(args: argparse.Namespace, out: TextIO, stdin: TextIO) -> None:
-    """Write a W&B sweep file whose grid is this study's jobs; each agent run executes one `unnas study run`."""
-    from unnas.study.store import Store
-
-    store = Store.open(args.dir)
-    meta = store.meta()
-    archs = [a for a, _ in store.archs()]
-    lines = [
-        f"# W&B sweep over the jobs of the study in {args.dir} (written by `unnas study sweep`).",
-        f"#   wandb sweep {args.out} && wandb agent ENTITY/PROJECT/SWEEP_ID   (from the repository root)",
-        "# Each run trains one (arch, task, seed) job, records it in the study store and logs best_acc to W&B.",
-        "program: unnas/__main__.py",
-        "method: grid",
-        "metric: {name: best_acc, goal: maximize}",
-        "command:  # a block list: `${...}` inside a flow list is not valid YAML",
-        *[f"  - {c}" for c in ("${env}", "${interpreter}", "-m", "unnas", "study", "run", json.dumps(args.dir), "${args}")],
-        "parameters:",
-        "  arch:",
-        "    values: [" + ", ".join(json.dumps(a) for a in archs) + "]",
-        "  task:",
-        "    values: [" + ", ".join(json.dumps(t) for t in meta["tasks"]) + "]",
-        "  seed:",
-        "    values: [" + ", ".join(str(s) for s in meta["seeds"]) + "]",
-    ]
-    with open(args.out, "w", encoding="utf-8") as f:
-        f.write("\n".join(lines) + "\n")
-    print(f"wrote {args.out}: {len(archs) * len(meta['tasks']) * len(meta['seeds'])} runs", file=out)
 
 
 def add_parser(sub) -> None:
@@ -230,10 +185,7 @@ def add_parser(sub) -> None:
     rn.add_argument("--wandb-project", default="unnas-study")
     rn.set_defaults(func=study_run)
 
-    sw = ssub.add_parser("sweep", help="write a W&B sweep file whose grid is this study's jobs")
-    sw.add_argument("dir")
-    sw.add_argument("--out", required=True)
-    sw.set_defaults(func=study_sweep)
+    scale.add_parsers(ssub)
 
     rp = ssub.add_parser("report", help="rank correlations, plots and tables of the finished jobs")
     rp.add_argument("dir", nargs="?", help="the study folder (not needed with --wandb)")
