@@ -1,0 +1,264 @@
+"""``unnas study launch --slurm``: a study's jobs as SLURM job arrays through submitit, one study job per array task.
+
+Array tasks never open the SQLite store (network file systems often lack the POSIX locks it relies on): each
+task receives its job, genotype included, from the launcher and writes its result as a file
+(:mod:`unnas.study.result_files`), which ``unnas study ingest`` records. Every submitted task is appended to
+``DIR/launch/submissions.jsonl``; launching again submits only the jobs that are neither done nor submitted and
+still alive in the scheduler. Each launch keeps its manifest and submitit's logs in ``DIR/launch/<time>/``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Set
+
+from unnas.study.result_files import ingest, write_result
+from unnas.study.store import Job, Store, StudyError
+
+LAUNCH_DIR = "launch"
+SUBMISSIONS = "submissions.jsonl"
+INSTALL_HINT = "pip install 'unnas[slurm]'"
+
+
+class LaunchError(StudyError):
+    """Impossible launch settings, or submitit missing."""
+
+
+def require_submitit():
+    """The submitit module, or a one-line :class:`LaunchError` saying how to install it."""
+    try:
+        import submitit
+    except ImportError:
+        raise LaunchError(f"launching on SLURM needs submitit, which is not installed: {INSTALL_HINT}") from None
+    return submitit
+
+
+# ------------------------------------------------------------------------------------------- executors
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:  # a finished child not yet reaped by its parent still has a pid
+        with open(f"/proc/{pid}/stat", encoding="ascii") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return True
+
+
+class SlurmBackend:
+    """submitit's SLURM executor; a task is alive while ``sacct`` reports it unfinished (submitit's own test,
+    which counts a task the scheduler does not know yet, ``UNKNOWN``, as alive)."""
+
+    cluster = "slurm"
+
+    @staticmethod
+    def alive(cluster_ids: Iterable[str]) -> Set[str]:
+        import submitit
+
+        ids = sorted(set(cluster_ids))
+        if not ids:
+            return set()
+        watcher = submitit.SlurmJob.watcher
+        for jid in ids:
+            watcher.register_job(jid)
+        watcher.update()
+        return {jid for jid in ids if not watcher.is_done(jid, mode="cache")}
+
+
+class LocalBackend:
+    """submitit's local executor (one process per task on this machine, all started at once): for trying a
+    launch without a cluster. A task is alive while its process runs."""
+
+    cluster = "local"
+
+    @staticmethod
+    def alive(cluster_ids: Iterable[str]) -> Set[str]:
+        return {jid for jid in set(cluster_ids) if jid.isdigit() and _pid_alive(int(jid))}
+
+
+BACKENDS = {"slurm": SlurmBackend, "local": LocalBackend}
+
+
+# ------------------------------------------------------------------------------------------- options
+@dataclass
+class LaunchOptions:
+    """What ``unnas study launch`` asks of the scheduler."""
+
+    executor: str = "slurm"
+    partition: Optional[str] = None
+    time_min: int = 60
+    gpus: int = 0
+    cpus: int = 1
+    mem_gb: Optional[float] = None
+    array_limit: int = 1000
+    parallel: Optional[int] = None
+    max_tasks: Optional[int] = None
+    retry_failed: bool = False
+    resubmit: bool = False
+    slurm_extra: Dict[str, str] = field(default_factory=dict)
+
+    def check(self) -> None:
+        if self.executor not in BACKENDS:
+            raise LaunchError(f"unknown executor {self.executor!r}; use one of {', '.join(BACKENDS)}")
+        for name in ("time_min", "cpus", "array_limit", "parallel", "max_tasks"):
+            value = getattr(self, name)
+            if value is not None and value < 1:
+                raise LaunchError(f"--{name.replace('_min', '').replace('_', '-')} must be at least 1, got {value}")
+        if self.gpus < 0:
+            raise LaunchError(f"--gpus must be 0 or more, got {self.gpus}")
+        if self.mem_gb is not None and self.mem_gb <= 0:
+            raise LaunchError(f"--mem must be positive (GB), got {self.mem_gb}")
+
+    def executor_parameters(self) -> Dict[str, Any]:
+        """submitit ``update_parameters`` keywords (the ``slurm_`` ones are ignored by the local executor)."""
+        params: Dict[str, Any] = {"name": "unnas-study", "timeout_min": self.time_min, "cpus_per_task": self.cpus,
+                                  "gpus_per_node": self.gpus}
+        if self.mem_gb is not None:
+            params["mem_gb"] = self.mem_gb
+        if self.partition:
+            params["slurm_partition"] = self.partition
+        if self.parallel is not None:
+            params["slurm_array_parallelism"] = self.parallel
+        if self.slurm_extra:
+            params["slurm_additional_parameters"] = dict(self.slurm_extra)
+        return params
+
+
+# ------------------------------------------------------------------------------------------- the array task
+def run_task(directory: str, job: Dict[str, Any], threads: Optional[int] = None) -> Dict[str, Any]:
+    """One array task: train *job* with the study's frozen config and write its result file (never the store)."""
+    from unnas.study import worker
+
+    if threads:
+        import torch
+
+        torch.set_num_threads(threads)
+    j = Job(**job)
+    result = worker.train_job(directory, j)
+    write_result(directory, j.id, j.arch, j.task, j.seed, result)
+    return {"job": j.id, "best_acc": result.get("best_acc")}
+
+
+# ------------------------------------------------------------------------------------------- submissions
+def submissions_path(directory: str) -> str:
+    return os.path.join(directory, LAUNCH_DIR, SUBMISSIONS)
+
+
+def read_submissions(directory: str) -> List[Dict[str, Any]]:
+    """Every submission record, oldest first (a line cut short by a crash is skipped)."""
+    path = submissions_path(directory)
+    if not os.path.isfile(path):
+        return []
+    out = []
+    with open(path, encoding="utf-8") as f:
+        for line in f:
+            try:
+                rec = json.loads(line)
+            except json.JSONDecodeError:
+                continue
+            if isinstance(rec, dict) and {"job", "executor", "cluster_id"} <= set(rec):
+                out.append(rec)
+    return out
+
+
+def _append_submissions(directory: str, records: Sequence[Dict[str, Any]]) -> None:
+    with open(submissions_path(directory), "a", encoding="utf-8") as f:
+        f.writelines(json.dumps(r) + "\n" for r in records)
+        f.flush()
+        os.fsync(f.fileno())
+
+
+def open_jobs(store: Store, retry_failed: bool) -> List[Job]:
+    """The study's jobs that are not done, not held by a live ``study work`` worker, and not failed (unless
+    *retry_failed*), in the store's order."""
+    meta = store.meta()
+    done = {(r["arch"], r["task"], int(r["seed"])) for r in store.results()}
+    now = time.time()
+    held = {(r["arch"], r["task"], int(r["seed"])) for r in store.running() if (r["lease_expires"] or 0) > now}
+    failed = set() if retry_failed else {(f["arch"], f["task"], int(f["seed"])) for f in store.failures()}
+    skip = done | held | failed
+    jobs = []
+    for arch, genotype in store.archs():
+        for task in meta["tasks"]:
+            for seed in meta["seeds"]:
+                if (arch, task, int(seed)) not in skip:
+                    job_id = store.find(arch, task, seed)
+                    if job_id is not None:
+                        jobs.append(Job(job_id, arch, task, int(seed), genotype, 0))
+    return jobs
+
+
+@dataclass
+class Launched:
+    """What :func:`launch` submitted: the study jobs, and submitit's job objects (one per array task)."""
+
+    jobs: List[Job] = field(default_factory=list)
+    submitted: List[Any] = field(default_factory=list)
+    alive_skipped: int = 0
+
+
+def launch(directory: str, options: LaunchOptions, task_fn: Callable[..., Any] = run_task,
+           log: Callable[[str], None] = print) -> Launched:
+    """Ingest result files, then submit the open jobs not already submitted and alive as job arrays of at most
+    ``options.array_limit`` tasks, one study job per task, and record the submissions."""
+    options.check()
+    submitit = require_submitit()
+    backend = BACKENDS[options.executor]
+    for line in ingest(directory).lines():
+        log(line)
+    store = Store.open(directory)
+    jobs = open_jobs(store, options.retry_failed)
+    history = read_submissions(directory)
+    attempts: Dict[int, int] = {}
+    latest: Dict[int, Dict[str, Any]] = {}
+    for rec in history:
+        attempts[rec["job"]] = attempts.get(rec["job"], 0) + 1
+        latest[rec["job"]] = rec
+    out = Launched()
+    if not options.resubmit:
+        ours = [latest[j.id]["cluster_id"] for j in jobs if j.id in latest and latest[j.id]["executor"] == options.executor]
+        alive = backend.alive(ours)
+        keep = [j for j in jobs if not (j.id in latest and latest[j.id]["executor"] == options.executor
+                                        and latest[j.id]["cluster_id"] in alive)]
+        out.alive_skipped = len(jobs) - len(keep)
+        jobs = keep
+    if options.max_tasks is not None:
+        jobs = jobs[:options.max_tasks]
+    if not jobs:
+        log(f"nothing to launch: every open job is submitted and alive ({out.alive_skipped}) or none is open; "
+            f"see `unnas study status {directory}`")
+        return out
+    jobs = [dataclasses.replace(j, attempts=attempts.get(j.id, 0) + 1) for j in jobs]
+    stamp = time.strftime("%Y%m%d-%H%M%S") + f"-{os.getpid()}"
+    launch_dir = os.path.join(directory, LAUNCH_DIR, stamp)
+    os.makedirs(launch_dir, exist_ok=True)
+    with open(os.path.join(launch_dir, "manifest.json"), "w", encoding="utf-8") as f:
+        json.dump({"executor": options.executor, "options": dataclasses.asdict(options),
+                   "jobs": [dataclasses.asdict(j) for j in jobs]}, f)
+    executor = submitit.AutoExecutor(folder=os.path.join(launch_dir, "logs"), cluster=backend.cluster)
+    executor.update_parameters(**options.executor_parameters())
+    absdir = os.path.abspath(directory)
+    for start in range(0, len(jobs), options.array_limit):
+        chunk = jobs[start:start + options.array_limit]
+        n = len(chunk)
+        handles = executor.map_array(task_fn, [absdir] * n, [dataclasses.asdict(j) for j in chunk],
+                                     [options.cpus] * n)
+        now = time.time()
+        _append_submissions(directory, [
+            {"job": j.id, "arch": j.arch, "task": j.task, "seed": j.seed, "attempt": j.attempts,
+             "executor": options.executor, "cluster_id": str(h.job_id), "launch": stamp, "submitted": now}
+            for j, h in zip(chunk, handles)])
+        out.jobs += chunk
+        out.submitted += handles
+        first = str(handles[0].job_id).split("_")[0]
+        log(f"submitted jobs {chunk[0].id}..{chunk[-1].id} ({n} tasks) as {options.executor} array {first}")
+    log(f"launched {len(out.jobs)} jobs ({out.alive_skipped} already submitted and alive); manifest and logs in "
+        f"{launch_dir}; record results with `unnas study ingest {directory}`")
+    return out
