@@ -348,7 +348,8 @@ def test_architectures_csv(tmp_path):
     head, rows = _read_csv(tmp_path / "architectures.csv")
     assert head == [
         "arch", "supervised s1", "supervised s2", "supervised s3", "supervised mean", "supervised rank",
-        "rotation s1", "rotation s2", "rotation s3", "rotation mean", "rotation rank", "params", "ground truth"]
+        "rotation s1", "rotation s2", "rotation s3", "rotation mean", "rotation rank", "params", "macs",
+        "ground truth"]
     assert len(rows) == 9 == res["architectures"]["n"]
     by = {r[0]: dict(zip(head, r)) for r in rows}
     # order: true accuracy descending (ties by id), unknown last by id
@@ -374,6 +375,8 @@ def test_architectures_csv(tmp_path):
             assert int(by[a][f"{task} rank"]) == order.index(a) + 1
     assert {by[a]["params"] for a in archs if a != "zz/extra"} == {str(700_000 + i * 1000) for i in range(8)}
     assert by["zz/extra"]["params"] == "5" and by["zz/extra"]["supervised s1"] == ""
+    assert {by[a]["macs"] for a in archs if a != "zz/extra"} == {str(110_000_000 + i * 7) for i in range(8)}
+    assert by["zz/extra"]["macs"] == ""
     assert by["zz/extra"]["rotation s3"] == "" and float(by["zz/extra"]["rotation s2"]) == pytest.approx(0.902)
     for a in archs:
         assert (by[a]["ground truth"] == "") == (a not in gt)
@@ -395,26 +398,27 @@ def test_without_ground_truth_only_the_architectures_table_is_new(full):
     md = (out / "report.md").read_text()
     assert "ground truth" not in md.lower() and "## Architectures" in md
     head, rows = _read_csv(out / "architectures.csv")
-    assert "ground truth" not in head and head[-1] == "params" and len(rows) == 12
+    assert "ground truth" not in head and head[-2:] == ["params", "macs"] and len(rows) == 12
     sup = _means(records)["supervised"]
     assert [r[0] for r in rows] == sorted(sup, key=lambda a: -sup[a])  # by supervised mean without ground truth
     assert res["architectures"]["sorted_by"] == "supervised mean"
 
 
-def test_architectures_table_truncated_for_big_studies(tmp_path):
+def test_architectures_table_top_and_bottom_20_for_big_studies(tmp_path):
     tasks = {t: TASKS[t] for t in ("supervised", "rotation")}
-    records = synthetic(n_archs=130, seeds=(1,), tasks=tasks)
+    records = synthetic(n_archs=70, seeds=(1,), tasks=tasks)
     archs = sorted({r["arch"] for r in records})
-    gt = _true_acc(records, archs[:120])
+    gt = _true_acc(records, archs[:66])
     res = build_report(records, str(tmp_path), ground_truth=gt, n_boot=0, figures=False)
     _, rows = _read_csv(tmp_path / "architectures.csv")
-    assert len(rows) == 130
+    assert len(rows) == 70
     md = (tmp_path / "report.md").read_text()
-    shown = [a for a in archs if f"| {a} |" in md]
-    best = sorted(gt, key=lambda a: (-gt[a], a))[:100]
-    assert sorted(shown) == sorted(best)
-    assert "the first 100 of 130 architectures" in md
-    assert {r["n"] for r in res["ground_truth_correlations"]} == {120}
+    order = [r[0] for r in rows]  # true accuracy descending, the 4 unknown last
+    shown = [a for a in order if f"| {a} |" in md]
+    assert shown == order[:20] + order[-20:]
+    assert md.index(f"| {order[19]} |") < md.index("30 more architectures") < md.index(f"| {order[50]} |")
+    assert "the top 20 and the bottom 20 of the 70 architectures" in md
+    assert {r["n"] for r in res["ground_truth_correlations"]} == {66}
 
 
 def test_ground_truth_with_reference(tmp_path):
@@ -447,3 +451,165 @@ def test_log_report_to_wandb_ground_truth(tmp_path):
     assert isinstance(payload["study/best_of_m_ground_truth"], wandb.Table)
     rot = next(r for r in res["ground_truth_correlations"] if r["y"] == "rotation")
     assert run.summary["study/spearman/rotation_vs_ground_truth"] == rot["spearman"]["value"]
+
+
+# ---------------------------------------------------------------------------------------------------- figures
+
+
+def _inside_figure(fig, text):
+    fig.canvas.draw()
+    box = text.get_window_extent(fig.canvas.get_renderer())
+    return 0 <= box.x0 and box.x1 <= fig.bbox.width and 0 <= box.y0 and box.y1 <= fig.bbox.height
+
+
+LONG_TITLE = ("NAS-Bench-201 CPU study over sixty table cells, partial: 308 of 480 jobs, "
+              "supervised and three pretext objectives, two seeds each")
+
+
+def test_vs_baseline_figure_title_fits_and_theil_sen_is_labelled():
+    import matplotlib.pyplot as plt
+
+    from unnas.study import plots
+
+    table = S.mean_over_seeds([r for r in synthetic() if r["task"] in ("supervised", "rotation")])
+    fig = plots.vs_baseline_figure(table, title=f"{LONG_TITLE}: objective vs supervised accuracy")
+    try:
+        assert _inside_figure(fig, fig._suptitle)
+        assert fig._suptitle.get_text().replace("\n", " ") == f"{LONG_TITLE}: objective vs supervised accuracy"
+        (ax,) = fig.axes
+        entries = [t.get_text() for t in ax.get_legend().get_texts()]
+        x = np.array([table["supervised"][a] for a in sorted(table["rotation"])]) * 100
+        y = np.array([table["rotation"][a] for a in sorted(table["rotation"])]) * 100
+        slope = sps.theilslopes(y, x)[0]
+        assert f"Theil–Sen fit (slope {slope:.2f})" in entries
+        line = next(h for h in ax.get_lines() if h.get_label().startswith("Theil–Sen"))
+        xs, ys = line.get_data()
+        assert (ys[1] - ys[0]) / (xs[1] - xs[0]) == pytest.approx(slope)
+    finally:
+        plt.close(fig)
+
+
+def test_best_of_m_figure_integer_ticks_and_title_fits():
+    import matplotlib.pyplot as plt
+
+    from unnas.study import plots
+
+    table = S.mean_over_seeds(synthetic(n_archs=5))  # m = 1, 2, 4: log2 m would get ticks 0.5, 1.5, ...
+    curves = {t: S.best_of_m(table[t], table["supervised"]) for t in ("supervised", "rotation")}
+    fig = plots.best_of_m_figure(curves, title=LONG_TITLE + " " + LONG_TITLE)
+    try:
+        (ax,) = fig.axes
+        fig.canvas.draw()
+        labels = [t.get_text() for t in ax.get_xticklabels()]
+        assert labels == ["1", "2", "4"]
+        assert list(ax.get_xticks()) == pytest.approx(np.log2([1, 2, 4]))
+        assert _inside_figure(fig, ax.title)
+    finally:
+        plt.close(fig)
+
+
+def test_spearman_matrix_title_fits():
+    import matplotlib.pyplot as plt
+
+    from unnas.study import plots
+
+    tasks, rho, n = S.spearman_matrix(S.mean_over_seeds(synthetic()))
+    fig = plots.spearman_matrix_figure(tasks, rho, counts=n, title=LONG_TITLE)
+    try:
+        assert _inside_figure(fig, fig.axes[0].title)
+    finally:
+        plt.close(fig)
+
+
+def test_integer_ticks():
+    import matplotlib.pyplot as plt
+
+    from unnas.study import plots
+
+    fig, ax = plt.subplots()
+    try:
+        ax.plot([1, 2, 3], [1, 3, 2])
+        plots.integer_ticks(ax.xaxis)
+        fig.canvas.draw()
+        assert all(float(v).is_integer() for v in ax.get_xticks())
+    finally:
+        plt.close(fig)
+
+
+# ---------------------------------------------------------------------------------------------------- tables
+
+
+def test_train_time_in_minutes(full):
+    _, out, res = full
+    # 12 archs x 2 seeds, 60 s per run
+    assert res["summary"]["rotation"]["wall_time_min"] == pytest.approx(24.0)
+    assert res["summary"]["rotation"]["wall_time_min_per_run"] == pytest.approx(1.0)
+    md = (out / "report.md").read_text()
+    head = next(line for line in md.splitlines() if line.startswith("| task |"))
+    assert "train time, total (min)" in head and "per run (min)" in head and "(h)" not in head
+    row = next(line for line in md.splitlines() if line.startswith("| Rotation | 12 |"))
+    assert row.rstrip(" |").endswith("| 24.0 | 1.0")
+
+
+def _corr_head(md, first="objective"):
+    return next(line for line in md.splitlines() if line.startswith(f"| {first} | n |"))
+
+
+def test_top_k_above_half_n_left_out_with_a_note(full):
+    _, out, res = full
+    md = (out / "report.md").read_text()
+    head = _corr_head(md)
+    assert "top-5" in head and "top-20%" in head and "top-10" not in head  # n = 12: 10 > 12/2
+    assert "top-10 left out: k > n/2 (n = 12)." in md
+    for r in res["correlations"]:
+        assert r["top_k_left_out"] == {"top-10": 10} and set(r["top_k"]) == {"top-5", "top-20%"}
+
+
+def test_small_n_warning(tmp_path):
+    res = build_report(synthetic(n_archs=6), str(tmp_path), n_boot=20, figures=False)
+    md = (tmp_path / "report.md").read_text()
+    first_section = md.index("\n## ")
+    assert "n = 6: intervals are not meaningful" in md[:first_section]  # a warning block at the top
+    assert md.count("6 †") == len(res["correlations"]) + len(res["complexity_correlations"])
+    assert "† n = 6: intervals are not meaningful" in md
+    html_text = (tmp_path / "report.html").read_text()
+    assert '<div class="warning">' in html_text and html_text.index('class="warning"') < html_text.index("<h2>")
+    data = json.loads((tmp_path / "correlations.json").read_text())
+    assert data["small_n"]["threshold"] == S.SMALL_N and data["small_n"]["any"]
+    assert all(r["small_n"] for r in data["correlations"])
+    assert data["small_n"]["n_values"] == [6]
+
+
+def test_no_small_n_warning_for_enough_archs(full):
+    _, out, res = full
+    md = (out / "report.md").read_text()
+    md = md[:md.index("## How computed")]  # which states the rule
+    assert "not meaningful" not in md and "†" not in md
+    assert not res["small_n"]["any"] and not any(r["small_n"] for r in res["correlations"])
+    assert 'class="warning"' not in (out / "report.html").read_text()
+
+
+def test_small_n_seed_noise_warning(tmp_path):
+    # 12 archs, but only 4 of them with a second seed: the seed std rests on 4 degrees of freedom
+    records = [r for r in synthetic() if r["seed"] == 1 or r["arch"] < "unnas500/00004"]
+    res = build_report(records, str(tmp_path), n_boot=10, figures=False)
+    assert res["summary"]["rotation"]["seed_std_df"] == 4 and res["summary"]["rotation"]["seed_std_small_n"]
+    md = (tmp_path / "report.md").read_text()
+    top = md[:md.index("\n## ")]
+    line = next(ln for ln in top.splitlines() if "seed std rests on 4 degrees of freedom" in ln)
+    assert "Rotation" in line
+    assert next(ln for ln in md.splitlines() if ln.startswith("| Rotation |")).split("|")[8].strip().endswith("†")
+
+
+def test_architectures_table_has_macs_and_all_rows_up_to_60(full):
+    records, out, res = full
+    head, rows = _read_csv(out / "architectures.csv")
+    assert head[-2:] == ["params", "macs"]
+    by = {r[0]: dict(zip(head, r)) for r in rows}
+    for r in records:
+        assert int(by[r["arch"]]["macs"]) == r["macs"]
+    md = (out / "report.md").read_text()
+    table_head = next(line for line in md.splitlines() if line.startswith("| arch |"))
+    assert "| params | MACs (M) |" in table_head
+    assert all(f"| {a} |" in md for a in by)
+    assert "| 700,000 | 110 |" in md  # 110,000,000 multiply-adds

@@ -172,6 +172,14 @@ def test_interval_contains_estimate_for_correlated_data(seed):
         assert r[m]["ci_low"] <= r[m]["value"] <= r[m]["ci_high"]
 
 
+def test_small_n_flag():
+    for n, small in ((6, True), (9, True), (10, False), (25, False)):
+        x = np.arange(float(n))
+        r = S.correlations(x, x ** 2, n_boot=10)
+        assert r["computable"] and r["small_n"] is small
+    assert S.correlations([1.0, 2.0], [2.0, 1.0], n_boot=0)["small_n"] is True
+
+
 # ------------------------------------------------------------------------------------------ top-k
 
 
@@ -215,12 +223,30 @@ def test_top_k_overlap_bounds(xs, data):
         assert 0.0 <= v <= 1.0 and (v * kk) == pytest.approx(round(v * kk))
 
 
-def test_top_k_overlaps_skips_trivial_k():
+def test_top_k_overlaps_keeps_only_k_up_to_half_n():
     x = np.arange(8.0)
-    out = S.top_k_overlaps(x, x[::-1], ks=(5, 10, 0.2))
-    assert set(out) == {"top-5", "top-20%"}  # k=10 >= n=8 would be trivially 1
-    assert out["top-20%"]["k"] == 2 and out["top-5"]["chance"] == 5 / 8
-    assert out["top-5"]["overlap"] == pytest.approx(2 / 5)
+    out = S.top_k_overlaps(x, x[::-1], ks=(5, 10, 0.2, 4))
+    assert set(out) == {"top-20%", "top-4"}  # k=5 > 8/2: two top-5 sets of 8 always share 2 or more
+    assert out["top-20%"]["k"] == 2 and out["top-4"]["chance"] == 4 / 8
+    assert out["top-4"]["overlap"] == 0.0  # at k = n/2 the overlap still reaches 0 for reversed rankings
+
+
+@FAST
+@given(st.integers(1, 60), st.sampled_from([1, 3, 5, 10, 20, 0.1, 0.2, 0.5, 0.6]))
+def test_split_k_rule(n, k):
+    kept, left_out = S.split_k([k], n)
+    kk = S.resolve_k(k, n)
+    label = S.k_label(k)
+    assert (label in kept) == (2 * kk <= n) and (label in left_out) == (2 * kk > n)
+    assert {**kept, **left_out} == {label: kk}
+
+
+def test_split_k_forced_overlap_above_half_n():
+    n = 12
+    x = np.arange(float(n))
+    for k in range(1, n + 1):
+        floor = S.top_k_overlap(x, x[::-1], k)  # the reversed ranking: the lowest overlap there is
+        assert (floor == 0.0) == (k in S.split_k([k], n)[0].values())
 
 
 # ------------------------------------------------------------------------------------------ best of m
@@ -356,7 +382,10 @@ def test_pairwise_table_rows():
     y = [table["rotation"][a] for a in r["archs"]]
     assert r["n"] == 12 and r["spearman"]["value"] == sps.spearmanr(x, y).statistic
     assert rows[2]["n"] == 8 and rows[2]["spearman"]["value"] == pytest.approx(-1.0)
-    assert set(rows[0]["top_k"]) == {"top-5", "top-10", "top-20%"}
+    assert set(rows[0]["top_k"]) == {"top-5", "top-20%"}  # n = 12: k = 10 > n/2
+    assert rows[0]["top_k_left_out"] == {"top-10": 10}
+    assert rows[2]["n"] == 8 and set(rows[2]["top_k"]) == {"top-20%"} and rows[2]["top_k_left_out"] == {
+        "top-5": 5, "top-10": 8}
     # common="all": every row over the 8 archs all tasks share
     assert {r["n"] for r in S.pairwise_table(table, n_boot=0, common="all")} == {8}
 

@@ -46,7 +46,12 @@ def test_report_correlates_each_objective_with_the_true_accuracy(tmp_path, monke
     assert rows["supervised"]["spearman"]["value"] == pytest.approx(1.0)
     assert rows["rotation"]["n"] == 8 and result["ground_truth"]["name"] == "true cifar10"
     csv_lines = (out / "architectures.csv").read_text().splitlines()
-    assert len(csv_lines) == 9 and csv_lines[0].split(",")[-1] == "ground truth"
+    assert len(csv_lines) == 9 and csv_lines[0].split(",")[-3:] == ["params", "macs", "ground truth"]
+    # 8 architectures: every interval is flagged, in the JSON and at the top of the report
+    assert result["small_n"]["any"] and result["small_n"]["n_values"] == [8]
+    assert all(r["small_n"] for r in result["ground_truth_correlations"])
+    md = (out / "report.md").read_text()
+    assert "n = 8: intervals are not meaningful" in md[:md.index("\n## ")]
     code, _ = run(["study", "report", study, "--out", str(tmp_path / "plain"), "--n-boot", "20", "--no-ground-truth"])
     with open(tmp_path / "plain" / "correlations.json") as f:
         assert json.load(f)["ground_truth_correlations"] == []

@@ -1,20 +1,23 @@
 """Figures of the sample-based study (matplotlib, Agg backend), in the style of the paper's Figs. 2, 4 and 5.
 
-Each function takes data and an output path (the format follows the suffix, PNG for the report), writes
-the figure, closes it, and returns the path. Accuracies are plotted in percent: pass ``scale=100`` for
-accuracies in [0, 1] (the study records) and ``scale=1`` for accuracies already in percent.
+Each ``*_figure`` function takes data and returns the laid-out ``Figure``; each ``plot_*`` function takes the
+same data and an output path (the format follows the suffix, PNG for the report), writes the figure, closes
+it, and returns the path. Accuracies are plotted in percent: pass ``scale=100`` for accuracies in [0, 1]
+(the study records) and ``scale=1`` for accuracies already in percent. Titles wrap, and shrink if they must,
+to fit the figure's width; axes of integer quantities have integer ticks only.
 """
 
 from __future__ import annotations
 
 import os
-from typing import Any, Mapping, Optional, Sequence
+from typing import Any, List, Mapping, Optional, Sequence
 
 import matplotlib
 
 matplotlib.use("Agg")  # before pyplot: no display on the training machines
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
+from matplotlib.ticker import FixedLocator, MaxNLocator, NullLocator  # noqa: E402
 from scipy import stats as sps  # noqa: E402
 
 from unnas.study.stats import MIN_N, SUPERVISED, aligned, common_archs, order_tasks  # noqa: E402
@@ -33,20 +36,80 @@ def task_color(task: str, tasks: Sequence[str] = ()) -> str:
     return _PALETTE[4 + i % (len(_PALETTE) - 4)]
 
 
+def integer_ticks(axis: Any) -> None:
+    """Ticks of an axis (``ax.xaxis`` / ``ax.yaxis``) of integer values (ranks, counts, seeds): integers only."""
+    axis.set_major_locator(MaxNLocator(integer=True))
+    axis.set_minor_locator(NullLocator())
+
+
+def _greedy_wrap(text: Any, paragraphs: Sequence[str], width: float, renderer: Any) -> List[str]:
+    """Lines of at most ``width`` pixels in ``text``'s font (a word wider than that gets a line of its own)."""
+    def w(s: str) -> float:
+        text.set_text(s)
+        return text.get_window_extent(renderer).width
+
+    lines: List[str] = []
+    for para in paragraphs:
+        line = ""
+        for word in para.split():
+            cand = f"{line} {word}" if line else word
+            if line and w(cand) > width:
+                lines.append(line)
+                line = word
+            else:
+                line = cand
+        lines.append(line)
+    return lines
+
+
+def fit_title(fig: "plt.Figure", text: Any, *, min_size: float = 7.0, max_lines: int = 3,
+              pad_px: float = 4.0) -> None:
+    """Wrap a title (``fig.suptitle`` or ``ax.set_title`` result) at word boundaries to the width it has
+    around its centre, lay the figure out (``tight_layout``), and shrink the font while the title needs
+    more than ``max_lines`` lines (down to ``min_size``) or still sticks out of the figure."""
+    renderer = fig.canvas.get_renderer()
+    paragraphs = [p for p in text.get_text().split("\n") if p.strip()]
+    if not paragraphs:
+        return
+    fig_w, fig_h = fig.bbox.width, fig.bbox.height
+    size = float(text.get_fontsize())
+    for _ in range(60):
+        box = text.get_window_extent(renderer)
+        cx = min(max((box.x0 + box.x1) / 2, 0.0), fig_w)
+        width = max(1.0, 2 * min(cx, fig_w - cx) - 2 * pad_px)
+        lines = _greedy_wrap(text, paragraphs, width, renderer)
+        text.set_text("\n".join(lines))
+        fig.tight_layout()
+        box = text.get_window_extent(renderer)
+        inside = box.x0 >= 0 and box.x1 <= fig_w and box.y0 >= 0 and box.y1 <= fig_h
+        if inside and (len(lines) <= max_lines or size <= min_size):
+            return
+        if size <= 1.0:
+            return
+        size = max(1.0, size - 0.5) if not inside or size > min_size else size
+        text.set_fontsize(size)
+
+
+def _slope(v: float) -> str:
+    """2 decimals, or 2 significant digits for a slope below 0.1 in size (not a bare 0.00)."""
+    return f"{v:.2f}" if abs(v) >= 0.1 or v == 0 else f"{v:.2g}"
+
+
 def _save(fig: "plt.Figure", out_path: str) -> str:
     os.makedirs(os.path.dirname(os.path.abspath(out_path)), exist_ok=True)
-    fig.savefig(out_path, dpi=110)  # callers ran tight_layout; bbox_inches="tight" would render twice
+    fig.savefig(out_path, dpi=110)  # the figure is laid out already; bbox_inches="tight" would render twice
     plt.close(fig)
     return out_path
 
 
-def plot_vs_baseline(table: Mapping[str, Mapping[str, float]], out_path: str, *, baseline: str = SUPERVISED,
-                     tasks: Optional[Sequence[str]] = None, baseline_label: Optional[str] = None,
-                     labels: Optional[Mapping[str, str]] = None, title: Optional[str] = None,
-                     scale: float = 100.0) -> str:
+def vs_baseline_figure(table: Mapping[str, Mapping[str, float]], *, baseline: str = SUPERVISED,
+                       tasks: Optional[Sequence[str]] = None, baseline_label: Optional[str] = None,
+                       labels: Optional[Mapping[str, str]] = None, title: Optional[str] = None,
+                       scale: float = 100.0) -> "plt.Figure":
     """The paper's Fig. 2 (Fig. 4 with a reference as baseline): one panel per objective, a point per
     architecture at (baseline accuracy, objective accuracy) over their common archs, a robust (Theil-Sen)
-    regression line, and Spearman rho in the legend (2 decimals; the paper used seaborn's robust regplot)."""
+    regression line labelled with its slope, and Spearman rho in the legend (2 decimals; the paper used
+    seaborn's robust regplot)."""
     labels = dict(labels or {})
     tasks = [t for t in (order_tasks(table) if tasks is None else tasks) if t != baseline]
     xlabel = f"{baseline_label or labels.get(baseline, baseline)} accuracy (%)"
@@ -64,8 +127,9 @@ def plot_vs_baseline(table: Mapping[str, Mapping[str, float]], out_path: str, *,
                        label=f"{name}\n\u03c1 = {rho:.2f} (n = {len(archs)})")
             slope, intercept, _, _ = sps.theilslopes(y, x)
             xs = np.linspace(x.min(), x.max(), 2)
-            ax.plot(xs, intercept + slope * xs, color=color, lw=1.5)
-            ax.legend(loc="upper left", fontsize=9, markerscale=1.5)
+            ax.plot(xs, intercept + slope * xs, color=color, lw=1.5,
+                    label=f"Theil\u2013Sen fit (slope {_slope(slope)})")
+            ax.legend(loc="upper left", fontsize=8, markerscale=1.5)
         else:
             ax.scatter(x, y, s=18, alpha=0.6, color=color)
             ax.text(0.5, 0.5, f"{name}: not computable\n({len(archs)} common archs)", transform=ax.transAxes,
@@ -76,24 +140,32 @@ def plot_vs_baseline(table: Mapping[str, Mapping[str, float]], out_path: str, *,
     if not tasks:
         axes[0][0].text(0.5, 0.5, "no objective to compare", ha="center", va="center", transform=axes[0][0].transAxes)
         axes[0][0].set_axis_off()
-    fig.suptitle(title or f"Objective accuracy vs {baseline_label or labels.get(baseline, baseline)} accuracy "
-                 "(one point per architecture)", fontsize=11)
-    fig.tight_layout()
-    return _save(fig, out_path)
+    sup = fig.suptitle(title or f"Objective accuracy vs {baseline_label or labels.get(baseline, baseline)} accuracy "
+                       "(one point per architecture)", fontsize=11)
+    fit_title(fig, sup)
+    return fig
 
 
-def plot_best_of_m(curves: Mapping[str, Mapping[str, Any]], out_path: str, *, target_label: str = SUPERVISED,
-                   labels: Optional[Mapping[str, str]] = None, title: Optional[str] = None,
-                   scale: float = 100.0) -> str:
+def plot_vs_baseline(table: Mapping[str, Mapping[str, float]], out_path: str, **kw: Any) -> str:
+    """:func:`vs_baseline_figure` written to ``out_path``."""
+    return _save(vs_baseline_figure(table, **kw), out_path)
+
+
+def best_of_m_figure(curves: Mapping[str, Mapping[str, Any]], *, target_label: str = SUPERVISED,
+                     labels: Optional[Mapping[str, str]] = None, title: Optional[str] = None,
+                     scale: float = 100.0) -> "plt.Figure":
     """The paper's Fig. 5: for each proxy (a :func:`unnas.study.stats.best_of_m` result), the mean target
     accuracy of the arch the proxy picks out of m random ones (markers, line) with a +-2 std band, against
-    log2 m; dotted: the exact expectation. Grey dashed lines: the oracle (best target) and the mean."""
+    m on a log2 axis (ticks at the m values); dotted: the exact expectation. Grey dashed lines: the oracle
+    (best target) and the mean."""
     labels = dict(labels or {})
     fig, ax = plt.subplots(figsize=(6.0, 4.2))
     tasks = list(curves)
     oracle = random = None
+    all_ms: set = set()
     for task in tasks:
         c = curves[task]
+        all_ms.update(int(m) for m in c["ms"])
         lx = np.log2(np.asarray(c["ms"], dtype=float))
         mu = np.asarray(c["mean"]) * scale
         sd = np.asarray(c["std"]) * scale
@@ -110,18 +182,30 @@ def plot_best_of_m(curves: Mapping[str, Mapping[str, Any]], out_path: str, *, ta
         ax.legend(loc="lower right", fontsize=9, title="proxy", title_fontsize=9)
     else:
         ax.text(0.5, 0.5, "no proxy to compare", ha="center", va="center", transform=ax.transAxes)
-    ax.set_xlabel("experiment size log2(m) (archs sampled per experiment)")
+    ms = sorted(all_ms)
+    if ms:  # m is an integer: a tick at each experiment size, labelled with m itself
+        ax.xaxis.set_major_locator(FixedLocator(np.log2(ms)))
+        ax.set_xticklabels([str(m) for m in ms])
+        ax.xaxis.set_minor_locator(NullLocator())
+    else:
+        integer_ticks(ax.xaxis)
+    ax.set_xlabel("experiment size m (archs sampled per experiment; log2 scale)")
     ax.set_ylabel(f"{target_label} accuracy of the pick (%)")
-    ax.set_title(title or f"Best of m random archs by each proxy, judged on {target_label}\n"
-                 "(mean \u00b1 2 std over ceil(n/m) experiments; dotted: exact expectation)", fontsize=10)
+    t = ax.set_title(title or f"Best of m random archs by each proxy, judged on {target_label}\n"
+                     "(mean \u00b1 2 std over ceil(n/m) experiments; dotted: exact expectation)", fontsize=10)
     ax.grid(alpha=0.3)
-    fig.tight_layout()
-    return _save(fig, out_path)
+    fit_title(fig, t)
+    return fig
 
 
-def plot_spearman_matrix(tasks: Sequence[str], rho: np.ndarray, out_path: str, *,
-                         counts: Optional[np.ndarray] = None, labels: Optional[Mapping[str, str]] = None,
-                         title: Optional[str] = None) -> str:
+def plot_best_of_m(curves: Mapping[str, Mapping[str, Any]], out_path: str, **kw: Any) -> str:
+    """:func:`best_of_m_figure` written to ``out_path``."""
+    return _save(best_of_m_figure(curves, **kw), out_path)
+
+
+def spearman_matrix_figure(tasks: Sequence[str], rho: np.ndarray, *, counts: Optional[np.ndarray] = None,
+                           labels: Optional[Mapping[str, str]] = None,
+                           title: Optional[str] = None) -> "plt.Figure":
     """Heatmap of the Spearman rho between every two tasks (colour scale -1..1, each cell annotated;
     ``n/a`` where not computable; with ``counts`` also the number of common archs)."""
     labels = dict(labels or {})
@@ -148,6 +232,11 @@ def plot_spearman_matrix(tasks: Sequence[str], rho: np.ndarray, out_path: str, *
     default = "Spearman \u03c1 between objectives (architecture rankings)"
     if same_n:
         default += f"\nn = {off[0]} common archs for every pair"
-    ax.set_title(title or default, fontsize=10)
-    fig.tight_layout()
-    return _save(fig, out_path)
+    t = ax.set_title(title or default, fontsize=10)
+    fit_title(fig, t)
+    return fig
+
+
+def plot_spearman_matrix(tasks: Sequence[str], rho: np.ndarray, out_path: str, **kw: Any) -> str:
+    """:func:`spearman_matrix_figure` written to ``out_path``."""
+    return _save(spearman_matrix_figure(tasks, rho, **kw), out_path)

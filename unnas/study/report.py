@@ -24,6 +24,7 @@ from unnas.study import plots
 from unnas.study.stats import (
     DEFAULT_TOP_K,
     MIN_N,
+    SMALL_N,
     SUPERVISED,
     best_of_m,
     common_archs,
@@ -40,7 +41,9 @@ from unnas.study.stats import (
 
 LABELS = {"supervised": "Supervised", "rotation": "Rotation", "colorization": "Colorization", "jigsaw": "Jigsaw"}
 BEST_OF_M_SEED = 2  # the paper's np.random.seed(2) in figs/fig5.py
-MAX_ARCH_ROWS = 100  # rows of the per-architecture table in report.md/html (architectures.csv has all)
+ARCH_ROWS_ALL = 60  # up to this many architectures, report.md/html show every row of the per-architecture table
+ARCH_ROWS_EDGE = 20  # beyond it, the top and the bottom this many (architectures.csv has all)
+SIZE_FIELDS = ("params", "macs")  # model-size columns of the per-architecture table
 GROUND_TRUTH_COLUMN = "ground truth"  # the true-accuracy column of architectures.csv
 
 Block = Tuple[Any, ...]
@@ -74,6 +77,10 @@ def _pct(v: Optional[float], scale: float, digits: int = 2) -> str:
     return "–" if v is None else f"{v * scale:.{digits}f}"
 
 
+def _minutes(v: Optional[float]) -> str:
+    return "–" if v is None or not math.isfinite(v) else f"{v:,.0f}" if v >= 1000 else f"{v:.1f}"
+
+
 def _num(v: Optional[float], digits: int = 2) -> str:
     return "–" if v is None or not math.isfinite(v) else f"{v:.{digits}f}"
 
@@ -97,6 +104,7 @@ def _task_summary(task: str, records: Sequence[Mapping[str, Any]], table: Mappin
     except TypeError:  # mixed seed types
         seeds.sort(key=str)
     per_arch = list(counts.values())
+    seed_df = sum(c - 1 for c in per_arch if c >= 2)  # degrees of freedom behind the mean seed std
     wall = [float(r["wall_time_s"]) for r in ok if r.get("wall_time_s") is not None]
     params = [float(r["params"]) for r in ok if r.get("params") is not None]
     return {
@@ -105,8 +113,10 @@ def _task_summary(task: str, records: Sequence[Mapping[str, Any]], table: Mappin
         "acc_min": float(vals.min()), "acc_median": float(np.median(vals)), "acc_max": float(vals.max()),
         "acc_mean": float(vals.mean()), "acc_spread": float(np.ptp(vals)),
         "seed_std_mean": float(np.mean(list(stds.values()))) if stds else None,
-        "n_archs_multi_seed": len(stds),
-        "wall_time_h": sum(wall) / 3600 if wall else None,
+        "n_archs_multi_seed": len(stds), "seed_std_df": seed_df,
+        "seed_std_small_n": bool(stds) and seed_df < SMALL_N,
+        "wall_time_min": sum(wall) / 60 if wall else None,
+        "wall_time_min_per_run": sum(wall) / 60 / len(wall) if wall else None,
         "params_median": float(np.median(params)) if params else None,
     }
 
@@ -150,7 +160,7 @@ def _architectures(records: Sequence[Mapping[str, Any]], table: Mapping[str, Map
                    tasks: Sequence[str], supervised: str, gt: Optional[Mapping[str, float]]) -> Dict[str, Any]:
     """The per-architecture table: one row per arch of the records, columns ``arch``, per task ``<task> s<seed>``
     (each seed's accuracy), ``<task> mean`` and ``<task> rank`` (1 = best mean among the archs with that task;
-    ties share the best rank), ``params`` and, with ground truth, ``ground truth``. Accuracies in the records'
+    ties share the best rank), ``params``, ``macs`` and, with ground truth, ``ground truth``. Accuracies in the records'
     unit (ground truth already converted to it); None = no value. Rows sorted by ground truth (else supervised
     mean) descending, unknown last, then by arch id."""
     per_seed = seed_values(records)
@@ -160,16 +170,19 @@ def _architectures(records: Sequence[Mapping[str, Any]], table: Mapping[str, Map
         archs_t = sorted(table[t])
         r = sps_rankdata([-table[t][a] for a in archs_t], method="min")
         ranks[t] = {a: int(v) for a, v in zip(archs_t, r)}
-    # params: the supervised runs' value when they have one, else the first task (in task order) that has one
-    with_params = [r for r in records if r.get("params") is not None]
-    ptable = mean_over_seeds(with_params, metric="params") if with_params else {}
-    porder = ([supervised] if supervised in ptable else []) + order_tasks(t for t in ptable if t != supervised)
+    # model size: the supervised runs' value when they have one, else the first task (in task order) with one
+    sizes = {}
+    for field in SIZE_FIELDS:
+        with_field = [r for r in records if r.get(field) is not None]
+        ftable = mean_over_seeds(with_field, metric=field) if with_field else {}
+        forder = ([supervised] if supervised in ftable else []) + order_tasks(t for t in ftable if t != supervised)
+        sizes[field] = [ftable[t] for t in forder]
     archs = sorted({str(r["arch"]) for r in records if "arch" in r} | {a for t in table.values() for a in t})
 
     columns = ["arch"]
     for t in tasks:
         columns += [f"{t} s{s}" for s in seeds[t]] + [f"{t} mean", f"{t} rank"]
-    columns.append("params")
+    columns += list(SIZE_FIELDS)
     if gt is not None:
         columns.append(GROUND_TRUTH_COLUMN)
     rows = []
@@ -178,8 +191,9 @@ def _architectures(records: Sequence[Mapping[str, Any]], table: Mapping[str, Map
         for t in tasks:
             row += [per_seed.get(t, {}).get(a, {}).get(s) for s in seeds[t]]
             row += [table[t].get(a), ranks[t].get(a)]
-        p = next((ptable[t][a] for t in porder if a in ptable[t]), None)
-        row.append(int(p) if p is not None and float(p).is_integer() else p)
+        for field in SIZE_FIELDS:
+            p = next((per_task[a] for per_task in sizes[field] if a in per_task), None)
+            row.append(int(p) if p is not None and float(p).is_integer() else p)
         if gt is not None:
             row.append(gt.get(a))
         rows.append(row)
@@ -193,6 +207,27 @@ def _architectures(records: Sequence[Mapping[str, Any]], table: Mapping[str, Map
         rows.sort(key=lambda r: (r[key_col] is None, -(r[key_col] or 0.0), r[0]))
     return {"columns": columns, "rows": rows, "n": len(rows), "sorted_by": sorted_by,
             "seeds": {t: seeds[t] for t in tasks}}
+
+
+def _small_n(corr_rows: Sequence[Mapping[str, Any]], summary: Mapping[str, Mapping[str, Any]]) -> Dict[str, Any]:
+    """The warnings about samples too small for their statistics: computable correlation rows with fewer than
+    ``SMALL_N`` architectures (their bootstrap intervals are not meaningful) and seed stds resting on fewer than
+    ``SMALL_N`` degrees of freedom."""
+    flagged = [r for r in corr_rows if r["computable"] and r["small_n"]]
+    n_values = sorted({int(r["n"]) for r in flagged})
+    warnings = []
+    for n in n_values:
+        names = [f"{_label(r['y'])} vs {_label(r['x'])}" for r in flagged if r["n"] == n]
+        shown = ", ".join(names[:6]) + (f" and {len(names) - 6} more" if len(names) > 6 else "")
+        warnings.append(f"n = {n}: intervals are not meaningful (fewer than {SMALL_N} architectures) in "
+                        f"{len(names)} comparison(s): {shown}.")
+    seed_tasks = [t for t, m in summary.items() if m["seed_std_small_n"]]
+    for df in sorted({summary[t]["seed_std_df"] for t in seed_tasks}):
+        names = ", ".join(_label(t) for t in seed_tasks if summary[t]["seed_std_df"] == df)
+        warnings.append(f"The seed std rests on {df} degrees of freedom (fewer than {SMALL_N}; the sum over "
+                        f"architectures of seeds − 1) for {names}: a rough estimate of the seed noise.")
+    return {"threshold": SMALL_N, "any": bool(warnings), "n_values": n_values, "seed_std_tasks": seed_tasks,
+            "warnings": warnings}
 
 
 def _write_csv(path: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
@@ -366,15 +401,19 @@ def build_report(records: Iterable[Mapping[str, Any]], out_dir: str,
             labels=labels, scale=scale)
     figs = {k: os.path.basename(v) for k, v in figs.items()}
 
+    summary = {t: _task_summary(t, records, table[t], counts[t], stds.get(t, {})) for t in tasks}
+    small_n = _small_n(rows + ref_rows + gt_rows + complexity_rows, summary)
+
     result: Dict[str, Any] = {
         "title": title,
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "settings": {"n_boot": n_boot, "seed": seed, "ci": ci, "top_k": list(ks), "common": common,
-                     "best_of_m_seed": BEST_OF_M_SEED, "min_n": MIN_N, "accuracy_scale_for_display": scale},
+                     "best_of_m_seed": BEST_OF_M_SEED, "min_n": MIN_N, "small_n": SMALL_N,
+                     "accuracy_scale_for_display": scale},
         "tasks": tasks, "supervised": supervised if has_sup else None, "reference": ref_key,
         "ground_truth": gt_info,
         "n_records": len(records), "n_dropped": n_dropped, "n_common_all": len(shared_all),
-        "summary": {t: _task_summary(t, records, table[t], counts[t], stds.get(t, {})) for t in tasks},
+        "summary": summary, "small_n": small_n,
         "correlations": rows, "reference_correlations": ref_rows, "complexity_correlations": complexity_rows,
         "ground_truth_correlations": gt_rows,
         "spearman_matrix": {"tasks": mt, "rho": rho, "n": mcount},
@@ -400,8 +439,12 @@ def build_report(records: Iterable[Mapping[str, Any]], out_dir: str,
 # ---------------------------------------------------------------------------------------------------- content
 
 
-def _corr_table(rows: Sequence[Mapping[str, Any]], ks: Sequence[Union[int, float]], *, x_col: bool) -> Block:
-    klabels = [k_label(k) for k in ks]
+def _corr_table(rows: Sequence[Mapping[str, Any]], ks: Sequence[Union[int, float]], *, x_col: bool) -> List[Block]:
+    """The correlation table and its notes: the top-k columns no row can show left out (k above n/2), and
+    the rows with too few architectures for their intervals marked †."""
+    ok = [r for r in rows if r["computable"]]
+    all_labels = [k_label(k) for k in ks]
+    klabels = [lb for lb in all_labels if any(lb in r["top_k"] for r in ok)]
     head = (["x", "y"] if x_col else ["objective"]) + [
         "n", "Spearman ρ [95% CI]", "Kendall τ [95% CI]", "Pearson r [95% CI]", "p (ρ)"] + klabels
     body = []
@@ -413,9 +456,26 @@ def _corr_table(rows: Sequence[Mapping[str, Any]], ks: Sequence[Union[int, float
         p = r["spearman"]["p_value"]
         tk = [f"{r['top_k'][lb]['overlap']:.2f} (chance {r['top_k'][lb]['chance']:.2f})" if lb in r["top_k"] else "–"
               for lb in klabels]
-        body.append(first + [str(r["n"]), _with_ci(r["spearman"]), _with_ci(r["kendall"]), _with_ci(r["pearson"]),
+        n = f"{r['n']} †" if r.get("small_n") else str(r["n"])
+        body.append(first + [n, _with_ci(r["spearman"]), _with_ci(r["kendall"]), _with_ci(r["pearson"]),
                              "–" if p is None else f"{p:.1e}"] + tk)
-    return ("table", head, body)
+    b: List[Block] = [("table", head, body)]
+    notes = []
+    for lb in all_labels:
+        out = [r for r in ok if lb in r.get("top_k_left_out", {})]
+        if not out:
+            continue
+        ns = ", ".join(str(n) for n in sorted({int(r["n"]) for r in out}))
+        where = "" if len(out) == len(ok) else " in the rows it does not fit"
+        notes.append(f"{lb} left out{where}: k > n/2 (n = {ns}).")
+    if notes:
+        b.append(("p", " ".join(notes) + " Two top-k sets of n architectures share at least 2k − n of them whatever "
+                                         "the rankings, so only k ≤ n/2 is shown."))
+    small = sorted({int(r["n"]) for r in ok if r.get("small_n")})
+    if small:
+        b.append(("p", "† " + ", ".join(f"n = {n}" for n in small) + f": intervals are not meaningful (fewer than "
+                       f"{SMALL_N} architectures)."))
+    return b
 
 
 def _best_of_m_blocks(bom: Mapping[str, Any], plot_name: str, res: Mapping[str, Any]) -> List[Block]:
@@ -458,6 +518,13 @@ def _best_of_m_blocks(bom: Mapping[str, Any], plot_name: str, res: Mapping[str, 
     return b
 
 
+def _size(v: Optional[float], div: float) -> str:
+    if v is None:
+        return "–"
+    v = v / div
+    return f"{v:,.0f}" if abs(v) >= 100 else f"{v:.1f}" if abs(v) >= 10 else f"{v:.2f}"
+
+
 def _arch_blocks(res: Mapping[str, Any]) -> List[Block]:
     arch = res["architectures"]
     scale = res["settings"]["accuracy_scale_for_display"]
@@ -470,31 +537,42 @@ def _arch_blocks(res: Mapping[str, Any]) -> List[Block]:
     head = ["arch"]
     for t in tasks:
         head += [f"{_label(t)} s{sd}" for sd in arch["seeds"][t]] + [f"{_label(t)} mean (rank)"]
-    head.append("params")
+    head += ["params", "MACs (M)"]
     gt = res["ground_truth"]
     if gt is not None:
         head.append(f"{gt['name']} (%)")
-    body = []
-    for r in rows[:MAX_ARCH_ROWS]:
+
+    def line(r: Sequence[Any]) -> List[str]:
         v = dict(zip(cols, r))
-        line = [v["arch"]]
+        out = [v["arch"]]
         for t in tasks:
-            line += [_pct(v[f"{t} s{sd}"], scale) for sd in arch["seeds"][t]]
+            out += [_pct(v[f"{t} s{sd}"], scale) for sd in arch["seeds"][t]]
             mean, rank = v[f"{t} mean"], v[f"{t} rank"]
-            line.append("–" if mean is None else f"{_pct(mean, scale)} ({rank})")
-        p = v["params"]
-        line.append("–" if p is None else f"{p:,.0f}")
+            out.append("–" if mean is None else f"{_pct(mean, scale)} ({rank})")
+        out += ["–" if v["params"] is None else f"{v['params']:,.0f}", _size(v.get("macs"), 1e6)]
         if gt is not None:
-            line.append(_pct(v[GROUND_TRUTH_COLUMN], scale))
-        body.append(line)
+            out.append(_pct(v[GROUND_TRUTH_COLUMN], scale))
+        return out
+
+    n = len(rows)
+    if n <= ARCH_ROWS_ALL:
+        body = [line(r) for r in rows]
+    else:
+        gap = n - 2 * ARCH_ROWS_EDGE
+        body = ([line(r) for r in rows[:ARCH_ROWS_EDGE]]
+                + [[f"… {gap} more architectures (in architectures.csv) …"] + [""] * (len(head) - 1)]
+                + [line(r) for r in rows[-ARCH_ROWS_EDGE:]])
     order = {"ground truth": "true accuracy", "arch id": "arch id"}.get(arch["sorted_by"], arch["sorted_by"])
     text = ("One row per architecture: each task's accuracy (%) per seed, the mean over seeds with its rank "
-            "among the architectures (1 = best; ties share the best rank), the parameter count"
+            "among the architectures (1 = best; ties share the best rank), the parameter count, the "
+            "multiply-adds per image in millions"
             + (" and the true accuracy" if gt is not None else "") + f". Sorted by {order}"
             + (" (descending, unknown last), then arch id." if arch["sorted_by"] != "arch id" else ".")
             + " `architectures.csv` has the same columns, with accuracies in the records' unit.")
-    if len(rows) > MAX_ARCH_ROWS:
-        text += f" Shown: the first {MAX_ARCH_ROWS} of {len(rows)} architectures; `architectures.csv` has all."
+    if n > ARCH_ROWS_ALL:
+        ends = ("first", "last") if arch["sorted_by"] == "arch id" else ("top", "bottom")
+        text += (f" Shown: the {ends[0]} {ARCH_ROWS_EDGE} and the {ends[1]} {ARCH_ROWS_EDGE} of the {n} "
+                 f"architectures (more than {ARCH_ROWS_ALL}); `architectures.csv` has all.")
     b.append(("p", text))
     b.append(("table", head, body))
     return b
@@ -516,6 +594,8 @@ def _blocks(res: Mapping[str, Any]) -> List[Block]:
                    f"{ci_pct} percentile bootstrap over architectures ({s['n_boot']} resamples, seed {s['seed']}). "
                    "Comparisons use the architectures "
                    + ("each pair shares." if s["common"] == "pair" else "all tasks share.")))
+    if res["small_n"]["any"]:
+        b.append(("warn", "Warning: too few samples for some statistics.", list(res["small_n"]["warnings"])))
     if res["notes"]:
         b.append(("h", 2, "Notes"))
         b.append(("ul", list(res["notes"])))
@@ -523,7 +603,7 @@ def _blocks(res: Mapping[str, Any]) -> List[Block]:
     # data
     b.append(("h", 2, "Runs per objective"))
     head = ["task", "archs", "runs", "seeds", "seeds per arch", "acc. min / median / max (%)", "spread (pts)",
-            "seed std (pts)", "train time (h)"]
+            "seed std (pts)", "train time, total (min)", "per run (min)"]
     body = []
     for t in res["tasks"]:
         m = res["summary"][t]
@@ -533,12 +613,15 @@ def _blocks(res: Mapping[str, Any]) -> List[Block]:
                      f"{_pct(m['acc_min'], scale)} / {_pct(m['acc_median'], scale)} / {_pct(m['acc_max'], scale)}",
                      _pct(m["acc_spread"], scale),
                      "–" if m["seed_std_mean"] is None
-                     else f"{_pct(m['seed_std_mean'], scale)} ({m['n_archs_multi_seed']} archs)",
-                     _num(m["wall_time_h"], 1)])
+                     else f"{_pct(m['seed_std_mean'], scale)} ({m['n_archs_multi_seed']} archs)"
+                     + (" †" if m["seed_std_small_n"] else ""),
+                     _minutes(m["wall_time_min"]), _minutes(m["wall_time_min_per_run"])])
     b.append(("table", head, body))
     b.append(("p", "*spread* = best minus worst arch; *seed std* = standard deviation across seeds of one arch, "
                    "averaged over the archs with at least 2 seeds. A ranking is only meaningful where the spread "
-                   "is well above the seed std."))
+                   "is well above the seed std. *train time*: the wall-clock time of the runs, in minutes."
+                   + (f" †: the seed std rests on fewer than {s['small_n']} degrees of freedom (the sum over "
+                      "archs of seeds − 1): a rough estimate." if res["small_n"]["seed_std_tasks"] else "")))
 
     # vs supervised (Fig. 2)
     vs = [r for r in res["correlations"] if r["kind"] == "vs_baseline"]
@@ -552,13 +635,13 @@ def _blocks(res: Mapping[str, Any]) -> List[Block]:
         b.append(("p", "x = supervised accuracy, y = objective accuracy, one point per architecture. ρ near 1: "
                        "the objective ranks architectures as labels do. Top-k: fraction of the k best archs by "
                        "supervised accuracy that are also among the k best by the objective (chance = k/n)."))
-        b.append(_corr_table(vs, ks, x_col=False))
+        b += _corr_table(vs, ks, x_col=False)
         if "vs_supervised" in plots_:
             b.append(("img", plots_["vs_supervised"], "objective vs supervised accuracy"))
 
     b.append(("h", 2, "Pairs of objectives"))
     if pairs:
-        b.append(_corr_table(pairs, ks, x_col=True))
+        b += _corr_table(pairs, ks, x_col=True)
     else:
         b.append(("p", "Fewer than two non-supervised objectives: no pairs."))
 
@@ -566,7 +649,7 @@ def _blocks(res: Mapping[str, Any]) -> List[Block]:
         b.append(("h", 2, f"Tasks vs {ref} (paper Fig. 4)"))
         b.append(("p", f"x = {ref} accuracy (a different setting, e.g. ImageNet supervised), y = each task's "
                        "accuracy here: how well a cheap proxy predicts the target setting's ranking."))
-        b.append(_corr_table(res["reference_correlations"], ks, x_col=False))
+        b += _corr_table(res["reference_correlations"], ks, x_col=False)
         if "vs_reference" in plots_:
             b.append(("img", plots_["vs_reference"], f"task accuracy vs {ref} accuracy"))
 
@@ -580,7 +663,7 @@ def _blocks(res: Mapping[str, Any]) -> List[Block]:
         if gt["n_covered"] < s["min_n"]:
             b.append(("p", f"Not computable: only {gt['n_covered']} covered architecture(s); at least "
                            f"{s['min_n']} needed."))
-        b.append(_corr_table(res["ground_truth_correlations"], ks, x_col=False))
+        b += _corr_table(res["ground_truth_correlations"], ks, x_col=False)
         if "vs_ground_truth" in plots_:
             b.append(("img", plots_["vs_ground_truth"], "objective accuracy vs true accuracy"))
 
@@ -610,7 +693,7 @@ def _blocks(res: Mapping[str, Any]) -> List[Block]:
         b.append(("h", 2, "Model size as a proxy"))
         b.append(("p", "A trivial baseline for every objective above: how well the parameter count / multiply-adds "
                        "of the supervised network alone rank the architectures by supervised accuracy."))
-        b.append(_corr_table(res["complexity_correlations"], ks, x_col=False))
+        b += _corr_table(res["complexity_correlations"], ks, x_col=False)
 
     b += _arch_blocks(res)
 
@@ -628,7 +711,10 @@ def _blocks(res: Mapping[str, Any]) -> List[Block]:
         f"recompute, take the {100 * (1 - s['ci']) / 2:g} and {100 * (1 + s['ci']) / 2:g} percentiles; resamples with "
         "a constant side are skipped (counts in correlations.json, `n_boot_used`).",
         "Top-k overlap: |top-k by x ∩ top-k by y| / k; ties go to the smaller arch id. Fractions of n are rounded to "
-        "the nearest count; a k not below n is not shown.",
+        "the nearest count; only k ≤ n/2 is shown (above it, two top-k sets share at least 2k − n archs "
+        "whatever the rankings).",
+        f"Rows with fewer than {s['small_n']} architectures are marked †: their bootstrap intervals are not "
+        "meaningful (`small_n` in correlations.json).",
         f"Best of m: m = 1, 2, 4, ... < n; numpy RandomState({res['best_of_m']['seed']}) restarted per proxy; "
         "ceil(n/m) draws of m "
         "archs without replacement per m; ties in the proxy go to the first drawn; std is the population std. The "
@@ -650,7 +736,9 @@ def _to_markdown(blocks: Sequence[Block]) -> str:
     out: List[str] = []
     for blk in blocks:
         kind = blk[0]
-        if kind == "h":
+        if kind == "warn":
+            out.append("\n".join([f"> **{blk[1]}**", ">"] + [f"> - {it}" for it in blk[2]]))
+        elif kind == "h":
             out.append("#" * blk[1] + " " + blk[2])
         elif kind == "p":
             out.append(blk[1])
@@ -681,6 +769,7 @@ h1{border-bottom:2px solid #ddd;padding-bottom:.3em}h2{margin-top:1.8em;border-b
 table{border-collapse:collapse;margin:1em 0;font-size:.9em}th,td{border:1px solid #ccc;padding:.3em .6em;text-align:left}
 th{background:#f4f4f4}tr:nth-child(even) td{background:#fafafa}img{max-width:100%;border:1px solid #eee}
 code{background:#f4f4f4;padding:0 .2em}
+.warning{border-left:4px solid #d98c00;background:#fff6e0;padding:.4em 1em;margin:1em 0}
 """
 
 
@@ -689,7 +778,10 @@ def _to_html(blocks: Sequence[Block], title: str, out_dir: str) -> str:
              f"<style>{_CSS}</style></head><body>"]
     for blk in blocks:
         kind = blk[0]
-        if kind == "h":
+        if kind == "warn":
+            parts.append(f"<div class=\"warning\"><strong>{_inline_html(blk[1])}</strong><ul>"
+                         + "".join(f"<li>{_inline_html(it)}</li>" for it in blk[2]) + "</ul></div>")
+        elif kind == "h":
             parts.append(f"<h{blk[1]}>{_inline_html(blk[2])}</h{blk[1]}>")
         elif kind == "p":
             parts.append(f"<p>{_inline_html(blk[1])}</p>")

@@ -28,6 +28,9 @@ TASK_ORDER = ("supervised", "rotation", "colorization", "jigsaw")
 DEFAULT_TOP_K: Tuple[Union[int, float], ...] = (5, 10, 0.2)
 METHODS = ("spearman", "kendall", "pearson")
 MIN_N = 3  # fewer common architectures than this: a pair's statistics are not computable
+# Fewer architectures than this: a correlation is computed, but its bootstrap interval is not meaningful
+# (a resample holds at most 9 distinct architectures, most hold 5-6, and the percentile interval undercovers).
+SMALL_N = 10
 
 Table = Dict[str, Dict[str, float]]
 
@@ -154,7 +157,7 @@ def _bootstrap(x: np.ndarray, y: np.ndarray, n_boot: int, seed: int) -> Dict[str
 def _not_computable(n: int, reason: str, n_boot: int, seed: int, ci: float) -> Dict[str, Any]:
     empty = {"value": None, "p_value": None, "ci_low": None, "ci_high": None, "n_boot_used": 0}
     return {"n": n, "computable": False, "reason": reason, "n_boot": n_boot, "seed": seed, "ci": ci,
-            **{m: dict(empty) for m in METHODS}}
+            "small_n": n < SMALL_N, **{m: dict(empty) for m in METHODS}}
 
 
 def correlations(x: Sequence[float], y: Sequence[float], n_boot: int = 1000, seed: int = 0,
@@ -167,9 +170,10 @@ def correlations(x: Sequence[float], y: Sequence[float], n_boot: int = 1000, see
     ``(1+ci)/2`` percentiles (linear interpolation). Resamples in which x or y is constant have no
     correlation and are skipped; ``n_boot_used`` says how many were used (interval None if none).
 
-    Returns ``{"n", "computable", "reason", "n_boot", "seed", "ci", "spearman": {"value", "p_value",
+    Returns ``{"n", "computable", "reason", "n_boot", "seed", "ci", "small_n", "spearman": {"value", "p_value",
     "ci_low", "ci_high", "n_boot_used"}, "kendall": {...}, "pearson": {...}}``. Fewer than 3 pairs or a
-    constant x or y give ``computable=False``, the reason, and None values.
+    constant x or y give ``computable=False``, the reason, and None values. ``small_n``: n < ``SMALL_N``, too
+    few pairs for the intervals to mean anything.
     """
     x = np.asarray(x, dtype=float)
     y = np.asarray(y, dtype=float)
@@ -186,7 +190,8 @@ def correlations(x: Sequence[float], y: Sequence[float], n_boot: int = 1000, see
         which = "x" if np.ptp(x) == 0 else "y"
         return _not_computable(n, f"all {n} values of {which} are equal; no ranking", n_boot, seed, ci)
 
-    out: Dict[str, Any] = {"n": n, "computable": True, "reason": None, "n_boot": n_boot, "seed": seed, "ci": ci}
+    out: Dict[str, Any] = {"n": n, "computable": True, "reason": None, "n_boot": n_boot, "seed": seed, "ci": ci,
+                           "small_n": n < SMALL_N}
     boot = _bootstrap(x, y, n_boot, seed)
     lo_q, hi_q = 100 * (1 - ci) / 2, 100 * (1 + ci) / 2
     for m in METHODS:
@@ -239,18 +244,27 @@ def top_k_overlap(x: Sequence[float], y: Sequence[float], k: Union[int, float]) 
     return len(set(top_k_indices(x, kk).tolist()) & set(top_k_indices(y, kk).tolist())) / kk
 
 
+def split_k(ks: Sequence[Union[int, float]], n: int) -> Tuple[Dict[str, int], Dict[str, int]]:
+    """``(kept, left_out)``: label -> resolved k for each k in ``ks``, kept where 2k <= n.
+
+    Two top-k sets out of n share at least 2k - n items, so for k > n/2 the overlap cannot fall below
+    (2k - n) / k whatever the rankings; only k <= n/2 lets it span 0..1.
+    """
+    kept: Dict[str, int] = {}
+    left_out: Dict[str, int] = {}
+    for k in ks:
+        kk = resolve_k(k, n) if n else 0
+        (kept if n and 2 * kk <= n else left_out)[k_label(k)] = kk
+    return kept, left_out
+
+
 def top_k_overlaps(x: Sequence[float], y: Sequence[float],
                    ks: Sequence[Union[int, float]] = DEFAULT_TOP_K) -> Dict[str, Dict[str, float]]:
-    """``{label: {"k", "overlap", "chance"}}`` for each k in ``ks`` whose resolved size is below n (a top-n
-    overlap is trivially 1); ``chance = k / n`` is the expected overlap of a random ranking."""
+    """``{label: {"k", "overlap", "chance"}}`` for each k in ``ks`` with 2k <= n (see :func:`split_k`);
+    ``chance = k / n`` is the expected overlap of a random ranking."""
     n = len(x)
-    out: Dict[str, Dict[str, float]] = {}
-    for k in ks:
-        kk = resolve_k(k, n)
-        if kk >= n:
-            continue
-        out[k_label(k)] = {"k": kk, "overlap": top_k_overlap(x, y, kk), "chance": kk / n}
-    return out
+    kept, _ = split_k(ks, n)
+    return {lb: {"k": kk, "overlap": top_k_overlap(x, y, kk), "chance": kk / n} for lb, kk in kept.items()}
 
 
 def _as_arrays(proxy: Union[Mapping[str, float], Sequence[float]],
@@ -346,7 +360,8 @@ def compare(table: Mapping[str, Mapping[str, float]], x_task: str, y_task: str, 
             archs: Optional[Sequence[str]] = None, n_boot: int = 1000, seed: int = 0, ci: float = 0.95,
             ks: Sequence[Union[int, float]] = DEFAULT_TOP_K) -> Dict[str, Any]:
     """One row: :func:`correlations` and :func:`top_k_overlaps` (top-k by ``x_task`` vs by ``y_task``) over
-    the common archs of the two tasks (or the given ``archs``), plus ``x``, ``y``, ``archs``."""
+    the common archs of the two tasks (or the given ``archs``), plus ``x``, ``y``, ``archs`` and
+    ``top_k_left_out`` (label -> k for the ks above n/2, see :func:`split_k`)."""
     if archs is None:
         archs = common_archs(table, [x_task, y_task])
     missing = [t for t in (x_task, y_task) if t not in table]
@@ -359,6 +374,7 @@ def compare(table: Mapping[str, Mapping[str, float]], x_task: str, y_task: str, 
         flat = y_task if np.ptp(y) == 0 else x_task
         row["reason"] = f"all {len(archs)} values of {flat} are equal; no ranking"
     row["top_k"] = top_k_overlaps(x, y, ks) if row["computable"] else {}
+    row["top_k_left_out"] = split_k(ks, len(archs))[1] if row["computable"] else {}
     row["archs"] = archs
     return row
 
