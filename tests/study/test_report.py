@@ -508,6 +508,23 @@ def test_best_of_m_figure_integer_ticks_and_title_fits():
         plt.close(fig)
 
 
+def test_best_of_m_band_stops_at_the_best_architecture():
+    import matplotlib.pyplot as plt
+    from matplotlib.collections import PolyCollection
+
+    from unnas.study import plots
+
+    curve = {"ms": [1, 2, 4], "mean": [0.80, 0.88, 0.94], "std": [0.10, 0.08, 0.05], "expected": [0.80, 0.88, 0.94],
+             "oracle": 0.95, "random": 0.80}
+    fig = plots.best_of_m_figure({"rotation": curve})
+    try:
+        bands = [c for c in fig.axes[0].collections if isinstance(c, PolyCollection)]
+        top = max(p.vertices[:, 1].max() for band in bands for p in band.get_paths())
+        assert len(bands) == 1 and top == pytest.approx(95.0)  # unclipped: 80 + 2 * 10 = 100
+    finally:
+        plt.close(fig)
+
+
 def test_spearman_matrix_title_fits():
     import matplotlib.pyplot as plt
 

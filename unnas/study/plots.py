@@ -155,7 +155,8 @@ def best_of_m_figure(curves: Mapping[str, Mapping[str, Any]], *, target_label: s
                      labels: Optional[Mapping[str, str]] = None, title: Optional[str] = None,
                      scale: float = 100.0) -> "plt.Figure":
     """The paper's Fig. 5: for each proxy (a :func:`unnas.study.stats.best_of_m` result), the mean target
-    accuracy of the arch the proxy picks out of m random ones (markers, line) with a +-2 std band, against
+    accuracy of the arch the proxy picks out of m random ones (markers, line) with a +-2 std band (clipped at the
+    best architecture's accuracy), against
     m on a log2 axis (ticks at the m values); dotted: the exact expectation. Grey dashed lines: the oracle
     (best target) and the mean."""
     labels = dict(labels or {})
@@ -171,7 +172,9 @@ def best_of_m_figure(curves: Mapping[str, Mapping[str, Any]], *, target_label: s
         sd = np.asarray(c["std"]) * scale
         color = task_color(task, tasks)
         ax.plot(lx, mu, "o-", color=color, ms=4, lw=1.2, label=labels.get(task, task))
-        ax.fill_between(lx, mu - 2 * sd, mu + 2 * sd, color=color, alpha=0.08)
+        # no pick beats the best architecture: the band stops at the oracle instead of passing 100 %
+        ax.fill_between(lx, np.maximum(mu - 2 * sd, 0.0), np.minimum(mu + 2 * sd, c["oracle"] * scale), color=color,
+                        alpha=0.08)
         ax.plot(lx, np.asarray(c["expected"]) * scale, ":", color=color, lw=1)
         oracle, random = c["oracle"] * scale, c["random"] * scale
     if oracle is not None:
