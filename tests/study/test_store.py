@@ -67,12 +67,12 @@ def test_failed_jobs_keep_their_error_and_can_be_retried(tmp_path):
             raise RuntimeError("out of memory")
         return {"best_acc": 0.4}
 
-    assert work(store.directory, run_job=boom, log=lambda m: None) == 1
+    assert work(store.directory, run_job=boom, log=lambda m: None).recorded == 1
     failures = store.failures()
     assert [(f["arch"], f["attempts"]) for f in failures] == [("a1", 1)]
     assert "out of memory" in failures[0]["error"]
     assert store.retry_failed() == 1
-    assert work(store.directory, run_job=fake_job, log=lambda m: None) == 1
+    assert work(store.directory, run_job=fake_job, log=lambda m: None).recorded == 1
     assert store.counts()["rotation"] == {"done": 2}
 
 
@@ -112,7 +112,7 @@ def test_a_killed_workers_job_is_recovered(tmp_path):
     assert p.exitcode == 9
     assert store.counts()["rotation"].get("running", 0) + store.counts()["rotation"].get("stale", 0) == 1
     time.sleep(0.6)  # the dead worker's lease runs out
-    assert work(store.directory, lease_s=30, run_job=fake_job, log=lambda m: None) == 2
+    assert work(store.directory, lease_s=30, run_job=fake_job, log=lambda m: None).recorded == 2
     assert store.counts()["rotation"] == {"done": 2}
     recovered = [r for r in store.results() if r["arch"] == "a0"][0]
     assert recovered["best_acc"] > 0
@@ -138,3 +138,48 @@ def test_architecture_file(tmp_path):
     path.write_text("darts_v9\n")
     with pytest.raises(StudyError, match="line 1"):
         resolve_archs(str(path))
+
+
+def test_a_study_that_cannot_be_made_leaves_no_database(tmp_path):
+    d = str(tmp_path / "study")
+    with pytest.raises(StudyError, match="architecture 'a0' is listed twice"):
+        Store.create(d, [ARCHS[0], ARCHS[0]], ["rotation"], [1], meta={})
+    with pytest.raises(StudyError, match="'../x' is not a simple name"):
+        Store.create(d, ARCHS[:1], ["../x"], [1], meta={})
+    assert not os.path.exists(os.path.join(d, "study.sqlite"))
+    assert Store.create(d, ARCHS[:1], ["rotation"], [1], meta={}).counts() == {"rotation": {"pending": 1}}
+
+
+def test_release_puts_a_held_job_back_without_counting_a_failure(tmp_path):
+    store = make(tmp_path, archs=ARCHS[:1], tasks=("rotation",), seeds=(1,))
+    job = store.claim("w1", lease_s=60)
+    assert not store.release(job, "w2")  # only the holder gives it back
+    assert store.release(job, "w1")
+    assert store.counts()["rotation"] == {"pending": 1} and store.failures() == []
+    assert store.claim("w2", lease_s=60).id == job.id
+
+
+def test_add_creates_only_the_missing_jobs_and_refuses_a_changed_architecture(tmp_path):
+    store = make(tmp_path, archs=ARCHS[:2], tasks=("rotation",), seeds=(1,))
+    job = store.claim("w", 60)
+    store.finish(job, "w", {"best_acc": 0.5})
+    assert store.add(ARCHS[1:3], ["supervised"], [1, 2], meta={"note": "grown"}) == 3 * 2 * 2 - 2
+    assert store.add(ARCHS[:3], ["rotation"], [2], meta={}) == 0
+    assert store.counts() == {"rotation": {"done": 1, "pending": 5}, "supervised": {"pending": 6}}
+    assert store.meta()["note"] == "grown"
+    with pytest.raises(StudyError, match="'a0' is already in the study with another architecture"):
+        store.add([("a0", json.dumps({"i": 99}))], [], [], meta={})
+
+
+def test_a_file_that_is_not_a_study_database_is_named(tmp_path):
+    d = tmp_path / "study"
+    d.mkdir()
+    (d / "study.sqlite").write_bytes(b"not a database at all" * 100)
+    with pytest.raises(StudyError, match=r"study.sqlite is not a study database"):
+        Store.open(str(d))
+    (d / "study.sqlite").unlink()
+    import sqlite3
+
+    sqlite3.connect(str(d / "study.sqlite")).execute("CREATE TABLE other (x)").connection.commit()
+    with pytest.raises(StudyError, match=r"is not a study database \(it lacks the tables archs, jobs, meta\)"):
+        Store.open(str(d))

@@ -62,6 +62,7 @@ def test_three_architectures_two_objectives_end_to_end(tmp_path, study_config):
     for r in results:
         assert 0.0 <= r["best_acc"] <= 1.0 and r["params"] > 0 and r["macs"] > 0 and r["wall_time_s"] > 0
         assert r["versions"]["torch"] and os.path.isfile(os.path.join(study, r["run_dir"], "metrics.csv"))
+        assert r["threads"] == 1 and r["run_dir"].endswith("attempt1")
     code, out = run(["study", "report", study, "--out", str(tmp_path / "report"), "--n-boot", "50"])
     assert code == 0
     report = tmp_path / "report"
@@ -70,7 +71,7 @@ def test_three_architectures_two_objectives_end_to_end(tmp_path, study_config):
     assert "rotation" in json.dumps(corr)
 
 
-def test_study_run_executes_one_named_job(tmp_path, study_config, monkeypatch):
+def test_study_run_executes_one_named_job(tmp_path, study_config, monkeypatch, recwarn):
     monkeypatch.setenv("WANDB_MODE", "disabled")
     study = str(tmp_path / "study")
     assert run(["study", "init", study, "--archs", "sample:2:1", "--tasks", "rotation", "--config", study_config])[0] == 0
@@ -78,11 +79,35 @@ def test_study_run_executes_one_named_job(tmp_path, study_config, monkeypatch):
     assert code == 0
     from unnas.study.store import Store
 
-    assert [(r["arch"], r["task"]) for r in Store.open(study).results()] == [("s1-00001", "rotation")]
+    results = Store.open(study).results()
+    assert [(r["arch"], r["task"]) for r in results] == [("s1-00001", "rotation")]
+    assert results[0]["threads"] == 1
+    assert results[0]["run_dir"] == os.path.join("runs", "rotation", "s1-00001_seed1", "attempt1")
+    assert os.path.isfile(os.path.join(study, results[0]["run_dir"], "metrics.csv"))
+    assert not [w for w in recwarn if "exists and is not empty" in str(w.message)]
     code, out = run(["study", "run", study, "--arch", "s1-00001", "--task", "rotation", "--seed", "1"])
     assert code == 0 and "was not run" in out  # done already: never twice
     code, _ = run(["study", "run", study, "--arch", "nope", "--task", "rotation", "--seed", "1"])
     assert code == 2
+
+
+def test_training_stops_at_the_first_batch_once_the_lease_is_lost(tmp_path, study_config):
+    from unnas.study.store import Store
+    from unnas.study.worker import LeaseLost, init_study, train_job
+
+    study = str(tmp_path / "study")
+    init_study(study, archs="sample:1:1", tasks=["rotation"], seeds=[1], config=study_config,
+               overrides={"trainer.max_epochs": 50, "trainer.limit_train_batches": None})
+    job = Store.open(study).claim("w", 60)
+    polls = []
+
+    def held():
+        polls.append(1)
+        return len(polls) < 3
+
+    with pytest.raises(LeaseLost, match="another worker took over"):
+        train_job(study, job, renew=held)
+    assert len(polls) == 3  # polled after every batch, stopped at the first False
 
 
 def test_study_errors_are_one_line(tmp_path, capsys, study_config):

@@ -1,54 +1,90 @@
-"""``unnas study init | work | status | run | sweep | report``: the sample-based study."""
+"""``unnas study init | add | work | status | run | sweep | report``: the sample-based study."""
 
 from __future__ import annotations
 
 import argparse
 import json
 import os
-from typing import TextIO
+import sys
+from typing import List, TextIO
 
 from unnas.cli import scale
-from unnas.cli.common import UsageError
+from unnas.cli.common import UsageError, _positive
 from unnas.spaces.base import space_class, space_names
 
 
-def study_init(args: argparse.Namespace, out: TextIO, stdin: TextIO) -> None:
-    from unnas.study.worker import init_study
+def _ints(text: str, flag: str) -> List[int]:
+    try:
+        return [int(s) for s in text.split(",") if s.strip()]
+    except ValueError:
+        raise UsageError(f"{flag} takes comma-separated integers (e.g. {flag} 1,2,3), got {text!r}") from None
 
-    tasks = [t.strip() for t in args.tasks.split(",") if t.strip()]
-    seeds = [int(s) for s in args.seeds.split(",") if s.strip()]
+
+def _names(text: str) -> List[str]:
+    return [t.strip() for t in text.split(",") if t.strip()]
+
+
+def study_init(args: argparse.Namespace, out: TextIO, stdin: TextIO) -> None:
+    from unnas.study.worker import init_study, parse_overrides
+
+    tasks = _names(args.tasks)
+    seeds = _ints(args.seeds, "--seeds")
     store = init_study(args.dir, archs=args.archs, tasks=tasks, seeds=seeds, config=args.config, data_root=args.data_root,
-                       space=args.space)
+                       space=args.space, overrides=parse_overrides(args.set or []))
     counts = store.counts()
     total = sum(sum(c.values()) for c in counts.values())
     print(f"study in {args.dir}: {total} jobs ({args.archs} x {len(tasks)} objectives x {len(seeds)} seeds); "
           f"run them with `unnas study work {args.dir}`", file=out)
 
 
-def study_work(args: argparse.Namespace, out: TextIO, stdin: TextIO) -> None:
+def study_add(args: argparse.Namespace, out: TextIO, stdin: TextIO) -> None:
     from unnas.study.store import Store
-    from unnas.study.worker import spawn_workers, work
+    from unnas.study.worker import add_to_study
 
+    if not (args.archs or args.tasks or args.seeds):
+        raise UsageError("study add needs --archs, --tasks or --seeds (what to add)")
+    n = add_to_study(args.dir, archs=args.archs, tasks=_names(args.tasks or ""), seeds=_ints(args.seeds or "", "--seeds"),
+                     config=args.config)
+    total = sum(sum(c.values()) for c in Store.open(args.dir).counts().values())
+    print(f"added {n} jobs to {args.dir} ({total} in all); run them with `unnas study work {args.dir}`", file=out)
+
+
+def _check_work_args(args: argparse.Namespace) -> None:
+    from unnas.study.worker import check_lease
+
+    for flag in ("workers", "max_jobs", "threads"):
+        _positive(getattr(args, flag, None), "--" + flag.replace("_", "-"))
+    check_lease(args.lease)
+
+
+def study_work(args: argparse.Namespace, out: TextIO, stdin: TextIO) -> int:
+    from unnas.study.store import Store
+    from unnas.study.worker import Interrupted, default_threads, spawn_workers, work
+
+    _check_work_args(args)
     Store.open(args.dir)
     if args.retry_failed:
         print(f"re-queued {Store(args.dir).retry_failed()} failed jobs", file=out)
+    log = lambda m: print(m, file=out, flush=True)  # noqa: E731
     if args.workers > 1:
-        status = spawn_workers(args.dir, args.workers, args.max_jobs, args.lease, args.threads)
-        if status:
-            raise UsageError(f"a worker exited with status {status}; see its output above")
-        return
-    import torch
+        return spawn_workers(args.dir, args.workers, args.max_jobs, args.lease, args.threads, log=log)
+    try:
+        summary = work(args.dir, max_jobs=args.max_jobs, lease_s=args.lease, log=log,
+                       threads=args.threads or default_threads(1))
+    except Interrupted as e:
+        print(f"unnas: interrupted by {e}; the job in hand went back to the queue", file=sys.stderr)
+        return e.exit_status
+    failed = f"; {summary.failed} failed (`unnas study status {args.dir}` lists them)" if summary.failed else ""
+    print(f"this worker recorded {summary.recorded} jobs{failed}", file=out)
+    return 1 if summary.failed or summary.lost else 0
 
-    torch.set_num_threads(args.threads or torch.get_num_threads())
-    n = work(args.dir, max_jobs=args.max_jobs, lease_s=args.lease, log=lambda m: print(m, file=out, flush=True))
-    print(f"this worker recorded {n} jobs", file=out)
 
-
-def study_run(args: argparse.Namespace, out: TextIO, stdin: TextIO) -> None:
+def study_run(args: argparse.Namespace, out: TextIO, stdin: TextIO) -> int:
     """One named job (what a W&B sweep agent runs); logs its result to W&B too when W&B is on."""
     from unnas.study.store import Store, StudyError
-    from unnas.study.worker import work
+    from unnas.study.worker import Interrupted, work
 
+    _check_work_args(args)
     store = Store.open(args.dir)
     job_id = store.find(args.arch, args.task, args.seed)
     if job_id is None:
@@ -62,22 +98,32 @@ def study_run(args: argparse.Namespace, out: TextIO, stdin: TextIO) -> None:
         records.append(result)
         return result
 
-    import torch
-
-    torch.set_num_threads(args.threads or torch.get_num_threads())
-    n = work(args.dir, lease_s=args.lease, run_job=run_and_log, log=lambda m: print(m, file=out, flush=True), job_id=job_id)
-    if n == 0 and not records:
+    try:
+        summary = work(args.dir, lease_s=args.lease, run_job=run_and_log, log=lambda m: print(m, file=out, flush=True),
+                       job_id=job_id, threads=args.threads)
+    except Interrupted as e:
+        print(f"unnas: interrupted by {e}; job {job_id} went back to the queue", file=sys.stderr)
+        return e.exit_status
+    if summary.ran == 0:
         state = store.counts().get(args.task, {})
         print(f"job {job_id} was not run: it is done or held by another worker ({args.task} jobs: {state})", file=out)
-        return
-    if records and os.environ.get("WANDB_MODE", "offline") != "disabled":
-        import wandb
+        return 0
+    if records and summary.recorded and os.environ.get("WANDB_MODE", "offline") != "disabled":
+        _log_run_to_wandb(args, store.meta().get("space", "darts"), records[0])
+    return 0 if summary.recorded else 1
 
-        run = wandb.init(project=args.wandb_project, config={"arch": args.arch, "task": args.task, "seed": args.seed},
-                         reinit=True)
-        run.log({k: v for k, v in records[0].items() if isinstance(v, (int, float))})
-        run.summary.update({"best_acc": records[0]["best_acc"]})
-        run.finish()
+
+def _log_run_to_wandb(args: argparse.Namespace, space: str, result: dict) -> None:
+    """One W&B run per job, under ``DIR/wandb``, named ``<task>-<arch>-seed<seed>``, grouped by objective."""
+    import wandb
+
+    run = wandb.init(project=args.wandb_project, dir=os.path.abspath(args.dir),
+                     name=f"{args.task}-{args.arch}-seed{args.seed}", group=args.task,
+                     tags=[space, args.task, args.arch, f"seed{args.seed}"],
+                     config={"space": space, "arch": args.arch, "task": args.task, "seed": args.seed}, reinit=True)
+    run.log({k: v for k, v in result.items() if isinstance(v, (int, float))})
+    run.summary.update({"best_acc": result["best_acc"]})
+    run.finish()
 
 
 def study_status(args: argparse.Namespace, out: TextIO, stdin: TextIO) -> None:
@@ -144,7 +190,7 @@ def _study_ground_truth(args: argparse.Namespace):
 
 
 def add_parser(sub) -> None:
-    study = sub.add_parser("study", help="the sample-based study: init, work, status, run, report")
+    study = sub.add_parser("study", help="the sample-based study: init, add, work, status, run, report")
     ssub = study.add_subparsers(dest="study_command", required=True, metavar="STUDY_COMMAND")
     init = ssub.add_parser("init", help="create the jobs (architecture x objective x seed) in DIR")
     init.add_argument("dir")
@@ -159,15 +205,28 @@ def add_parser(sub) -> None:
                       help="study config: objective -> training config (default: the space's CPU recipe, "
                            "configs/study/cifar10_cpu.yaml for darts, configs/study/nb201_cifar10_cpu.yaml for nb201; "
                            "configs/study/cifar10_paper.yaml is the paper's)")
-    init.add_argument("--data-root", help="replace the data root of every training config (e.g. ../shared/data/cifar10)")
+    init.add_argument("--data-root", help="replace the data root of every training config (an existing folder)")
+    init.add_argument("--set", action="append", metavar="KEY=VALUE",
+                      help="set a value in every frozen training config, e.g. --set trainer.max_epochs=2 (dotted key; "
+                           "value read as YAML; repeatable)")
     init.set_defaults(func=study_init)
+
+    add = ssub.add_parser("add", help="grow a study: more architectures, objectives or seeds (only missing jobs are made)")
+    add.add_argument("dir")
+    add.add_argument("--archs", help="a set or file of architectures, as for init (ids already in the study are kept)")
+    add.add_argument("--tasks", help="comma-separated objectives to add")
+    add.add_argument("--seeds", help="comma-separated seeds to add")
+    add.add_argument("--config", help="study config for the new objectives (default: the one given at init)")
+    add.set_defaults(func=study_add)
 
     wk = ssub.add_parser("work", help="claim and train jobs until none is left")
     wk.add_argument("dir")
     wk.add_argument("--workers", type=int, default=1, help="worker processes on this machine")
     wk.add_argument("--max-jobs", type=int, help="stop after this many jobs (per worker)")
-    wk.add_argument("--lease", type=float, default=900.0, help="seconds a claimed job stays reserved without a renewal")
-    wk.add_argument("--threads", type=int, help="torch threads per worker (default: cores / workers)")
+    wk.add_argument("--lease", type=float, default=900.0,
+                    help="seconds a claimed job stays reserved without a renewal (renewed every lease/4; at least 20)")
+    wk.add_argument("--threads", type=int,
+                    help="torch threads per worker (default: cores / workers); recorded with every result")
     wk.add_argument("--retry-failed", action="store_true", help="re-queue failed jobs first")
     wk.set_defaults(func=study_work)
 
@@ -181,7 +240,7 @@ def add_parser(sub) -> None:
     rn.add_argument("--task", required=True)
     rn.add_argument("--seed", type=int, required=True)
     rn.add_argument("--lease", type=float, default=900.0)
-    rn.add_argument("--threads", type=int)
+    rn.add_argument("--threads", type=int, help="torch threads (default: torch's); recorded with the result")
     rn.add_argument("--wandb-project", default="unnas-study")
     rn.set_defaults(func=study_run)
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import socket
 import sqlite3
 import time
@@ -47,6 +48,26 @@ class StudyError(ValueError):
     """A study folder that is missing, already initialised, or asked for something it does not hold."""
 
 
+TASK_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_-]*")
+TABLES = {"meta", "archs", "jobs"}
+
+
+def check_task_name(task: str, where: str = "objective") -> str:
+    """*task* if it is a simple name (it names files and folders in the study); else :class:`StudyError`."""
+    if not isinstance(task, str) or not TASK_NAME.fullmatch(task):
+        raise StudyError(f"{where} name {task!r} is not a simple name; use letters, digits, '_' and '-' "
+                         f"(e.g. rotation, my_task)")
+    return task
+
+
+def _check_unique(kind: str, values: Sequence[Any]) -> None:
+    seen = set()
+    for v in values:
+        if v in seen:
+            raise StudyError(f"{kind} {v!r} is listed twice; list each once")
+        seen.add(v)
+
+
 @dataclass
 class Job:
     id: int
@@ -70,17 +91,26 @@ class Store:
         self.path = os.path.join(directory, DB_NAME)
 
     @contextmanager
-    def _connect(self, immediate: bool = False) -> Iterator[sqlite3.Connection]:
-        con = sqlite3.connect(self.path, timeout=60.0, isolation_level=None)
+    def _connect(self, immediate: bool = False, wait_s: float = 60.0) -> Iterator[sqlite3.Connection]:
+        """A transaction that waits up to *wait_s* for the database lock."""
+        con = sqlite3.connect(self.path, timeout=wait_s, isolation_level=None)
         try:
-            con.execute("PRAGMA busy_timeout = 60000")
+            con.execute(f"PRAGMA busy_timeout = {int(wait_s * 1000)}")
             con.execute("BEGIN IMMEDIATE" if immediate else "BEGIN")
             try:
                 yield con
             except BaseException:
-                con.execute("ROLLBACK")
+                if con.in_transaction:
+                    con.execute("ROLLBACK")
                 raise
             con.execute("COMMIT")
+        except sqlite3.DatabaseError as e:
+            # sqlite3 raises the base class itself for a file that is not a database or is damaged; its subclasses
+            # (a lock held too long, a constraint) are not about the file and pass through.
+            if type(e) is sqlite3.DatabaseError:
+                raise StudyError(f"{self.path} is not a study database ({e}); restore it or create a new study "
+                                 f"with `unnas study init`") from None
+            raise
         finally:
             con.close()
 
@@ -88,35 +118,92 @@ class Store:
     @classmethod
     def create(cls, directory: str, archs: Sequence[Tuple[str, str]], tasks: Sequence[str], seeds: Sequence[int],
                meta: Dict[str, Any]) -> "Store":
-        """A new study in *directory*: *archs* are ``(id, genotype_json)``; one job per (arch, task, seed)."""
-        os.makedirs(directory, exist_ok=True)
+        """A new study in *directory*: *archs* are ``(id, genotype_json)``; one job per (arch, task, seed). Everything
+        is checked first and the database is built beside its final name, then renamed: a failure leaves no
+        ``study.sqlite`` behind."""
         store = cls(directory)
-        if os.path.exists(store.path):
-            raise StudyError(f"{directory} already holds a study ({DB_NAME}); use another folder or delete it")
+        store.check_new()
+        cls.check_jobs(archs, tasks, seeds)
+        os.makedirs(directory, exist_ok=True)
+        tmp = os.path.join(directory, f".{DB_NAME}.{os.getpid()}.{uuid.uuid4().hex[:6]}.tmp")
+        try:
+            con = sqlite3.connect(tmp)
+            try:
+                # The default rollback journal (not WAL): WAL needs shared memory, which folders shared between
+                # machines do not have.
+                con.executescript(SCHEMA)
+                with con:
+                    con.executemany("INSERT INTO meta VALUES (?, ?)", [(k, json.dumps(v)) for k, v in meta.items()])
+                    con.executemany("INSERT INTO archs VALUES (?, ?)", list(archs))
+                    con.executemany(
+                        "INSERT INTO jobs (arch, task, seed) VALUES (?, ?, ?)",
+                        [(a, t, int(s)) for a, _ in archs for t in tasks for s in seeds],
+                    )
+            finally:
+                con.close()
+            store.check_new()
+            os.replace(tmp, store.path)
+        finally:
+            if os.path.exists(tmp):
+                os.remove(tmp)
+        return store
+
+    @staticmethod
+    def check_jobs(archs: Sequence[Tuple[str, str]], tasks: Sequence[str], seeds: Sequence[int]) -> None:
+        """Raise :class:`StudyError` unless the lists make a study: none empty, nothing twice, simple task names."""
         if not archs or not tasks or not seeds:
             raise StudyError("a study needs at least one architecture, one objective and one seed")
-        con = sqlite3.connect(store.path)
-        try:
-            # The default rollback journal (not WAL): WAL needs shared memory, which folders shared between
-            # machines do not have.
-            con.executescript(SCHEMA)
-            with con:
-                con.executemany("INSERT INTO meta VALUES (?, ?)", [(k, json.dumps(v)) for k, v in meta.items()])
-                con.executemany("INSERT INTO archs VALUES (?, ?)", list(archs))
-                con.executemany(
-                    "INSERT INTO jobs (arch, task, seed) VALUES (?, ?, ?)",
-                    [(a, t, s) for a, _ in archs for t in tasks for s in seeds],
-                )
-        finally:
-            con.close()
-        return store
+        _check_unique("architecture", [a for a, _ in archs])
+        _check_unique("objective", list(tasks))
+        _check_unique("seed", list(seeds))
+        for t in tasks:
+            check_task_name(t)
+
+    def check_new(self) -> None:
+        """Raise :class:`StudyError` unless a new study can be created in this folder."""
+        if os.path.exists(self.directory) and not os.path.isdir(self.directory):
+            raise StudyError(f"{self.directory} is a file, not a folder; pass a new or empty folder for the study")
+        if os.path.exists(self.path):
+            raise StudyError(f"{self.directory} already holds a study ({DB_NAME}); use another folder or delete it")
 
     @classmethod
     def open(cls, directory: str) -> "Store":
+        """The study in *directory*; :class:`StudyError` if there is none or its database is not a study's."""
         store = cls(directory)
         if not os.path.isfile(store.path):
             raise StudyError(f"no study in {directory} (missing {DB_NAME}); create one with `unnas study init {directory}`")
+        with store._connect() as con:
+            tables = {r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+            if TABLES <= tables:
+                con.execute("SELECT count(*) FROM jobs").fetchone()
+        if not TABLES <= tables:
+            raise StudyError(f"{store.path} is not a study database (it lacks the tables "
+                             f"{', '.join(sorted(TABLES - tables))}); create a study with `unnas study init`")
         return store
+
+    def add(self, archs: Sequence[Tuple[str, str]], tasks: Sequence[str], seeds: Sequence[int],
+            meta: Dict[str, Any]) -> int:
+        """Grow the study to every (arch, task, seed) of the study's and the given ones, creating only the missing
+        jobs, and update *meta*; returns how many jobs were created. An id already in the study must name the
+        same architecture."""
+        for t in tasks:
+            check_task_name(t)
+        with self._connect(immediate=True) as con:
+            known = dict(con.execute("SELECT id, genotype FROM archs"))
+            for a, g in archs:
+                if a in known and json.loads(known[a]) != json.loads(g):
+                    raise StudyError(f"architecture id {a!r} is already in the study with another architecture; "
+                                     f"give the new one another id")
+            con.executemany("INSERT OR IGNORE INTO archs VALUES (?, ?)", list(archs))
+            all_archs = [r[0] for r in con.execute("SELECT id FROM archs ORDER BY rowid")]
+            all_tasks = list(dict.fromkeys([r[0] for r in con.execute("SELECT task FROM jobs ORDER BY id")] + list(tasks)))
+            all_seeds = list(dict.fromkeys([r[0] for r in con.execute("SELECT seed FROM jobs ORDER BY id")]
+                                           + [int(s) for s in seeds]))
+            before = con.execute("SELECT count(*) FROM jobs").fetchone()[0]
+            con.executemany("INSERT OR IGNORE INTO jobs (arch, task, seed) VALUES (?, ?, ?)",
+                            [(a, t, s) for a in all_archs for t in all_tasks for s in all_seeds])
+            con.executemany("INSERT OR REPLACE INTO meta VALUES (?, ?)", [(k, json.dumps(v)) for k, v in meta.items()])
+            return con.execute("SELECT count(*) FROM jobs").fetchone()[0] - before
 
     def meta(self) -> Dict[str, Any]:
         with self._connect() as con:
@@ -144,9 +231,10 @@ class Store:
                             "JOIN archs a ON a.id = j.arch WHERE j.id = ?", (row[0],)).fetchone()
         return Job(*r)
 
-    def renew(self, job: Job, worker: str, lease_s: float) -> bool:
-        """Extend the lease; False if this worker no longer holds the job."""
-        with self._connect(immediate=True) as con:
+    def renew(self, job: Job, worker: str, lease_s: float, wait_s: float = 60.0) -> bool:
+        """Extend the lease; False if this worker no longer holds the job. Waits up to *wait_s* for the lock
+        (``sqlite3.OperationalError`` after that)."""
+        with self._connect(immediate=True, wait_s=wait_s) as con:
             cur = con.execute("UPDATE jobs SET lease_expires = ? WHERE id = ? AND worker = ? AND status = 'running'",
                               (time.time() + lease_s, job.id, worker))
             return cur.rowcount == 1
@@ -173,6 +261,13 @@ class Store:
         with self._connect(immediate=True) as con:
             con.execute("UPDATE jobs SET status = 'failed', error = ?, finished = ?, lease_expires = NULL "
                         "WHERE id = ? AND worker = ? AND status = 'running'", (error[:2000], time.time(), job.id, worker))
+
+    def release(self, job: Job, worker: str) -> bool:
+        """Give a held job back to the queue (``pending``, not a failure); returns whether this worker held it."""
+        with self._connect(immediate=True) as con:
+            return con.execute(
+                "UPDATE jobs SET status = 'pending', worker = NULL, lease_expires = NULL, error = NULL "
+                "WHERE id = ? AND worker = ? AND status = 'running'", (job.id, worker)).rowcount == 1
 
     def retry_failed(self) -> int:
         """Put failed jobs back in the queue; returns how many."""

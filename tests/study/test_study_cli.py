@@ -1,0 +1,189 @@
+"""`unnas study init | add | work | status | run` on bad input, growing a study, overrides and W&B runs (no training)."""
+
+import io
+import os
+import sys
+import types
+
+import pytest
+import yaml
+
+from unnas.cli import main
+from unnas.study import worker
+from unnas.study.store import Store
+
+from test_study_e2e import study_config  # noqa: F401 - the tiny two-objective study config
+
+
+def run(argv):
+    out = io.StringIO()
+    code = main(argv, out=out)
+    return code, out.getvalue()
+
+
+def one_line_error(capsys, code, *needles):
+    err = capsys.readouterr().err
+    assert code == 2 and err.startswith("unnas: error: ") and err.count("\n") == 1, err
+    for needle in needles:
+        assert needle in err, err
+    return err
+
+
+def init(study, config, *extra):
+    return run(["study", "init", study, "--archs", "sample:2:1", "--tasks", "supervised", "--seeds", "1",
+                "--config", config, *extra])
+
+
+# ------------------------------------------------------------------------------------------- init
+def test_init_checks_the_data_root(tmp_path, capsys, study_config):  # noqa: F811
+    study = str(tmp_path / "s")
+    one_line_error(capsys, init(study, study_config, "--data-root", str(tmp_path / "nonexistent"))[0],
+                   "--data-root", "does not exist")
+    (tmp_path / "file").write_text("x")
+    one_line_error(capsys, init(study, study_config, "--data-root", str(tmp_path / "file"))[0], "is not a folder")
+    assert not os.path.exists(os.path.join(study, "study.sqlite"))
+    assert init(study, study_config, "--data-root", str(tmp_path))[0] == 0
+    frozen = yaml.safe_load(open(os.path.join(study, "configs", "supervised.yaml")))
+    assert frozen["data"]["source"]["init_args"]["root"] == str(tmp_path)
+
+
+def test_a_failed_init_leaves_no_study_behind(tmp_path, capsys, study_config):  # noqa: F811
+    study = str(tmp_path / "s")
+    code, _ = run(["study", "init", study, "--archs", "unnas500:9999", "--config", study_config, "--tasks", "supervised"])
+    one_line_error(capsys, code, "unnas500:9999", "more than once")
+    assert not os.path.exists(os.path.join(study, "study.sqlite"))
+    code, _ = run(["study", "init", study, "--archs", "sample:2:1", "--config", study_config, "--tasks", "supervised",
+                   "--seeds", "1,1"])
+    one_line_error(capsys, code, "seed 1 is listed twice")
+    assert init(study, study_config)[0] == 0  # the folder is free for a good init
+    assert Store.open(study).counts() == {"supervised": {"pending": 2}}
+
+
+def test_task_names_cannot_leave_the_study_folder(tmp_path, capsys, study_config):  # noqa: F811
+    config = tmp_path / "evil.yaml"
+    config.write_text(yaml.safe_dump({"tasks": {"../x": "supervised.yaml"}}))
+    code, _ = run(["study", "init", str(tmp_path / "s"), "--archs", "sample:1:1", "--tasks", "../x", "--config",
+                   str(config)])
+    one_line_error(capsys, code, "'../x' is not a simple name")
+    assert not (tmp_path / "s" / "x.yaml").exists() and not (tmp_path / "x.yaml").exists()
+
+
+@pytest.mark.parametrize("argv, needle", [
+    (["--seeds", "abc"], "--seeds takes comma-separated integers"),
+    (["--set", "trainer.max_epochs"], "expected KEY=VALUE"),
+    (["--set", "trainer.nope.deep=1"], "nearest existing key: trainer"),
+    (["--set", "trainer.max_epochs.x=1"], "trainer.max_epochs is a value"),
+])
+def test_bad_init_arguments_are_one_line(tmp_path, capsys, study_config, argv, needle):  # noqa: F811
+    study = str(tmp_path / "s")
+    one_line_error(capsys, init(study, study_config, *argv)[0], needle)
+    assert not os.path.exists(os.path.join(study, "study.sqlite"))
+
+
+def test_init_into_a_file_is_one_line(tmp_path, capsys, study_config):  # noqa: F811
+    (tmp_path / "f").write_text("x")
+    one_line_error(capsys, init(str(tmp_path / "f"), study_config)[0], "is a file")
+
+
+def test_overrides_reach_every_frozen_config_and_the_meta(tmp_path, study_config):  # noqa: F811
+    study = str(tmp_path / "s")
+    code, _ = run(["study", "init", study, "--archs", "sample:1:1", "--tasks", "supervised,rotation", "--config",
+                   study_config, "--set", "trainer.max_epochs=2", "--set", "data.source.init_args.train_size=400",
+                   "--set", "trainer.gradient_clip_val=0.5"])
+    assert code == 0
+    for task in ("supervised", "rotation"):
+        cfg = yaml.safe_load(open(os.path.join(study, "configs", f"{task}.yaml")))
+        assert cfg["trainer"]["max_epochs"] == 2 and cfg["trainer"]["gradient_clip_val"] == 0.5
+        assert cfg["data"]["source"]["init_args"]["train_size"] == 400
+        assert cfg["trainer"]["limit_train_batches"] == 2  # the rest as in the recipe
+    assert Store.open(study).meta()["overrides"] == {"trainer.max_epochs": 2, "data.source.init_args.train_size": 400,
+                                                     "trainer.gradient_clip_val": 0.5}
+
+
+# ------------------------------------------------------------------------------------------- add
+def test_add_seeds_objectives_and_architectures(tmp_path, capsys, study_config):  # noqa: F811
+    study = str(tmp_path / "s")
+    assert init(study, study_config, "--set", "trainer.max_epochs=3", "--data-root", str(tmp_path))[0] == 0
+    store = Store.open(study)
+    done = store.claim("w", 60)
+    store.finish(done, "w", {"best_acc": 0.5})
+    code, out = run(["study", "add", study, "--seeds", "1,2"])
+    assert code == 0 and "added 2 jobs" in out
+    code, out = run(["study", "add", study, "--tasks", "rotation"])
+    assert code == 0 and "added 4 jobs" in out
+    rotation = yaml.safe_load(open(os.path.join(study, "configs", "rotation.yaml")))
+    assert rotation["model"]["init_args"]["task"]["class_path"] == "pretext_tasks.Rotation"
+    assert rotation["trainer"]["max_epochs"] == 3 and rotation["data"]["source"]["init_args"]["root"] == str(tmp_path)
+    code, out = run(["study", "add", study, "--archs", "sample:3:1"])  # its first two are in the study already
+    assert code == 0 and "added 4 jobs" in out
+    counts = store.counts()
+    assert counts == {"supervised": {"done": 1, "pending": 5}, "rotation": {"pending": 6}}
+    meta = store.meta()
+    assert meta["tasks"] == ["supervised", "rotation"] and meta["seeds"] == [1, 2]
+    assert store.results()[0]["best_acc"] == 0.5  # finished work is kept
+    assert run(["study", "add", study, "--seeds", "2"])[1].startswith("added 0 jobs")
+    one_line_error(capsys, run(["study", "add", study, "--tasks", "jigsaw"])[0], "no training config for jigsaw")
+    one_line_error(capsys, run(["study", "add", study])[0], "needs --archs, --tasks or --seeds")
+
+
+# ------------------------------------------------------------------------------------------- work, status
+@pytest.mark.parametrize("argv, needle", [
+    (["--workers", "0"], "--workers must be at least 1"),
+    (["--lease", "-5"], "--lease must be at least 20 s"),
+    (["--lease", "8"], "--lease must be at least 20 s"),
+    (["--max-jobs", "0"], "--max-jobs must be at least 1"),
+    (["--threads", "0"], "--threads must be at least 1"),
+])
+def test_bad_work_arguments_are_one_line(tmp_path, capsys, study_config, argv, needle):  # noqa: F811
+    study = str(tmp_path / "s")
+    assert init(study, study_config)[0] == 0
+    one_line_error(capsys, run(["study", "work", study, *argv])[0], needle)
+    assert Store.open(study).counts() == {"supervised": {"pending": 2}}
+
+
+@pytest.mark.parametrize("damage", ["random", "truncated"])
+def test_status_of_a_damaged_database_is_one_line(tmp_path, capsys, study_config, damage):  # noqa: F811
+    study = str(tmp_path / "s")
+    assert init(study, study_config)[0] == 0
+    path = os.path.join(study, "study.sqlite")
+    if damage == "random":
+        with open(path, "wb") as f:
+            f.write(os.urandom(8192))
+    else:
+        data = open(path, "rb").read()
+        with open(path, "wb") as f:
+            f.write(data[:len(data) // 3])
+    for cmd in (["status", study], ["work", study, "--threads", "1"], ["add", study, "--seeds", "5"]):
+        one_line_error(capsys, run(["study", *cmd])[0], f"{path} is not a study database")
+
+
+# ------------------------------------------------------------------------------------------- W&B
+def test_study_run_logs_one_named_tagged_run_under_the_study_folder(tmp_path, study_config, monkeypatch):  # noqa: F811
+    study = str(tmp_path / "s")
+    assert init(study, study_config)[0] == 0
+    calls = {}
+
+    class FakeRun:
+        summary = {}
+
+        def log(self, data):
+            calls["log"] = data
+
+        def finish(self):
+            calls["finished"] = True
+
+    def fake_init(**kwargs):
+        calls["init"] = kwargs
+        return FakeRun()
+
+    monkeypatch.setitem(sys.modules, "wandb", types.SimpleNamespace(init=fake_init))
+    monkeypatch.setenv("WANDB_MODE", "offline")
+    monkeypatch.setattr(worker, "train_job", lambda d, job, renew=None: {"best_acc": 0.25, "params": 10, "threads": 1})
+    code, out = run(["study", "run", study, "--arch", "s1-00001", "--task", "supervised", "--seed", "1"])
+    assert code == 0
+    init_kwargs = calls["init"]
+    assert init_kwargs["dir"] == os.path.abspath(study)  # W&B writes DIR/wandb
+    assert init_kwargs["name"] == "supervised-s1-00001-seed1" and init_kwargs["group"] == "supervised"
+    assert set(init_kwargs["tags"]) == {"darts", "supervised", "s1-00001", "seed1"}
+    assert calls["log"]["best_acc"] == 0.25 and calls["finished"]
+    assert [r["arch"] for r in Store.open(study).results()] == ["s1-00001"]
