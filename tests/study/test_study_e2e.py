@@ -125,14 +125,15 @@ def test_report_from_a_wandb_sweep(tmp_path, monkeypatch):
         def __init__(self, arch, task, seed, acc):
             self.config = {"arch": arch, "task": task, "seed": seed}
             self.summary = {"best_acc": acc} if acc is not None else {}
+            self.state = "finished" if acc is not None else "crashed"
 
     class FakeApi:
-        def sweep(self, path):
-            assert path == "me/proj/abc123"
+        def runs(self, path, filters=None, **kwargs):
+            assert path == "me/proj" and filters == {"sweep": "abc123"}
             runs = [FakeRun(f"a{i}", t, 1, 0.5 + 0.01 * i + (0.001 * i if t == "rotation" else 0))
                     for i in range(5) for t in ("supervised", "rotation")]
             runs.append(FakeRun("a9", "rotation", 1, None))  # crashed run: no summary, ignored
-            return type("Sweep", (), {"runs": runs})()
+            return iter(runs)
 
     monkeypatch.setattr(wandb, "Api", FakeApi)
     monkeypatch.setenv("WANDB_MODE", "disabled")

@@ -148,7 +148,7 @@ def study_report(args: argparse.Namespace, out: TextIO, stdin: TextIO) -> None:
     from unnas.study.report import build_report
 
     if args.wandb:
-        records = scale.records_from_wandb(args.wandb)
+        records = scale.records_from_wandb(args.wandb, log=lambda m: print(m, file=out))
     else:
         from unnas.study.store import Store
 
@@ -249,7 +249,8 @@ def add_parser(sub) -> None:
     rp = ssub.add_parser("report", help="rank correlations, plots and tables of the finished jobs")
     rp.add_argument("dir", nargs="?", help="the study folder (not needed with --wandb)")
     rp.add_argument("--out", required=True, help="output folder")
-    rp.add_argument("--wandb", metavar="ENTITY/PROJECT/SWEEP", help="read the results from a W&B sweep instead")
+    rp.add_argument("--wandb", metavar="ENTITY/PROJECT/SWEEP[,SWEEP2...]",
+                    help="read the results from W&B sweeps instead (every run, paged)")
     rp.add_argument("--reference", help="JSON {arch: accuracy} of a target setting (e.g. ImageNet) for the best-of-m curve")
     rp.add_argument("--title", default="unnas sample-based study")
     rp.add_argument("--gt-dataset", help="dataset of the space's ground truth (nb201: cifar10, cifar100, "
