@@ -56,6 +56,33 @@ def test_bad_genotype_is_one_line_with_exit_2(capsys):
     assert err.count("\n") == 1 and "unknown op 'sep_conv_9x9'" in err
 
 
+@pytest.mark.parametrize("genotype, message", [
+    ("Genotype(normal=[('skip_connect', 0), ('skip_connect', 1)], normal_concat=[2], "
+     "reduce=[('skip_connect', 0), ('skip_connect', 1)], reduce_concat=[0, 2])",
+     "'reduce_concat' lists state 0, an input of the reduction cell"),
+    ("Genotype(normal=[('skip_connect', 0), ('skip_connect', 1)], normal_concat=range(2, 100000000), "
+     "reduce=[('skip_connect', 0), ('skip_connect', 1)], reduce_concat=[2])",
+     "range(2, 100000000) lists 99,999,998 states"),
+    ("Genotype(normal=[('skip_connect', 0), ('skip_connect', 1)], normal_concat=range(2, 10**40), "
+     "reduce=[('skip_connect', 0), ('skip_connect', 1)], reduce_concat=[2])", "unexpected expression '10**40'"),
+    ("Genotype(normal=[('skip_connect', 0), ('skip_connect', 1)], normal_concat=range(2, 1" + "0" * 40 + "), "
+     "reduce=[('skip_connect', 0), ('skip_connect', 1)], reduce_concat=[2])", "lists more than 2**63 states"),
+])
+@pytest.mark.parametrize("command", ["info", "show", "draw"])
+def test_genotypes_that_cannot_be_built_are_one_line_with_exit_2(genotype, message, command, tmp_path, capsys):
+    extra = ["--out", str(tmp_path / "cell.png")] if command == "draw" else []
+    code, out = run(["arch", command, genotype, *extra])
+    err = capsys.readouterr().err
+    assert code == 2 and out == "" and err.count("\n") == 1 and message in err
+
+
+def test_a_normal_cell_concatenating_its_inputs_is_counted():
+    genotype = ("Genotype(normal=[('sep_conv_3x3', 0), ('skip_connect', 1)], normal_concat=[0, 1, 2], "
+                "reduce=[('max_pool_3x3', 0), ('skip_connect', 1)], reduce_concat=[2])")
+    code, out = run(["arch", "info", genotype, "--channels", "4", "--layers", "4", "--json"])
+    assert code == 0 and json.loads(out)["params"] > 0
+
+
 def test_bad_stdin_line_names_its_line(capsys):
     code, _ = run(["arch", "info", "-", "--json"], stdin="darts_v2\nnot_a_genotype\n")
     assert code == 2

@@ -40,10 +40,30 @@ def test_arch_info_rejects_a_dataset_of_another_space(capsys):
                    "imagenet16-120")
 
 
-@pytest.mark.parametrize("flag", ["--channels", "--layers", "--num-classes"])
-def test_arch_info_rejects_impossible_sizes(flag, capsys):
-    code, _ = run(["arch", "info", "darts_v2", flag, "0"])
-    assert code == 2 and capsys.readouterr().err.strip() == f"unnas: error: {flag} must be at least 1, got 0"
+@pytest.mark.parametrize("flag, value", [("--channels", "0"), ("--channels", "-3"), ("--layers", "0"),
+                                         ("--num-classes", "0"), ("--input-channels", "0")])
+@pytest.mark.parametrize("arch", ["darts_v2", "nb201_resnet"])
+def test_arch_info_rejects_impossible_sizes(arch, flag, value, capsys):
+    code, out = run(["arch", "info", arch, flag, value])
+    assert code == 2 and out == ""
+    assert capsys.readouterr().err.strip() == f"unnas: error: {flag} must be at least 1, got {value}"
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--layers", "2"], "layers=2 is too small: a DARTS network needs at least 3 cells"),
+    (["--dataset", "imagenet", "--channels", "3"], "channels=3 is odd: DARTS's ImageNet network needs an even channel"),
+])
+def test_arch_info_rejects_shapes_the_darts_network_cannot_build(argv, message, capsys):
+    code, out = run(["arch", "info", "darts_v2", *argv])
+    err = capsys.readouterr().err
+    assert code == 2 and out == "" and err.startswith(f"unnas: error: {message}") and err.count("\n") == 1
+
+
+def test_arch_info_builds_odd_cifar_widths_and_nb201_width_one():
+    code, out = run(["arch", "info", "darts_v2", "--channels", "3", "--layers", "3", "--json"])
+    assert code == 0 and json.loads(out)["channels"] == 3
+    code, out = run(["arch", "info", "nb201_resnet", "--channels", "1", "--layers", "1", "--json"])
+    assert code == 0 and json.loads(out)["params"] > 0
 
 
 def test_arch_show_sample_and_list_per_space(tmp_path):

@@ -9,7 +9,8 @@ import torch
 
 from unnas.spaces import (ArchError, DartsSpace, NB201Space, detect_space, read_arch_lines, space_class,
                           space_names)
-from unnas.spaces.darts import Genotype, get_genotype
+from unnas.spaces.darts import Genotype, NetworkCIFAR, NetworkImageNet, get_genotype
+from unnas.spaces.darts import Supernet as DartsSupernet
 
 SPACES = [DartsSpace, NB201Space]
 
@@ -109,12 +110,84 @@ def test_a_new_space_needs_only_a_subclass_and_registration():
         del _SPACES["toy"]
 
 
-def test_space_shape_errors_are_one_line():
+_DARTS_NET = "the cells at layers//3 and 2*layers//3 are reductions, and fewer cells leave no normal cell"
+
+
+@pytest.mark.parametrize("make, message", [
+    (lambda: DartsSpace(channels=0), "DARTS channels must be a positive integer, got 0"),
+    (lambda: DartsSpace(channels=-3), "DARTS channels must be a positive integer, got -3"),
+    (lambda: DartsSpace(channels=True), "DARTS channels must be a positive integer, got True"),
+    (lambda: DartsSpace(layers=0), "DARTS layers must be a positive integer, got 0"),
+    (lambda: DartsSpace(layers=1), f"layers=1 is too small: a DARTS network needs at least 3 cells ({_DARTS_NET})"),
+    (lambda: DartsSpace(layers=2), f"layers=2 is too small: a DARTS network needs at least 3 cells ({_DARTS_NET})"),
+    (lambda: DartsSpace(steps=0), "DARTS steps must be a positive integer, got 0"),
+    (lambda: DartsSpace(multiplier=0), "DARTS multiplier must be a positive integer, got 0"),
+    (lambda: DartsSpace(steps=2, multiplier=3),
+     "multiplier=3 exceeds steps=2: a search cell concatenates its last `multiplier` nodes and has only `steps`; "
+     "use a multiplier of 1..2"),
+    (lambda: DartsSpace(stem_multiplier=0), "DARTS stem_multiplier must be a positive integer, got 0"),
+    (lambda: DartsSpace(network="imagenet", channels=7),
+     "channels=7 is odd: DARTS's ImageNet network needs an even channel count (its first stem conv has C/2 channels "
+     "and its first cell halves input 0 with FactorizedReduce)"),
+    (lambda: NB201Space(channels=0), "NAS-Bench-201 channels must be a positive integer, got 0"),
+    (lambda: NB201Space(layers=0), "NAS-Bench-201 layers must be a positive integer, got 0"),
+    (lambda: DartsSpace(channels=4, layers=3).network("darts_v2", num_classes=0),
+     "NetworkCIFAR num_classes must be a positive integer, got 0"),
+    (lambda: DartsSpace(channels=4, layers=3).network("darts_v2", input_channels=0),
+     "NetworkCIFAR input_channels must be a positive integer, got 0"),
+    (lambda: DartsSpace("imagenet", channels=4, layers=3).network("darts_v2", num_classes=0),
+     "NetworkImageNet num_classes must be a positive integer, got 0"),
+    (lambda: DartsSpace(channels=4, layers=3).supernet(input_channels=0),
+     "Supernet input_channels must be a positive integer, got 0"),
+    (lambda: NB201Space(channels=4, layers=1).network("nb201_resnet", num_classes=0),
+     "TinyNetwork num_classes must be a positive integer, got 0"),
+    (lambda: NB201Space(channels=4, layers=1).supernet(input_channels=0),
+     "NB201Supernet input_channels must be a positive integer, got 0"),
+])
+def test_impossible_sizes_are_one_config_error_line(make, message):
     from unnas.errors import ConfigError
 
-    with pytest.raises(ConfigError, match="layers=2 is too small"):
-        DartsSpace(layers=2)
-    with pytest.raises(ConfigError, match="channels must be at least 1"):
-        DartsSpace(channels=0)
-    with pytest.raises(ConfigError, match="NAS-Bench-201 channels must be a positive integer, got 0"):
-        NB201Space(channels=0)
+    with pytest.raises(ConfigError) as info:
+        make()
+    assert str(info.value) == message
+
+
+@pytest.mark.parametrize("builder", [NetworkCIFAR, NetworkImageNet, DartsSupernet], ids=lambda c: c.__name__)
+def test_darts_builders_check_their_sizes_themselves(builder):
+    from unnas.errors import ConfigError
+
+    genotype = () if builder is DartsSupernet else ("darts_v2",)
+    with pytest.raises(ConfigError, match="^layers=2 is too small"):
+        builder(*genotype, C=4, layers=2)
+    with pytest.raises(ConfigError, match=f"^{builder.__name__} C must be a positive integer, got 0$"):
+        builder(*genotype, C=0, layers=3)
+    with pytest.raises(ConfigError, match=f"^{builder.__name__} num_classes must be a positive integer, got 0$"):
+        builder(*genotype, C=4, layers=3, num_classes=0)
+
+
+@pytest.mark.parametrize("make", [
+    lambda: DartsSpace(channels=1, layers=3),   # reductions double C, so FactorizedReduce always gets an even count
+    lambda: DartsSpace(channels=3, layers=4, steps=1, multiplier=1, stem_multiplier=1),
+    lambda: DartsSpace("imagenet", channels=2, layers=3),
+    lambda: NB201Space(channels=1, layers=1),   # stages double C; no NAS-Bench-201 cell op halves it
+])
+def test_the_smallest_accepted_shapes_build_and_run(make):
+    space = make()
+    net = space.network(space.sample(1, seed=0)[0], num_classes=2).eval()
+    with torch.no_grad():
+        assert net(torch.randn(1, 3, 16, 16))[0].shape == (1, 2)
+        assert space.supernet(num_classes=2).eval()(torch.randn(1, 3, 16, 16)).shape == (1, 2)
+    assert space.is_arch(space.supernet().genotype())
+
+
+@pytest.mark.parametrize("cls, text", [(DartsSpace, '{"a": ' + "[" * 30000 + "]" * 30000 + "}"),
+                                       (NB201Space, '{"a": ' + "[" * 30000 + "]" * 30000 + "}"),
+                                       (NB201Space, '{"space": "nb201", "naslib": [' + "9" * 5000 + "]}")])
+def test_hostile_json_is_one_arch_error_line(cls, text, tmp_path):
+    for spec in (text, str(tmp_path / "arch.json")):
+        (tmp_path / "arch.json").write_text(text)
+        with pytest.raises(ArchError) as info:
+            cls().load(spec)
+        assert "\n" not in str(info.value) and len(str(info.value)) < 300
+    with pytest.raises(ArchError, match="^x line 1: invalid JSON"):
+        list(read_arch_lines([text], "x"))

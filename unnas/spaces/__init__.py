@@ -7,10 +7,9 @@ and the exact performance switches (:mod:`~unnas.spaces.speedups`).
 
 from __future__ import annotations
 
-import json
 from typing import Any, Iterable, Iterator, Optional, Tuple
 
-from unnas.spaces.base import (ArchError, DatasetSpec, GroundTruth, SearchSpace, Supernet, detect_space,
+from unnas.spaces.base import (ArchError, DatasetSpec, GroundTruth, SearchSpace, Supernet, detect_space, json_value,
                                register_space, space_class, space_names)
 from unnas.spaces.darts.space import DartsSpace
 from unnas.spaces.nb201.space import NB201Space
@@ -36,7 +35,7 @@ def read_arch_lines(lines: Iterable[str], source: str, space: Optional[SearchSpa
             label = text if len(text) < 80 else f"{source}:{lineno}"
             spec: Any = text
             if text.startswith("{"):
-                data = json.loads(text)
+                data = json_value(text, "invalid JSON")
                 if not isinstance(data, dict):
                     raise ArchError("a JSON line must be an object")
                 label = str(data.get("id") or data.get("name") or f"{source}:{lineno}")
@@ -47,8 +46,6 @@ def read_arch_lines(lines: Iterable[str], source: str, space: Optional[SearchSpa
                 cls = detect_space(spec)
                 sp = spaces.setdefault(cls.name, cls())
             yield label, sp, sp.load(spec)
-        except json.JSONDecodeError as e:
-            raise ArchError(f"{source} line {lineno}: invalid JSON ({e.msg})") from None
         except ArchError as e:
             raise ArchError(f"{source} line {lineno}: {e}") from None
 

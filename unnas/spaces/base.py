@@ -28,11 +28,20 @@ from typing import Any, Callable, ClassVar, Dict, Iterator, List, Mapping, Optio
 import numpy as np
 from torch import nn
 
+from unnas.errors import ConfigError
+
 HeadFactory = Callable[[int], nn.Module]
 
 
 class ArchError(ValueError):
     """An architecture that cannot be parsed or is not valid in its space; the message is one line."""
+
+
+def check_positive(where: str, **sizes: Any) -> None:
+    """One-line :class:`~unnas.errors.ConfigError` unless every size in *sizes* is an integer of at least 1."""
+    for name, value in sizes.items():
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ConfigError(f"{where} {name} must be a positive integer, got {value!r:.40}")
 
 
 @dataclass(frozen=True)
@@ -188,11 +197,7 @@ class SearchSpace(ABC):
         if os.path.isfile(text):
             return self.from_dict(read_json_file(text))
         if text.startswith("{"):
-            try:
-                obj = json.loads(text)
-            except json.JSONDecodeError as e:
-                raise ArchError(f"invalid JSON ({e.msg} at line {e.lineno} column {e.colno})") from None
-            return self.from_dict(obj)
+            return self.from_dict(json_value(text, "invalid JSON"))
         if text.lower().endswith(".json"):
             raise ArchError(f"architecture file {text} does not exist")
         return self.parse(text)
@@ -246,11 +251,22 @@ def read_json_file(path: str) -> Any:
     """A JSON file's value (a UTF-8 byte-order mark is allowed); one-line :class:`ArchError` on failure."""
     try:
         with open(path, encoding="utf-8-sig") as f:
-            return json.load(f)
-    except json.JSONDecodeError as e:
-        raise ArchError(f"{path} is not valid JSON ({e.msg} at line {e.lineno} column {e.colno})") from None
+            text = f.read()
     except (OSError, UnicodeDecodeError) as e:
         raise ArchError(f"cannot read {path}: {e}") from None
+    return json_value(text, f"{path} is not valid JSON")
+
+
+def json_value(text: str, what: str) -> Any:
+    """The value of JSON *text*; one-line :class:`ArchError` starting with *what* otherwise."""
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as e:
+        raise ArchError(f"{what} ({e.msg} at line {e.lineno} column {e.colno})") from None
+    except RecursionError:
+        raise ArchError(f"{what} (nested too deeply)") from None
+    except ValueError:  # an integer longer than Python converts (sys.get_int_max_str_digits())
+        raise ArchError(f"{what} (a number thousands of digits long)") from None
 
 
 # ------------------------------------------------------------------------------------ the registry of spaces

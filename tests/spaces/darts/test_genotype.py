@@ -150,7 +150,7 @@ def test_valid_random_genotypes_round_trip(data):
     normal, n1 = cell()
     reduce, n2 = cell()
     nc = data.draw(st.lists(st.integers(0, n1 + 1), min_size=1, unique=True))
-    rc = data.draw(st.lists(st.integers(0, n2 + 1), min_size=1, unique=True))
+    rc = data.draw(st.lists(st.integers(2, n2 + 1), min_size=1, unique=True))
     g = make_genotype(normal, nc, reduce, rc)
     assert parse_genotype(format_genotype(g)) == g
     assert parse_genotype(g.to_json()) == g
@@ -159,3 +159,91 @@ def test_valid_random_genotypes_round_trip(data):
 def test_primitives_are_dartss_eight_ops_in_order():
     assert PRIMITIVES == ("none", "max_pool_3x3", "avg_pool_3x3", "skip_connect", "sep_conv_3x3",
                           "sep_conv_5x5", "dil_conv_3x3", "dil_conv_5x5")
+
+
+_CELL = "[('skip_connect', 0), ('sep_conv_3x3', 1)]"
+
+
+def _text(normal_concat="[2]", reduce_concat="[2]", normal=_CELL, reduce=_CELL):
+    return f"Genotype(normal={normal}, normal_concat={normal_concat}, reduce={reduce}, reduce_concat={reduce_concat})"
+
+
+@pytest.mark.parametrize("reduce_concat, state", [("[0, 2]", 0), ("[2, 1]", 1), ("range(0, 3)", 0)])
+def test_a_reduction_cell_cannot_concatenate_its_inputs(reduce_concat, state):
+    # the inputs of a reduction cell keep the previous resolution while its nodes are halved
+    with pytest.raises(GenotypeError) as info:
+        parse_genotype(_text(reduce_concat=reduce_concat))
+    assert str(info.value) == (f"'reduce_concat' lists state {state}, an input of the reduction cell: the inputs keep "
+                               "the previous resolution while its nodes are halved, so they cannot be concatenated; "
+                               "list only its nodes, states 2..2")
+    with pytest.raises(GenotypeError, match="an input of the reduction cell"):
+        load_genotype(Genotype((("skip_connect", 0),) * 2, (2,), (("skip_connect", 0),) * 2, (state, 2)))
+
+
+def test_a_normal_cell_may_concatenate_its_inputs_and_cells_may_differ_in_size():
+    g = parse_genotype(_text(normal_concat="[0, 1, 2]", reduce=_CELL[:-1] + ", ('max_pool_3x3', 2), ('none', 0)]",
+                             reduce_concat="range(2, 4)"))
+    assert g.normal_concat == (0, 1, 2) and g.reduce_concat == (2, 3) and len(g.reduce) == 4
+
+
+@pytest.mark.parametrize("text, message", [
+    (_text(normal_concat="[2, 2]"), "'normal_concat' lists state 2 twice; list each state once"),
+    (_text(normal_concat="[]"), "'normal_concat' must be a non-empty list of state indices, got []"),
+    (_text(reduce_concat="range(2, 2)"), "'reduce_concat' must be a non-empty list of state indices, got []"),
+    (_text(normal="[('skip_connect', 0), ('skip_connect', 2)]"),
+     "normal edge 1 (node 0) reads state 2; node 0 can read states 0..1"),
+    (_text(normal="[('skip_connect', 0), ('skip_connect', 1), ('skip_connect', 0)]"),
+     "'normal' has 3 edges; a cell needs 2 edges per node (an even number, at least 2)"),
+    (_text(normal="[('skip_connect', 0, 1), ('skip_connect', 1)]"), "normal edge 0 must be an (op, input) pair"),
+])
+def test_every_unbuildable_form_is_rejected_in_one_line(text, message):
+    with pytest.raises(GenotypeError) as info:
+        parse_genotype(text)
+    assert str(info.value).startswith(message)
+
+
+@pytest.mark.parametrize("concat, count", [
+    ("range(2, 100000000)", "99,999,998"),
+    ("range(2, 10000000000000000000000000000000)", "more than 2**63"),
+    ("range(-10000000000000000000000000000000, 3)", "more than 2**63"),
+    ("range(0, 100000000000, 1000)", "100,000,000"),
+])
+def test_a_range_is_bounded_before_it_is_expanded(concat, count):
+    with pytest.raises(GenotypeError) as info:
+        parse_genotype(_text(normal_concat=concat))
+    assert str(info.value) == (f"{concat[:60]} lists {count} states; a concat lists each state of its cell at most "
+                               f"once, so a range may hold at most 64")
+
+
+def test_a_huge_range_built_in_python_is_checked_lazily():
+    with pytest.raises(GenotypeError, match="'normal_concat' lists state 3; this cell has states 0..2"):
+        make_genotype([("none", 0), ("none", 1)], range(2, 10 ** 30), [("none", 0), ("none", 1)], [2])
+
+
+@pytest.mark.parametrize("text, fragment", [
+    (_text(normal_concat="[" + "2, " * 40000 + "]"), "genotype text is longer than 65,536 characters"),
+    (_text(normal_concat="-" * 900 + "2"), "unexpected expression '------"),
+    (_text(normal_concat="-" * 5000 + "2"), "not valid Genotype(...) syntax"),
+    (_text(normal_concat="[" * 300 + "]" * 300), "not valid Genotype(...) syntax: too many nested parentheses"),
+    (_text(normal_concat="range(2, " + "9" * 5000 + ")"), "an integer thousands of digits long"),
+    ('{"normal": [["skip_connect", ' + "9" * 5000 + ']]}', "an integer thousands of digits long"),
+    ('{"normal": ' + "[" * 30000 + "]" * 30000 + "}", "genotype JSON is malformed: maximum recursion depth"),
+])
+def test_hostile_text_gives_one_short_line_quickly(text, fragment):
+    with pytest.raises(GenotypeError) as info:
+        parse_genotype(text)
+    message = str(info.value)
+    assert fragment in message and "\n" not in message and len(message) < 300
+
+
+def test_error_messages_shorten_long_values():
+    with pytest.raises(GenotypeError) as info:
+        parse_genotype(_text(normal="[('" + "x" * 20000 + "', 0), ('skip_connect', 1)]"))
+    assert str(info.value).startswith("unknown op 'xxxx") and len(str(info.value)) < 300
+
+
+def test_a_long_genotype_file_is_refused_without_reading_it_whole(tmp_path):
+    path = tmp_path / "big.json"
+    path.write_text('{"normal": [' + '["none", 0], ' * 200000 + "]}")
+    with pytest.raises(GenotypeError, match="longer than 65,536 characters"):
+        load_genotype(str(path))

@@ -224,6 +224,23 @@ def test_fuzz_any_text(text):
     _accepts_or_one_line_error(text)
 
 
+@settings(max_examples=40, deadline=None)
+@given(_mutated(), st.integers(1, 4), st.integers(1, 2), st.sampled_from([8, 16]), st.integers(1, 2))
+def test_every_accepted_cell_builds_a_network_that_runs_forward(text, channels, layers, size, batch):
+    import torch
+
+    from unnas.spaces.nb201.networks import TinyNetwork
+
+    try:
+        cell = parse_cell(text)
+    except ArchError:
+        return
+    net = TinyNetwork(cell, C=channels, N=layers, num_classes=3).eval()
+    with torch.no_grad():
+        logits, aux = net(torch.randn(batch, 3, size, size))
+    assert logits.shape == (batch, 3) and aux is None and torch.isfinite(logits).all()
+
+
 def test_non_string_input_is_an_arch_error():
     _one_line_error(parse_cell, 12)
     _one_line_error(check_cell, ("none",) * 5)

@@ -13,6 +13,8 @@ from typing import List, Optional, Sequence, Tuple
 import torch
 from torch import nn
 
+from unnas.errors import ConfigError
+from unnas.spaces.base import check_positive
 from unnas.spaces.darts.genotype import Edge, GenotypeLike, load_genotype
 from unnas.spaces.heads import HeadFactory, classifier_head
 from unnas.spaces.darts.ops import OPS, FactorizedReduce, Identity, ReLUConvBN
@@ -31,6 +33,28 @@ def drop_path(x: torch.Tensor, drop_prob: float) -> torch.Tensor:
 def reduction_indices(layers: int) -> Tuple[int, int]:
     """Positions of the two reduction cells in a stack of *layers* cells."""
     return layers // 3, 2 * layers // 3
+
+
+def check_depth(layers: int) -> None:
+    """One-line :class:`ConfigError` unless a stack of *layers* cells holds a normal cell and two reductions."""
+    if layers < 3:
+        raise ConfigError(f"layers={layers} is too small: a DARTS network needs at least 3 cells (the cells at "
+                          f"layers//3 and 2*layers//3 are reductions, and fewer cells leave no normal cell)")
+
+
+def check_imagenet_channels(C: int) -> None:
+    """One-line :class:`ConfigError` unless DARTS's ImageNet stems and first cell can be built with *C* channels."""
+    if C % 2:
+        raise ConfigError(f"channels={C} is odd: DARTS's ImageNet network needs an even channel count (its first stem "
+                          f"conv has C/2 channels and its first cell halves input 0 with FactorizedReduce)")
+
+
+def check_shape(where: str, C: int, layers: int, num_classes: int, input_channels: int, head) -> None:
+    """The checks every DARTS network and supernet builder makes on its sizes (one-line :class:`ConfigError`)."""
+    check_positive(where, C=C, layers=layers, input_channels=input_channels)
+    if head is None:
+        check_positive(where, num_classes=num_classes)
+    check_depth(layers)
 
 
 class Cell(nn.Module):
@@ -144,12 +168,16 @@ class NetworkCIFAR(_CellNetwork):
         input_channels: channels of the network input (1 for colorization).
         head: factory for the objective's head; default is GAP + linear with *num_classes*.
         speedups: performance switches (those in ``speedups.NETWORK_SWITCHES`` apply here).
+
+    Sizes are positive integers and ``layers >= 3``; otherwise a one-line :class:`~unnas.errors.ConfigError`.
     """
 
     def __init__(self, genotype: GenotypeLike, C: int = 36, num_classes: int = 10, layers: int = 20,
                  auxiliary: bool = False, drop_path_prob: float = 0.0, input_channels: int = 3,
                  head: Optional[HeadFactory] = None, stem_multiplier: int = 3, speedups: Speedups = Speedups()):
         super().__init__()
+        check_shape("NetworkCIFAR", C, layers, num_classes, input_channels, head)
+        check_positive("NetworkCIFAR", stem_multiplier=stem_multiplier)
         self.speedups = speedups
         genotype = load_genotype(genotype)
         self.genotype = genotype
@@ -167,7 +195,7 @@ class NetworkCIFAR(_CellNetwork):
 class NetworkImageNet(_CellNetwork):
     """DARTS's ImageNet network: two stride-2 stems (overall stride 8 before the first cell).
 
-    Arguments as :class:`NetworkCIFAR`; defaults follow DARTS (C=48, 14 layers, 1000 classes).
+    Arguments as :class:`NetworkCIFAR`; defaults follow DARTS (C=48, 14 layers, 1000 classes). *C* must be even.
     """
 
     auxiliary_imagenet = True
@@ -176,6 +204,8 @@ class NetworkImageNet(_CellNetwork):
                  auxiliary: bool = False, drop_path_prob: float = 0.0, input_channels: int = 3,
                  head: Optional[HeadFactory] = None, speedups: Speedups = Speedups()):
         super().__init__()
+        check_shape("NetworkImageNet", C, layers, num_classes, input_channels, head)
+        check_imagenet_channels(C)
         self.speedups = speedups
         genotype = load_genotype(genotype)
         self.genotype = genotype

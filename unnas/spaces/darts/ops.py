@@ -12,6 +12,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from unnas.errors import ConfigError
 from unnas.spaces.speedups import DepthwiseConv2d
 
 #: The 8 candidate ops of the DARTS search space; the order defines the columns of the alphas.
@@ -90,7 +91,7 @@ class FactorizedReduce(nn.Module):
     def __init__(self, C_in: int, C_out: int, affine: bool = True):
         super().__init__()
         if C_out % 2:
-            raise ValueError(f"FactorizedReduce needs an even number of output channels, got {C_out}")
+            raise ConfigError(f"FactorizedReduce needs an even number of output channels, got {C_out}")
         self.relu = nn.ReLU(inplace=False)
         self.conv_1 = nn.Conv2d(C_in, C_out // 2, 1, stride=2, padding=0, bias=False)
         self.conv_2 = nn.Conv2d(C_in, C_out // 2, 1, stride=2, padding=0, bias=False)

@@ -5,12 +5,12 @@ from __future__ import annotations
 from typing import Any, Dict, List, Literal, Mapping, Optional, Tuple
 
 from unnas.errors import ConfigError
-from unnas.spaces.base import DatasetSpec, HeadFactory, SearchSpace, register_space
+from unnas.spaces.base import DatasetSpec, HeadFactory, SearchSpace, check_positive, register_space
 from unnas.spaces.darts.genotype import (SAMPLED_PREFIX, Genotype, GenotypeError, describe, format_genotype,
                                          genotype_from_dict, get_genotype, load_genotype, parse_genotype,
                                          registered_names)
-from unnas.spaces.darts.networks import NetworkCIFAR, NetworkImageNet
-from unnas.spaces.darts.supernet import Supernet
+from unnas.spaces.darts.networks import NetworkCIFAR, NetworkImageNet, check_depth, check_imagenet_channels
+from unnas.spaces.darts.supernet import Supernet, check_multiplier
 from unnas.spaces.speedups import Speedups
 
 #: shapes DARTS uses when none is given: evaluation networks (train.py / train_imagenet.py) and the supernet
@@ -28,8 +28,13 @@ class DartsSpace(SearchSpace):
         channels / layers: initial channels C and number of cells; ``None`` takes DARTS's values (evaluation:
             CIFAR 36/20, ImageNet 48/14; supernet: 16/8).
         auxiliary: build DARTS's auxiliary head after the second reduction cell (evaluation networks).
-        steps / multiplier / stem_multiplier: intermediate nodes per supernet cell, states concatenated, stem width.
+        steps / multiplier / stem_multiplier: intermediate nodes per supernet cell, how many of the last nodes its
+            output concatenates (``1 .. steps``), and the CIFAR stem's width in units of ``channels``.
         speedups: exact performance switches (``Speedups.off()`` is the plain formulation).
+
+    Sizes are positive integers; ``layers`` is at least 3 (the cells at ``layers // 3`` and ``2 * layers // 3`` are
+    reductions, and fewer cells leave no normal cell); the ImageNet network needs an even ``channels``. Anything else
+    raises a one-line :class:`~unnas.errors.ConfigError`.
     """
 
     name = "darts"
@@ -46,11 +51,13 @@ class DartsSpace(SearchSpace):
                  stem_multiplier: int = 3, speedups: Speedups = Speedups()):
         if network not in NETWORK_DEFAULTS:
             raise ConfigError(f"unknown DARTS network {network!r}; use 'cifar' or 'imagenet'")
-        for what, value in (("channels", channels), ("layers", layers)):
-            if value is not None and value < 1:
-                raise ConfigError(f"{what} must be at least 1, got {value}")
-        if layers is not None and layers < 3:
-            raise ConfigError(f"layers={layers} is too small: a DARTS network needs at least 3 cells (two are reductions)")
+        check_positive("DARTS", steps=steps, multiplier=multiplier, stem_multiplier=stem_multiplier,
+                       **{k: v for k, v in (("channels", channels), ("layers", layers)) if v is not None})
+        if layers is not None:
+            check_depth(layers)
+        if channels is not None and network == "imagenet":
+            check_imagenet_channels(channels)
+        check_multiplier(steps, multiplier)
         self.network_kind = network
         self.channels, self.layers, self.auxiliary = channels, layers, auxiliary
         self.steps, self.multiplier, self.stem_multiplier = steps, multiplier, stem_multiplier

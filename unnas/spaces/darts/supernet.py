@@ -19,7 +19,9 @@ from torch import nn
 from unnas.spaces.base import Supernet as SupernetBase
 from unnas.spaces.darts.genotype import Genotype, make_genotype
 from unnas.spaces.heads import HeadFactory, classifier_head
-from unnas.spaces.darts.networks import reduction_indices
+from unnas.errors import ConfigError
+from unnas.spaces.base import check_positive
+from unnas.spaces.darts.networks import check_imagenet_channels, check_shape, reduction_indices
 from unnas.spaces.darts.ops import OPS, PRIMITIVES, FactorizedReduce, ReLUConvBN, Zero
 from unnas.spaces.speedups import (DepthwiseConv2d, Speedups, apply_speedups, cat_channels, depthwise_pointwise,
                                    is_pointwise, to_layout)
@@ -37,6 +39,13 @@ def edge_labels(steps: int) -> List[str]:
         rows += [f"node {i} <- " + ("c_{k-2}", "c_{k-1}")[j] if j < 2 else f"node {i} <- node {j - 2}"
                  for j in range(i + 2)]
     return rows
+
+
+def check_multiplier(steps: int, multiplier: int) -> None:
+    """One-line :class:`ConfigError` unless a search cell's output (its last *multiplier* states) holds nodes only."""
+    if multiplier > steps:
+        raise ConfigError(f"multiplier={multiplier} exceeds steps={steps}: a search cell concatenates its last "
+                          f"`multiplier` nodes and has only `steps`; use a multiplier of 1..{steps}")
 
 
 def derive_cell(weights: np.ndarray, steps: int = 4, primitives: Sequence[str] = PRIMITIVES):
@@ -188,7 +197,7 @@ class Supernet(SupernetBase):
         C: initial channels (DARTS: 16).
         num_classes: outputs of the default classifier head (ignored when *head* is given).
         layers: number of cells (DARTS: 8; reductions at ``layers//3`` and ``2*layers//3``).
-        steps: intermediate nodes per cell; multiplier: how many of the last states are concatenated.
+        steps: intermediate nodes per cell; multiplier: how many of the last nodes are concatenated (``1 .. steps``).
         stem: ``"cifar"`` (one 3x3 conv, ``stem_multiplier*C`` channels) or ``"imagenet"`` (DARTS's stride-8
             stems, as UnNAS uses for non-CIFAR searches).
         input_channels: channels of the network input; head: the objective's head factory.
@@ -201,11 +210,16 @@ class Supernet(SupernetBase):
                  head: Optional[HeadFactory] = None, primitives: Sequence[str] = PRIMITIVES,
                  speedups: Speedups = Speedups()):
         super().__init__()
+        check_shape("Supernet", C, layers, num_classes, input_channels, head)
+        check_positive("Supernet", steps=steps, multiplier=multiplier, stem_multiplier=stem_multiplier)
+        check_multiplier(steps, multiplier)
+        if stem == "imagenet":
+            check_imagenet_channels(C)
         self.primitives = tuple(primitives)
         self.speedups = speedups
         unknown = [p for p in self.primitives if p not in OPS]
         if unknown:
-            raise ValueError(f"unknown primitive(s) {unknown}; known ops: {', '.join(sorted(OPS))}")
+            raise ConfigError(f"unknown primitive(s) {unknown}; known ops: {', '.join(sorted(OPS))}")
         self._steps, self._multiplier, self._layers = steps, multiplier, layers
         if stem == "cifar":
             C_curr = stem_multiplier * C
@@ -222,7 +236,7 @@ class Supernet(SupernetBase):
             C_prev_prev = C_prev = C
             reduction_prev = True
         else:
-            raise ValueError(f"unknown stem {stem!r}; use 'cifar' or 'imagenet'")
+            raise ConfigError(f"unknown stem {stem!r}; use 'cifar' or 'imagenet'")
         self.stem_kind = stem
         C_curr = C
         reductions = reduction_indices(layers)

@@ -26,13 +26,12 @@ order of the official ``Structure.gen_all(NAS_BENCH_201, 4)``; it is not the ben
 
 from __future__ import annotations
 
-import json
 import re
 from typing import Any, Dict, List, NamedTuple, Tuple
 
 import numpy as np
 
-from unnas.spaces.base import ArchError
+from unnas.spaces.base import ArchError, json_value
 from unnas.spaces.nb201.ops import PRIMITIVES
 
 #: ``(to, from)`` node pairs of the 6 edges in arch-string order.
@@ -223,13 +222,7 @@ def parse_cell(text: Any) -> NB201Cell:
     if not t:
         raise ArchError(f"empty NAS-Bench-201 architecture; write an arch string like {_TEMPLATE}")
     if t.startswith("{") or t.startswith("["):
-        try:
-            obj = json.loads(t)
-        except json.JSONDecodeError as e:
-            raise ArchError(f"invalid JSON ({e.msg} at line {e.lineno} column {e.colno})") from None
-        except RecursionError:
-            raise ArchError("invalid JSON (nested too deeply)") from None
-        return cell_from_dict(obj)
+        return cell_from_dict(json_value(t, "invalid JSON"))
     if t.startswith("("):
         return _parse_naslib_text(t)
     if not t.startswith("|"):

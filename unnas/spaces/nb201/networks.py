@@ -16,6 +16,7 @@ from typing import Any, Optional, Tuple
 import torch
 from torch import nn
 
+from unnas.spaces.base import check_positive
 from unnas.spaces.heads import HeadFactory, classifier_head
 from unnas.spaces.nb201.cell import EDGES, NB201Cell, parse_cell
 from unnas.spaces.nb201.ops import OPS, ResNetBasicblock
@@ -55,6 +56,14 @@ class InferCell(nn.Module):
         return f"C={self.C}, {self.cell}"
 
 
+def check_shape(where: str, C: int, N: int, num_classes: int, input_channels: int, head) -> None:
+    """One-line :class:`~unnas.errors.ConfigError` unless the sizes of a NAS-Bench-201 network are positive integers
+    (*num_classes* only matters without a *head*). Any ``C >= 1`` builds: stages double it, and no op halves it."""
+    check_positive(where, C=C, N=N, input_channels=input_channels)
+    if head is None:
+        check_positive(where, num_classes=num_classes)
+
+
 def build_skeleton(net: nn.Module, C: int, N: int, input_channels: int, make_cell) -> int:
     """NAS-Bench-201's macro skeleton on *net*: ``stem`` (3x3 conv + BN), ``cells`` (three stages of N cells from
     ``make_cell(C_stage)`` at C, 2C, 4C with a stride-2 :class:`ResNetBasicblock` between stages) and ``lastact``
@@ -88,8 +97,7 @@ class TinyNetwork(nn.Module):
     def __init__(self, cell: Any, C: int = 16, N: int = 5, num_classes: int = 10, input_channels: int = 3,
                  head: Optional[HeadFactory] = None, speedups: Speedups = Speedups()):
         super().__init__()
-        if C < 1 or N < 1:
-            raise ValueError(f"TinyNetwork needs C >= 1 and N >= 1, got C={C}, N={N}")
+        check_shape("TinyNetwork", C, N, num_classes, input_channels, head)
         self.cell = as_cell(cell)
         self.C, self.N = C, N
         self.speedups = speedups

@@ -26,7 +26,7 @@ from unnas.spaces.base import Supernet
 from unnas.spaces.darts.supernet import MixedOp
 from unnas.spaces.heads import HeadFactory, classifier_head
 from unnas.spaces.nb201.cell import EDGES, NB201Cell
-from unnas.spaces.nb201.networks import build_skeleton
+from unnas.spaces.nb201.networks import build_skeleton, check_shape
 from unnas.spaces.nb201.ops import OPS, PRIMITIVES
 from unnas.spaces.speedups import Speedups, apply_speedups, to_layout
 
@@ -84,8 +84,7 @@ class NB201Supernet(Supernet):
         unknown = [p for p in self.primitives if p not in OPS]
         if unknown or not self.primitives:
             raise ValueError(f"unknown primitive(s) {unknown}; known ops: {', '.join(PRIMITIVES)}")
-        if C < 1 or N < 1:
-            raise ValueError(f"NB201Supernet needs C >= 1 and N >= 1, got C={C}, N={N}")
+        check_shape("NB201Supernet", C, N, num_classes, input_channels, head)
         self.C, self.N = C, N
         self.speedups = speedups
         C_prev = build_skeleton(self, C, N, input_channels, lambda C_curr: SearchCell(C_curr, self.primitives, speedups))
