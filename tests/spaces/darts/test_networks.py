@@ -1,5 +1,5 @@
 """The evaluation networks against the counts of the official DARTS/UnNAS code (numbers obtained by running the
-official model code of quark0/darts and facebookresearch/unnas; DARTS paper Table 1/2, UnNAS paper Tables 3/4)."""
+official model code of quark0/darts and facebookresearch/unnas)."""
 
 import pytest
 import torch
