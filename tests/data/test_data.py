@@ -1,13 +1,9 @@
 """Image sources and the datamodule: splits, subsets, and the errors a user meets."""
 
 import os
-
-import numpy as np
-import pytest
-import torch
-from PIL import Image
-
 import sys
+
+import pytest
 
 sys.path.insert(0, os.path.dirname(__file__))
 from conftest_data import make_image_tree  # noqa: E402

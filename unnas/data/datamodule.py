@@ -16,6 +16,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset, Sampler, Subset
 
 from unnas.data.sources import DataError, ImageSource
+from unnas.errors import ConfigError
 
 
 class EpochShuffleSampler(Sampler[int]):
@@ -35,13 +36,30 @@ class EpochShuffleSampler(Sampler[int]):
         return self.n
 
 
-def _seeded_subset(dataset: Dataset, size: Optional[int], seed: int) -> Dataset:
-    if size is None or size >= len(dataset):
+def _seeded_subset(dataset: Dataset, size: Optional[int], seed: int, option: str, what: str) -> Dataset:
+    """A seeded random subset of *size* images (all of them when *size* is None); *option* and *what* (the
+    split and its source) name the setting in the error when the dataset has fewer images."""
+    if size is None or size == len(dataset):
         return dataset
-    if size < 1:
-        raise ValueError(f"a subset needs at least 1 image, got {size}")
+    if size > len(dataset):
+        raise ConfigError(f"data.{option} {size} is larger than the {len(dataset)} images of {what}; lower it, "
+                          f"or leave it unset to use them all")
     g = torch.Generator().manual_seed(seed)
     return Subset(dataset, sorted(torch.randperm(len(dataset), generator=g)[:size].tolist()))
+
+
+def _check_sizes(batch_size: int, test_batch_size: Optional[int], num_workers: int, train_portion: Optional[float],
+                train_size: Optional[int], test_size: Optional[int]) -> None:
+    """Raise :class:`ConfigError` naming the first ``data.*`` option outside its range."""
+    for option, value, low in (("batch_size", batch_size, 1), ("test_batch_size", test_batch_size, 1),
+                               ("train_size", train_size, 1), ("test_size", test_size, 1),
+                               ("num_workers", num_workers, 0)):
+        if value is not None and value < low:
+            raise ConfigError(f"data.{option} must be at least {low}, got {value}")
+    if train_portion is not None and not 0.0 < train_portion < 1.0:
+        raise ConfigError(f"data.train_portion (the share of the training images that trains the weights; the rest "
+                          f"trains the architecture) must be between 0 and 1, both excluded, got {train_portion}; "
+                          f"DARTS uses 0.5")
 
 
 class ImageDataModule(L.LightningDataModule):
@@ -52,10 +70,11 @@ class ImageDataModule(L.LightningDataModule):
         batch_size: images per training batch (a rotation batch of B images holds 4B network samples).
         test_batch_size: images per evaluation batch (default: batch_size).
         num_workers: DataLoader worker processes (0 loads in the main process).
-        train_portion: if set, split the training set: this share trains the weights and the rest the
+        train_portion: if set, in (0, 1): split the training set: this share trains the weights and the rest the
             architecture (DARTS: 0.5).
         split_seed: seed of the weight/architecture split and of the subsets.
-        train_size / test_size: use a seeded random subset of this many images (CPU-sized runs).
+        train_size / test_size: use a seeded random subset of this many images (CPU-sized runs); at most the
+            split's size.
         shuffle_seed: seed of the per-epoch shuffling.
     """
 
@@ -63,11 +82,10 @@ class ImageDataModule(L.LightningDataModule):
                  num_workers: int = 0, train_portion: Optional[float] = None, split_seed: int = 0,
                  train_size: Optional[int] = None, test_size: Optional[int] = None, shuffle_seed: int = 0):
         super().__init__()
-        if train_portion is not None and not 0.0 < train_portion < 1.0:
-            raise ValueError(f"train_portion must be in (0, 1), got {train_portion}")
+        _check_sizes(batch_size, test_batch_size, num_workers, train_portion, train_size, test_size)
         self.source = source
         self.batch_size = batch_size
-        self.test_batch_size = test_batch_size or batch_size
+        self.test_batch_size = batch_size if test_batch_size is None else test_batch_size
         self.num_workers = num_workers
         self.train_portion = train_portion
         self.split_seed, self.shuffle_seed = split_seed, shuffle_seed
@@ -99,17 +117,21 @@ class ImageDataModule(L.LightningDataModule):
         task = self._resolve_task()
         if stage in (None, "fit") and self._train is None:
             self._train = _seeded_subset(self.source.dataset("train", task.sample_transform(train=True)),
-                                         self.train_size, self.split_seed)
+                                         self.train_size, self.split_seed, "train_size",
+                                         f"the training split of {self.source.describe()}")
             if self.train_portion is not None and self.split_indices is None:
                 n = len(self._train)
                 order = torch.randperm(n, generator=torch.Generator().manual_seed(self.split_seed + 1)).tolist()
                 cut = int(n * self.train_portion)
                 if cut < 1 or cut >= n:
-                    raise DataError(f"cannot split {n} training images with train_portion={self.train_portion}")
+                    raise ConfigError(f"data.train_portion={self.train_portion} splits the {n} training images into "
+                                      f"{cut} for the weights and {n - cut} for the architecture; each part needs at "
+                                      f"least one: use more training images or a train_portion nearer 0.5")
                 self.split_indices = {"weights": sorted(order[:cut]), "arch": sorted(order[cut:])}
         if self._test is None:
             self._test = _seeded_subset(self.source.dataset("test", task.sample_transform(train=False)),
-                                        self.test_size, self.split_seed)
+                                        self.test_size, self.split_seed, "test_size",
+                                        f"the test split of {self.source.describe()}")
 
     def _loader(self, dataset: Dataset, train: bool, seed_offset: int = 0) -> DataLoader:
         return DataLoader(
