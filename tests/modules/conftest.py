@@ -5,10 +5,13 @@ import yaml
 from lightning.pytorch import Callback
 
 
-def write_config(tmp_path, model: dict, data: dict, max_epochs: int = 1, name: str = "cfg", **trainer) -> str:
-    """A small LightningCLI config with a CSV logger under tmp_path."""
+def write_config(tmp_path, model: dict, data: dict, max_epochs: int = 1, name: str = "cfg", threads=1,
+                 **trainer) -> str:
+    """A small LightningCLI config with a CSV logger under tmp_path; one torch thread unless *threads* says
+    otherwise (None: the command's default)."""
     cfg = {
         "seed_everything": 0,
+        **({} if threads is None else {"threads": threads}),
         "trainer": {
             "max_epochs": max_epochs,
             "accelerator": "cpu",

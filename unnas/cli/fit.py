@@ -22,21 +22,28 @@ def _user_errors() -> tuple:
 
 
 def run_lightning(argv: List[str]) -> int:
-    """``unnas fit|validate|test ...``: LightningCLI; known user errors become one line and exit status 2."""
-    from unnas.lightning_cli import run
+    """``unnas fit|validate|test ...``: LightningCLI with torch threads defaulting to the usable cores; known user
+    errors (bad settings, a damaged checkpoint, a NaN loss) become one line and exit status 2. The caller's torch
+    thread count is restored afterwards."""
+    import torch
 
+    from unnas.lightning_cli import run, usable_cores
+
+    threads = torch.get_num_threads()
     try:
-        run(argv)
+        run(argv, default_threads=usable_cores())
     except Exception as e:  # noqa: BLE001 - only known user errors are turned into one line; others re-raise
-        cause = _find_user_error(e)
+        cause = find_user_error(e)
         if cause is None:
             raise
         print(f"unnas: error: {cause}", file=sys.stderr)
         return 2
+    finally:
+        torch.set_num_threads(threads)
     return 0
 
 
-def _find_user_error(exc: BaseException) -> Optional[BaseException]:
+def find_user_error(exc: BaseException) -> Optional[BaseException]:
     """The user error behind *exc*: jsonargparse wraps errors raised while instantiating classes."""
     kinds = _user_errors()
     seen = set()
@@ -46,4 +53,3 @@ def _find_user_error(exc: BaseException) -> Optional[BaseException]:
         seen.add(id(exc))
         exc = exc.__cause__ or exc.__context__
     return None
-

@@ -10,6 +10,8 @@ from typing import Any, Dict, Iterable, Optional
 import torch
 from torch import nn
 
+from unnas.errors import ConfigError
+
 
 class NonFiniteLossError(RuntimeError):
     """The loss became NaN or infinite."""
@@ -20,6 +22,21 @@ def check_finite(loss: torch.Tensor, where: str) -> None:
     if not torch.isfinite(loss).all():
         raise NonFiniteLossError(
             f"{where} loss is {loss.item()} ; lower the learning rate or check the data (a NaN loss cannot recover)")
+
+
+def check_range(owner: str, name: str, value: Optional[float], low: float = 0.0, high: float = math.inf,
+                low_open: bool = False, high_open: bool = True, example: Any = None) -> None:
+    """Raise :class:`ConfigError` unless *value* is a finite number in the interval [low, high] (ends open as
+    asked; ``None`` passes: the setting is off)."""
+    if value is None:
+        return
+    ok = isinstance(value, (int, float)) and math.isfinite(value) and (value > low if low_open else value >= low)
+    ok = ok and (value < high if high_open else value <= high)
+    if not ok:
+        left, right = "(" if low_open else "[", ")" if high_open else "]"
+        hint = f", e.g. {example}" if example is not None else ""
+        raise ConfigError(f"{owner} {name}={value}: must be a finite number in {left}{low:g}, {high:g}{right}; set "
+                          f"model.init_args.{name}{hint}")
 
 
 @torch.no_grad()
@@ -122,6 +139,9 @@ class HeldOutEvalMixin:
                                    torch.tensor(float(count), device=self.device)])
 
     def _eval_metrics(self):
-        """``(mean loss, accuracy)`` of the pass, over all ranks."""
+        """``(mean loss, accuracy)`` of the pass, over all ranks; a NaN/inf loss stops the run
+        (:class:`NonFiniteLossError`) before anything records the epoch as a success."""
         total = self.trainer.strategy.reduce(self._eval, reduce_op="sum")
-        return (total[0] / total[2].clamp_min(1)).item(), (total[1] / total[2].clamp_min(1)).item()
+        loss = total[0] / total[2].clamp_min(1)
+        check_finite(loss, "held-out")
+        return loss.item(), (total[1] / total[2].clamp_min(1)).item()

@@ -10,7 +10,8 @@ import lightning as L
 import torch
 
 from pretext_tasks.base import PretextTask
-from unnas.modules.common import HeldOutEvalMixin, StepSeedMixin, check_finite, cosine_lr, log_image, run_dir
+from unnas.modules.common import (HeldOutEvalMixin, StepSeedMixin, check_finite, check_range, cosine_lr, log_image,
+                                  run_dir)
 from unnas.modules.strategies import FirstOrder, SearchStrategy
 from unnas.spaces import DartsSpace, GroundTruth, SearchSpace
 
@@ -28,8 +29,9 @@ class DartsSearch(StepSeedMixin, HeldOutEvalMixin, L.LightningModule):
         strategy: how architecture gradients are computed: ``FirstOrder`` (default, UnNAS) or ``SecondOrder``.
         lr / lr_min / momentum / nesterov / weight_decay: SGD on the weights with a per-epoch cosine from lr to lr_min
             (DARTS: plain momentum; NAS-Bench-201's DARTS runs: Nesterov).
-        arch_lr / arch_betas / arch_weight_decay: Adam on the alphas (DARTS: 3e-4, (0.5, 0.999), 1e-3).
-        grad_clip: gradient-norm clip of the weights (the alphas are never clipped).
+        arch_lr / arch_betas / arch_weight_decay: Adam on the alphas (DARTS: 3e-4, (0.5, 0.999), 1e-3; arch_lr 0
+            keeps the alphas fixed).
+        grad_clip: gradient-norm clip of the weights (0 disables; the alphas are never clipped).
         arch_start_epoch: architecture updates begin once ``epoch + batch/len >= arch_start_epoch`` (UnNAS's
             ARCH_EPOCH; 0 updates from the first step).
     """
@@ -41,6 +43,17 @@ class DartsSearch(StepSeedMixin, HeldOutEvalMixin, L.LightningModule):
                  arch_lr: float = 3e-4, arch_betas: Tuple[float, float] = (0.5, 0.999), arch_weight_decay: float = 1e-3,
                  grad_clip: float = 5.0, arch_start_epoch: float = 0.0):
         super().__init__()
+        me = type(self).__name__
+        check_range(me, "lr", lr, low_open=True, example=0.025)
+        check_range(me, "lr_min", lr_min, example=0.001)
+        check_range(me, "momentum", momentum, high=1.0, example=0.9)
+        check_range(me, "weight_decay", weight_decay, example=3e-4)
+        check_range(me, "arch_lr", arch_lr, example=3e-4)
+        for beta in arch_betas:
+            check_range(me, "arch_betas", beta, high=1.0, example="[0.5, 0.999]")
+        check_range(me, "arch_weight_decay", arch_weight_decay, example=1e-3)
+        check_range(me, "grad_clip", grad_clip, example=5.0)
+        check_range(me, "arch_start_epoch", arch_start_epoch, example=0)
         self.save_hyperparameters(ignore=["task", "strategy", "space", "ground_truth"])
         self.automatic_optimization = False
         self.task = task
@@ -57,6 +70,10 @@ class DartsSearch(StepSeedMixin, HeldOutEvalMixin, L.LightningModule):
 
     def genotype(self):
         return self.supernet.genotype()
+
+    def arch_label(self) -> str:
+        """The architecture part of a run name: a search has none yet."""
+        return "search"
 
     def configure_optimizers(self):
         hp = self.hparams

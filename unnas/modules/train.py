@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import os
@@ -13,7 +14,8 @@ import torch
 import torch.nn.functional as F
 
 from pretext_tasks.base import PretextTask
-from unnas.modules.common import HeldOutEvalMixin, StepSeedMixin, check_finite, cosine_lr, recompute_bn_stats, run_dir
+from unnas.modules.common import (HeldOutEvalMixin, StepSeedMixin, check_finite, check_range, cosine_lr,
+                                  recompute_bn_stats, run_dir)
 from unnas.errors import ConfigError
 from unnas.spaces import SearchSpace, resolve_space
 from unnas.spaces.complexity import count_macs, count_params
@@ -50,7 +52,7 @@ class ArchTraining(StepSeedMixin, HeldOutEvalMixin, L.LightningModule):
         drop_path_prob: final drop-path probability (ramped linearly from 0 over the epochs, as DARTS).
         lr / lr_min / momentum / nesterov / weight_decay: SGD with a per-epoch cosine from lr to lr_min.
         warmup_epochs / warmup_factor: linear warm-up from ``warmup_factor * lr`` (pycls).
-        grad_clip: gradient-norm clip (DARTS: 5; None disables).
+        grad_clip: gradient-norm clip (DARTS: 5; None or 0 disables).
         label_smoothing: cross-entropy label smoothing (DARTS ImageNet: 0.1).
         cutout: side of DARTS's cutout square on training inputs (0 disables; DARTS CIFAR: 16).
         precise_bn_samples: training samples for recomputing BN statistics before each evaluation (0 disables).
@@ -63,6 +65,19 @@ class ArchTraining(StepSeedMixin, HeldOutEvalMixin, L.LightningModule):
                  grad_clip: Optional[float] = None, label_smoothing: float = 0.0, cutout: int = 0,
                  precise_bn_samples: int = 1024):
         super().__init__()
+        me = type(self).__name__
+        check_range(me, "auxiliary_weight", auxiliary_weight, example=0.4)
+        check_range(me, "drop_path_prob", drop_path_prob, high=1.0, example=0.2)
+        check_range(me, "lr", lr, low_open=True, example=0.1)
+        check_range(me, "lr_min", lr_min, example=0)
+        check_range(me, "momentum", momentum, high=1.0, example=0.9)
+        check_range(me, "weight_decay", weight_decay, example=5e-4)
+        check_range(me, "warmup_epochs", warmup_epochs, example=5)
+        check_range(me, "warmup_factor", warmup_factor, low_open=True, high=1.0, high_open=False, example=0.1)
+        check_range(me, "grad_clip", grad_clip, example=5.0)
+        check_range(me, "label_smoothing", label_smoothing, high=1.0, example=0.1)
+        check_range(me, "cutout", cutout, example=16)
+        check_range(me, "precise_bn_samples", precise_bn_samples, example=1024)
         self.save_hyperparameters(ignore=["task", "space"])
         self.task = task
         self.space = resolve_space(genotype, space)
@@ -80,6 +95,13 @@ class ArchTraining(StepSeedMixin, HeldOutEvalMixin, L.LightningModule):
 
     def forward(self, x):
         return self.net(x)[0]
+
+    def arch_label(self) -> str:
+        """The architecture part of a run name: its registered name, else 8 hex digits of its JSON's SHA-1."""
+        spec = self.hparams.genotype
+        if isinstance(spec, str) and spec.strip() in self.space.registry():
+            return spec.strip()
+        return hashlib.sha1(self.space.to_json(self.genotype).encode()).hexdigest()[:8]
 
     def configure_optimizers(self):
         hp = self.hparams
