@@ -116,8 +116,8 @@ def test_sweep_file_validates_and_its_commands_parse(path, monkeypatch, capsys):
             printed = yaml.safe_load(capsys.readouterr().out)
             objective = yaml.safe_load(open(run.config["config"]["value"]))
             assert printed["model"]["init_args"]["task"]["class_path"] == objective["model"]["init_args"]["task"]["class_path"]
-            assert [lg["init_args"]["name"] for lg in printed["trainer"]["logger"]] == [
-                lg["init_args"]["name"] for lg in objective["trainer"]["logger"]]
+            assert [lg["init_args"].get("name") for lg in printed["trainer"]["logger"]] == [
+                lg["init_args"].get("name") for lg in objective["trainer"]["logger"]]
             assert printed["seed_everything"] == run.config["seed_everything"]["value"]
             assert printed["data"]["source"]["init_args"]["root"] == run.config["data.source.init_args.root"]["value"]
 
@@ -128,7 +128,9 @@ def test_each_search_objective_logs_under_its_own_name():
     for path in config["parameters"]["config"]["values"]:
         objective = yaml.safe_load(open(os.path.join(ROOT, path)))
         task = objective["model"]["init_args"]["task"]["class_path"].rsplit(".", 1)[-1].lower()
-        loggers = {lg["init_args"]["name"] for lg in objective["trainer"]["logger"]}
+        loggers = {lg["init_args"]["name"] for lg in objective["trainer"]["logger"] if "CSVLogger" in lg["class_path"]}
+        # W&B runs are named by the run itself (space, objective, seed), not by the file
+        assert all("name" not in lg["init_args"] for lg in objective["trainer"]["logger"] if "Wandb" in lg["class_path"])
         assert len(loggers) == 1 and task in next(iter(loggers))
         names[task] = loggers.pop()
     assert len(set(names.values())) == len(names) == 4
