@@ -7,19 +7,20 @@ import numpy as np
 import pytest
 import torch
 
-from unnas.spaces import (ArchError, DartsSpace, NB201Space, detect_space, read_arch_lines, space_class,
+from unnas.errors import ConfigError
+from unnas.spaces import (ArchError, DartsSpace, NB101Space, NB201Space, detect_space, read_arch_lines, space_class,
                           space_names)
 from unnas.spaces.darts import Genotype, NetworkCIFAR, NetworkImageNet, get_genotype
 from unnas.spaces.darts import Supernet as DartsSupernet
 
-SPACES = [DartsSpace, NB201Space]
+SPACES = [DartsSpace, NB201Space, NB101Space]
 
 
 def test_the_registry_holds_every_space_once():
-    assert space_names() == ["darts", "nb201"]
+    assert space_names() == ["darts", "nb201", "nb101"]
     assert [space_class(n) for n in space_names()] == SPACES
-    with pytest.raises(ArchError, match="unknown search space 'nb101'; known spaces: darts, nb201"):
-        space_class("nb101")
+    with pytest.raises(ArchError, match="unknown search space 'nb999'; known spaces: darts, nb201, nb101"):
+        space_class("nb999")
 
 
 @pytest.mark.parametrize("cls", SPACES, ids=lambda c: c.name)
@@ -56,6 +57,10 @@ def test_networks_and_supernets_follow_the_interface(cls):
     net = space.network(arch, num_classes=7, input_channels=1)
     logits, aux = net(torch.randn(2, 1, 32, 32))
     assert logits.shape == (2, 7) and aux is None
+    if not cls.searchable:
+        with pytest.raises(ConfigError, match=f"the {cls.name} space has no weight-sharing supernet"):
+            space.supernet(num_classes=7)
+        return
     sn = space.supernet(num_classes=7)
     assert sn(torch.randn(2, 3, 32, 32)).shape == (2, 7)
     weights = sn.arch_weights()

@@ -139,13 +139,16 @@ def add_parser(sub) -> None:
                       help="registered name, the space's notation (Genotype(...), an NAS-Bench-201 arch string), JSON, "
                            "a .json file, or - to read one per line from stdin")
     info.add_argument("--space", choices=space_names(), help=SPACE_HELP)
+    per_space = "; ".join(f"{n}: " + ", ".join(f"{d} ({spec.image_size}x{spec.image_size})"
+                                               for d, spec in space_class(n).datasets.items()) for n in space_names())
     info.add_argument("--dataset", choices=DATASETS, default=None,
-                      help="network family, classes and input size (default: the space's first: cifar10). "
-                           "darts: cifar10, cifar100 (32x32), imagenet (224x224); nb201: cifar10, cifar100 (32x32), "
-                           "imagenet16-120 (16x16)")
-    info.add_argument("--channels", type=int, help="initial channels C (default: darts cifar 36, imagenet 48; nb201 16)")
+                      help=f"network family, classes and input size (default: the space's first: cifar10). {per_space}")
+    info.add_argument("--channels", type=int,
+                      help="initial channels C (default: darts cifar 36, imagenet 48; nb201 16; nb101 128, the "
+                           "stem's width)")
     info.add_argument("--layers", type=int,
-                      help="depth: darts cells L (default: cifar 20, imagenet 14); nb201 cells per stage N (default 5)")
+                      help="depth: darts cells L (default: cifar 20, imagenet 14); nb201 cells per stage N (default 5); "
+                           "nb101 modules per stack (default: cifar 3, imagenet 4)")
     info.add_argument("--auxiliary", action="store_true", help="build the auxiliary head (darts; counted in params_with_aux)")
     info.add_argument("--num-classes", type=int, help="classifier outputs (default from --dataset)")
     info.add_argument("--input-channels", type=int, default=3, help="input channels (ignored with --task)")

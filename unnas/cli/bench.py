@@ -45,7 +45,8 @@ def add_parser(sub) -> None:
     q = bsub.add_parser("query", help="true accuracy (%%) of architectures from the space's benchmark")
     q.add_argument("genotypes", nargs="+", metavar="GENOTYPE", help="architectures, or - to read one per line")
     q.add_argument("--space", choices=space_names(), help=SPACE_HELP)
-    q.add_argument("--dataset", help="the benchmark's dataset (nb201: cifar10, cifar100, imagenet16-120; default cifar10)")
+    q.add_argument("--dataset", help="the benchmark's dataset (nb201: cifar10, cifar100, imagenet16-120; nb101: cifar10; "
+                                         "default cifar10)")
     q.add_argument("--benchmark", metavar="PATH",
                    help="a benchmark file instead of the embedded table (nb201: a table in NASLib's format (.json), "
                         "NAS-Bench-201's .pth or NATS-Bench's topology file; the last two need `pip install unnas[nb201]`)")

@@ -194,10 +194,8 @@ def add_parser(sub) -> None:
     ssub = study.add_subparsers(dest="study_command", required=True, metavar="STUDY_COMMAND")
     init = ssub.add_parser("init", help="create the jobs (architecture x objective x seed) in DIR")
     init.add_argument("dir")
-    init.add_argument("--archs", default="unnas500",
-                      help="a space's set: darts: unnas500 (the paper's 500), unnas500:N (N of them, evenly spaced), "
-                           "sample:N[:SEED]; nb201: nb201-table[:N[:SEED]] (cells of the ground-truth table, evenly "
-                           "spaced or drawn with SEED), nb201-sample:N[:SEED]; or a file of architectures")
+    sets = "; ".join(f"{n}: {space_class(n)().arch_set_help()}" for n in space_names())
+    init.add_argument("--archs", default="unnas500", help=f"a space's set ({sets}); or a file of architectures")
     init.add_argument("--space", choices=space_names(), help="the search space (default: recognised from --archs)")
     init.add_argument("--tasks", default="supervised,rotation,colorization,jigsaw", help="comma-separated objectives")
     init.add_argument("--seeds", default="1", help="comma-separated seeds (the paper: 1,2,3 on CIFAR-10)")

@@ -1,6 +1,7 @@
 """Search spaces: one folder per space, each behind the :class:`~unnas.spaces.base.SearchSpace` seam.
 
-``unnas.spaces.darts`` (the DARTS cell space) and ``unnas.spaces.nb201`` (NAS-Bench-201); the pieces every space
+``unnas.spaces.darts`` (the DARTS cell space), ``unnas.spaces.nb201`` (NAS-Bench-201) and ``unnas.spaces.nb101``
+(NAS-Bench-101, for training and ranking: no supernet); the pieces every space
 shares are here: output heads (:mod:`~unnas.spaces.heads`), complexity counting (:mod:`~unnas.spaces.complexity`)
 and the exact performance switches (:mod:`~unnas.spaces.speedups`).
 """
@@ -13,6 +14,7 @@ from unnas.spaces.base import (ArchError, DatasetSpec, GroundTruth, SearchSpace,
                                register_space, space_class, space_names)
 from unnas.spaces.darts.space import DartsSpace
 from unnas.spaces.nb201.space import NB201Space
+from unnas.spaces.nb101.space import NB101Space
 from unnas.spaces.speedups import Speedups
 
 
@@ -50,6 +52,6 @@ def read_arch_lines(lines: Iterable[str], source: str, space: Optional[SearchSpa
             raise ArchError(f"{source} line {lineno}: {e}") from None
 
 
-__all__ = ["ArchError", "DatasetSpec", "GroundTruth", "SearchSpace", "Supernet", "DartsSpace", "NB201Space",
+__all__ = ["ArchError", "DatasetSpec", "GroundTruth", "SearchSpace", "Supernet", "DartsSpace", "NB201Space", "NB101Space",
            "Speedups", "detect_space", "register_space", "space_class", "space_names", "resolve_space",
            "read_arch_lines"]

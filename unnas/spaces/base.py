@@ -123,6 +123,8 @@ class SearchSpace(ABC):
     summary: ClassVar[str] = ""
     #: the study config ``unnas study init`` uses for this space without ``--config`` (relative to the repository)
     default_study_config: ClassVar[Optional[str]] = None
+    #: whether :meth:`supernet` builds a weight-sharing supernet (a space without one serves training and ranking)
+    searchable: ClassVar[bool] = True
 
     # -------------------------------------------------------------------------------- notation
     @abstractmethod

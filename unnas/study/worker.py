@@ -48,8 +48,8 @@ def resolve_archs(spec: str, space: Optional[str] = None) -> List[Tuple[str, str
 
 
 def resolve_arch_set(spec: str, space: Optional[str] = None) -> Tuple[str, List[Tuple[str, str]]]:
-    """``(space name, [(id, architecture JSON), ...])`` from a space's named set (DARTS: ``unnas500``,
-    ``unnas500:N``, ``sample:N[:SEED]``; NAS-Bench-201: ``nb201-table[:N[:SEED]]``, ``nb201-sample:N[:SEED]``) or a file
+    """``(space name, [(id, architecture JSON), ...])`` from a space's named set (each space's ``arch_set``; e.g.
+    DARTS ``unnas500:N``, NAS-Bench-201 ``nb201-table:N``, NAS-Bench-101 ``unnas_nb101:N``) or a file
     (JSON lines from ``unnas arch sample``, or one architecture per line). *space* fixes the space; otherwise the
     set or the file's lines tell it."""
     names = [space] if space else space_names()

@@ -137,7 +137,7 @@ class NB201Space(SearchSpace):
             return False
         if t.startswith("|") or t.startswith(INDEX_PREFIX) or t in NAMED_CELLS:
             return True
-        if t.startswith("(") and t.endswith(")") and re.fullmatch(r"\(\s*[0-9]+(\s*,\s*[0-9]+)*\s*,?\s*\)", t):
+        if t.startswith("(") and t.endswith(")") and re.fullmatch(r"\(\s*[0-9]+(\s*,\s*[0-9]+){5}\s*,?\s*\)", t):
             return True
         if t.startswith("{"):
             try:
