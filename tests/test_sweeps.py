@@ -20,6 +20,8 @@ with warnings.catch_warnings():
         import sweeps
     except ImportError:
         sweeps = None
+if not hasattr(sweeps, "schema_violations_from_proposed_config"):  # the repository's sweeps/ folder, not the engine
+    sweeps = None
 
 from unnas.cli import build_parser, main
 

@@ -269,14 +269,19 @@ def test_study_work_exits_non_zero_when_a_job_failed(tmp_path, monkeypatch, caps
 
 
 # ------------------------------------------------------------------------------------------- noise
-def test_lightning_banners_are_shown_once_per_worker(tmp_path):
+def test_lightning_banners_are_shown_once_per_worker(tmp_path, monkeypatch):
     from lightning.pytorch.utilities.rank_zero import rank_zero_info
+
+    from unnas.study.worker import REPEATING_LOGGERS
 
     store = make(tmp_path, n=3)
     records = []
     handler = logging.Handler()
     handler.emit = records.append
     logger = logging.getLogger("lightning.pytorch.utilities.rank_zero")
+    # a worker that ran earlier in this process has already seen these messages: start as a fresh process would
+    for name in REPEATING_LOGGERS:
+        monkeypatch.setattr(logging.getLogger(name), "filters", [])
     logger.addHandler(handler)
 
     def chatty(directory, job, renew=None):
