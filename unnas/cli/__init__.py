@@ -12,6 +12,7 @@ import sys
 from typing import List, Optional, TextIO
 
 from unnas.cli import arch, bench, study
+from unnas.cli import rank
 from unnas.cli.common import UsageError
 from unnas.cli.fit import LIGHTNING_COMMANDS, run_lightning
 from unnas.errors import ConfigError
@@ -34,6 +35,7 @@ def build_parser() -> argparse.ArgumentParser:
     arch.add_parser(sub)
     study.add_parser(sub)
     bench.add_parser(sub)
+    rank.add_parser(sub)
     return parser
 
 

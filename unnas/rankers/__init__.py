@@ -1,0 +1,34 @@
+"""Training-free rankers (zero-cost proxies): score an untrained network from one batch, higher = predicted better.
+
+Interface and batches in :mod:`unnas.rankers.base`; the registry below is the one place rankers are named
+(``unnas rank --rankers``). See ``docs/rankers.md``.
+"""
+
+from __future__ import annotations
+
+from typing import Dict, List, Type
+
+from unnas.errors import ConfigError
+from unnas.rankers.activations import NASWOT, Jacov
+from unnas.rankers.base import LossRanker, RankBatch, Ranker, gaussian_batch, image_batch
+from unnas.rankers.baselines import Macs, Params
+from unnas.rankers.gradients import Fisher, GradNorm, Grasp, Snip
+from unnas.rankers.synflow import Synflow
+
+RANKERS: Dict[str, Type[Ranker]] = {cls.name: cls for cls in (Synflow, NASWOT, Jacov, GradNorm, Snip, Grasp, Fisher,
+                                                               Params, Macs)}
+
+
+def ranker_names() -> List[str]:
+    return list(RANKERS)
+
+
+def ranker_class(name: str) -> Type[Ranker]:
+    """The ranker registered as *name*; one-line :class:`~unnas.errors.ConfigError` naming the known ones otherwise."""
+    if name not in RANKERS:
+        raise ConfigError(f"unknown ranker {name!r}; known rankers: {', '.join(RANKERS)}")
+    return RANKERS[name]
+
+
+__all__ = ["RANKERS", "Ranker", "LossRanker", "RankBatch", "gaussian_batch", "image_batch", "ranker_class",
+           "ranker_names", "Synflow", "NASWOT", "Jacov", "GradNorm", "Snip", "Grasp", "Fisher", "Params", "Macs"]

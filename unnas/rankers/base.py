@@ -1,0 +1,118 @@
+"""The ranker interface: a training-free score of an untrained network from one fixed batch.
+
+A :class:`Ranker` scores a network (``forward`` returning logits or ``(logits, aux)``) on a :class:`RankBatch`;
+higher means predicted better. Every ranker works on a deep copy, so the caller's network (weights, BatchNorm
+statistics, mode, dtype) is never changed, and runs under ``torch.random.fork_rng`` seeded with its ``seed``, so the
+same seed and the same network and batch give the same score. It runs on the device the network and batch are on.
+"""
+
+from __future__ import annotations
+
+import copy
+from abc import ABC, abstractmethod
+from typing import ClassVar, NamedTuple, Optional, Sequence, Tuple
+
+import torch
+from torch import Tensor, nn
+
+from unnas.errors import ConfigError
+
+
+class RankBatch(NamedTuple):
+    """One batch for the rankers: ``images [B, C, H, W]`` and integer ``labels [B]``."""
+
+    images: Tensor
+    labels: Tensor
+
+    def to(self, device) -> "RankBatch":
+        return RankBatch(self.images.to(device), self.labels.to(device))
+
+
+def gaussian_batch(input_shape: Sequence[int], batch_size: int, num_classes: int, seed: int = 0) -> RankBatch:
+    """A seeded standard-normal batch of *input_shape* (``(C, H, W)``) with seeded uniform labels in
+    ``[0, num_classes)``; drawn on the CPU, so the same seed gives the same batch on every device."""
+    if batch_size < 1 or num_classes < 1 or any(s < 1 for s in input_shape):
+        raise ConfigError(f"batch size, classes and input shape must be positive, got {batch_size}, {num_classes}, "
+                          f"{tuple(input_shape)}")
+    g = torch.Generator().manual_seed(seed)
+    images = torch.randn((batch_size, *input_shape), generator=g)
+    labels = torch.randint(0, num_classes, (batch_size,), generator=g)
+    return RankBatch(images, labels)
+
+
+def image_batch(dataset, batch_size: int, seed: int = 0) -> RankBatch:
+    """*batch_size* samples of *dataset* (items ``(image tensor, label)``) at seeded distinct indices."""
+    n = len(dataset)
+    if batch_size < 1 or batch_size > n:
+        raise ConfigError(f"batch size must be between 1 and the data set's {n} samples, got {batch_size}")
+    g = torch.Generator().manual_seed(seed)
+    items = [dataset[int(i)] for i in torch.randperm(n, generator=g)[:batch_size]]
+    return RankBatch(torch.stack([x for x, _ in items]), torch.as_tensor([int(y) for _, y in items]))
+
+
+def logits_of(net: nn.Module, x: Tensor) -> Tensor:
+    """The main logits of *net* on *x* (the first element when ``forward`` returns ``(logits, aux)``)."""
+    out = net(x)
+    return out[0] if isinstance(out, (tuple, list)) else out
+
+
+def weight_layers(net: nn.Module) -> Tuple[nn.Module, ...]:
+    """The ``Conv2d`` and ``Linear`` layers, whose weights the per-parameter proxies sum over (zero-cost-nas)."""
+    return tuple(m for m in net.modules() if isinstance(m, (nn.Conv2d, nn.Linear)))
+
+
+class Ranker(ABC):
+    """A training-free ranker. Subclasses set ``name`` and implement :meth:`_score` on a private copy."""
+
+    #: registry key and ``--rankers`` value
+    name: ClassVar[str]
+
+    def __init__(self, seed: int = 0):
+        self.seed = seed
+
+    def score(self, net: nn.Module, batch: RankBatch) -> float:
+        """The score of *net* on *batch* (higher = predicted better); *net* is left as it was."""
+        work = copy.deepcopy(net)
+        param = next(net.parameters(), None)
+        devices = [param.device] if param is not None and param.device.type == "cuda" else []
+        with torch.random.fork_rng(devices=devices):
+            torch.manual_seed(self.seed)
+            return float(self._score(work, batch))
+
+    @abstractmethod
+    def _score(self, net: nn.Module, batch: RankBatch) -> float:
+        """The score on *net*, a copy this call may change."""
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(seed={self.seed})"
+
+
+class LossRanker(Ranker):
+    """A ranker that needs a loss: cross-entropy on the batch's labels, or a pretext objective's loss.
+
+    Args:
+        objective: ``None`` for cross-entropy of the network's logits on the batch's labels (the network must have
+            one output per class); else a :class:`~pretext_tasks.PretextTask` (e.g. ``pretext_tasks.Rotation``,
+            label-free) whose ``prepare(images, labels, train=False)`` makes inputs and targets and whose ``loss``
+            is used; the network must then carry that objective's head.
+        seed: seeds torch's random numbers while scoring.
+    """
+
+    def __init__(self, objective: Optional[nn.Module] = None, seed: int = 0):
+        super().__init__(seed)
+        self.objective = objective
+
+    def inputs_targets(self, batch: RankBatch) -> Tuple[Tensor, Tensor]:
+        if self.objective is None:
+            return batch.images, batch.labels
+        objective = self.objective.to(batch.images.device)
+        return objective.prepare(batch.images, batch.labels, train=False, generator=objective.eval_generator())
+
+    def loss_fn(self, logits: Tensor, targets: Tensor) -> Tensor:
+        if self.objective is None:
+            return nn.functional.cross_entropy(logits, targets)
+        return self.objective.loss(logits, targets)
+
+    def __repr__(self) -> str:
+        what = "labels" if self.objective is None else getattr(self.objective, "name", type(self.objective).__name__)
+        return f"{type(self).__name__}(objective={what}, seed={self.seed})"
