@@ -6,7 +6,8 @@ import argparse
 import json
 from typing import TextIO
 
-from unnas.cli.common import DATASETS, SPACE_HELP, UsageError, _archs, _dataset, _positive, _space_for
+from unnas.cli.common import (DATASETS, SPACE_HELP, UsageError, _archs, _positive, _space_for, check_archs,
+                              space_for_dataset)
 from unnas.spaces.base import space_class, space_names
 
 
@@ -20,27 +21,12 @@ def arch_info(args: argparse.Namespace, out: TextIO, stdin: TextIO) -> None:
     _positive(args.layers, "--layers")
     _positive(args.num_classes, "--num-classes")
     _positive(args.input_channels, "--input-channels")
-    for spec in args.genotypes:  # fail on a bad argument before printing anything
-        if spec != "-":
-            cls = _space_for(args, spec)
-            cls().load(spec)
-            _dataset(cls, args.dataset)
+    check_archs(args, args.genotypes)
     spaces: dict = {}
 
     def setting(cls):
         if cls.name not in spaces:
-            dataset, spec = _dataset(cls, args.dataset)
-            kwargs = dict(spec.space_kwargs)
-            if args.channels is not None:
-                kwargs["channels"] = args.channels
-            if args.layers is not None:
-                kwargs["layers"] = args.layers
-            if args.auxiliary:
-                kwargs["auxiliary"] = True
-            try:
-                space = cls(**kwargs)
-            except TypeError as e:
-                raise UsageError(f"the {cls.name} space does not take these options ({e})") from None
+            dataset, spec, space = space_for_dataset(cls, args, **({"auxiliary": True} if args.auxiliary else {}))
             classes = args.num_classes or spec.num_classes
             task = _make_task(args.task, spec.style, classes) if args.task else None
             input_channels = task.input_channels if task else args.input_channels

@@ -56,3 +56,26 @@ def _archs(args: argparse.Namespace, specs: Sequence[str], stdin: TextIO) -> Ite
             cls = _space_for(args, spec)
             yield spec, cls, (fixed or cls()).load(spec)
 
+
+
+def check_archs(args: argparse.Namespace, specs: Sequence[str]) -> None:
+    """Fail on a bad architecture argument or dataset before any output (``-`` is read later)."""
+    for spec in specs:
+        if spec != "-":
+            cls = _space_for(args, spec)
+            cls().load(spec)
+            _dataset(cls, args.dataset)
+
+
+def space_for_dataset(cls: type, args: argparse.Namespace, **extra) -> Tuple[str, DatasetSpec, object]:
+    """``(dataset, its spec, the space)`` for ``--dataset`` with ``--channels`` / ``--layers`` and *extra* applied."""
+    dataset, spec = _dataset(cls, args.dataset)
+    kwargs = dict(spec.space_kwargs)
+    for key in ("channels", "layers"):
+        if getattr(args, key, None) is not None:
+            kwargs[key] = getattr(args, key)
+    kwargs.update(extra)
+    try:
+        return dataset, spec, cls(**kwargs)
+    except TypeError as e:
+        raise UsageError(f"the {cls.name} space does not take these options ({e})") from None

@@ -9,7 +9,7 @@ import sys
 import time
 from typing import TextIO
 
-from unnas.cli.common import DATASETS, SPACE_HELP, UsageError, _archs, _dataset, _positive, _space_for
+from unnas.cli.common import DATASETS, SPACE_HELP, UsageError, _archs, _positive, check_archs, space_for_dataset
 from unnas.spaces.base import space_names
 
 OBJECTIVES = ("labels", "rotation")
@@ -44,26 +44,13 @@ def rank(args: argparse.Namespace, out: TextIO, stdin: TextIO) -> None:
     for name in names:
         cls = ranker_class(name)
         rankers.append(cls(objective=objective, seed=args.seed) if issubclass(cls, LossRanker) else cls(seed=args.seed))
-    for spec in args.genotypes:  # fail on a bad argument before scoring anything
-        if spec != "-":
-            cls = _space_for(args, spec)
-            cls().load(spec)
-            _dataset(cls, args.dataset)
+    check_archs(args, args.genotypes)
     device = torch.device(args.device)
     settings: dict = {}
 
     def setting(cls):
         if cls.name not in settings:
-            _, spec = _dataset(cls, args.dataset)
-            kwargs = dict(spec.space_kwargs)
-            if args.channels is not None:
-                kwargs["channels"] = args.channels
-            if args.layers is not None:
-                kwargs["layers"] = args.layers
-            try:
-                space = cls(**kwargs)
-            except TypeError as e:
-                raise UsageError(f"the {cls.name} space does not take these options ({e})") from None
+            _, spec, space = space_for_dataset(cls, args)
             batch = gaussian_batch((3, spec.image_size, spec.image_size), args.batch, spec.num_classes, args.seed)
             settings[cls.name] = (space, spec.num_classes, batch.to(device))
         return settings[cls.name]

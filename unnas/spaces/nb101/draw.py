@@ -13,6 +13,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib.patches import FancyArrowPatch  # noqa: E402
 
 from unnas.spaces.nb101.cell import parse_cell  # noqa: E402
+from unnas.spaces.plots import save_figure  # noqa: E402
 
 OP_COLOURS = {"input": "#cfe2f3", "output": "#d9ead3", "conv3x3-bn-relu": "#f4cccc", "conv1x1-bn-relu": "#d9f2d0",
               "maxpool3x3": "#dae8fc"}
@@ -44,11 +45,10 @@ def draw_cell(cell: Any, out: Optional[str] = None, title: Optional[str] = None)
     ax.set_aspect("equal")
     ax.axis("off")
     ax.set_title(title if title else f"NAS-Bench-101 cell, {n} vertices, {cell.num_edges} edges", fontsize=9)
-    fig.tight_layout()
-    if out is not None:
-        os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
-        fig.savefig(out, dpi=130)
-        plt.close(fig)
+    if out is None:
+        fig.tight_layout()
+    else:
+        save_figure(fig, out, dpi=130)
     return fig
 
 

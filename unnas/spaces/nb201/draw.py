@@ -10,7 +10,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
-from unnas.spaces.plots import draw_op_edge  # noqa: E402
+from unnas.spaces.plots import draw_op_edge, save_figure  # noqa: E402
 
 from unnas.spaces.nb201.cell import parse_cell  # noqa: E402
 
@@ -51,11 +51,10 @@ def draw_cell(cell: Any, out: Optional[str] = None, title: Optional[str] = None)
     ax.set_aspect("equal")  # arc3 bends in display space; equal axes keep the labels on their arcs
     ax.axis("off")
     ax.set_title(title if title else str(cell), fontsize=8 if not title else None)
-    fig.tight_layout()
-    if out is not None:
-        os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
-        fig.savefig(out, dpi=130)
-        plt.close(fig)
+    if out is None:
+        fig.tight_layout()
+    else:
+        save_figure(fig, out, dpi=130)
     return fig
 
 
