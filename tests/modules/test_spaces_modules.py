@@ -41,6 +41,17 @@ def test_training_recognises_the_space_of_the_genotype():
         ArchTraining(Supervised(num_classes=4), genotype="nb201_resnet", drop_path_prob=0.2)
 
 
+def test_label_smoothing_is_refused_for_an_objective_with_its_own_loss():
+    from pretext_tasks import Contrastive
+
+    space = NB201Space(channels=4, layers=1)
+    with pytest.raises(ConfigError, match="Contrastive has a loss of its own; set label_smoothing: 0"):
+        ArchTraining(Contrastive(), genotype="nb201_resnet", space=space, label_smoothing=0.1)
+    ArchTraining(Contrastive(), genotype="nb201_resnet", space=space)  # its own loss, unsmoothed
+    model = ArchTraining(Supervised(num_classes=4), genotype="nb201_resnet", space=space, label_smoothing=0.1)
+    assert model.hparams.label_smoothing == 0.1
+
+
 def test_search_on_nb201_derives_per_edge_argmax_and_defaults_to_the_table():
     import torch
 

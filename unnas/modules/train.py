@@ -85,6 +85,9 @@ class ArchTraining(StepSeedMixin, HeldOutEvalMixin, L.LightningModule):
         if drop_path_prob > 0 and not self.space.supports_drop_path():
             raise ConfigError(f"drop_path_prob={drop_path_prob}: the {self.space.name} space's networks have no drop path; "
                              "set drop_path_prob: 0")
+        if label_smoothing > 0 and type(task).loss is not PretextTask.loss:
+            raise ConfigError(f"label_smoothing={label_smoothing} smooths a cross-entropy over classes, but "
+                              f"{type(task).__name__} has a loss of its own; set label_smoothing: 0")
         self.net = self.space.network(self.genotype, head=task.head, input_channels=task.input_channels)
         self._init_step_seed()
         self.best_acc = float("nan")
