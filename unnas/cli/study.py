@@ -197,7 +197,9 @@ def add_parser(sub) -> None:
     sets = "; ".join(f"{n}: {space_class(n)().arch_set_help()}" for n in space_names())
     init.add_argument("--archs", default="unnas500", help=f"a space's set ({sets}); or a file of architectures")
     init.add_argument("--space", choices=space_names(), help="the search space (default: recognised from --archs)")
-    init.add_argument("--tasks", default="supervised,rotation,colorization,jigsaw", help="comma-separated objectives")
+    init.add_argument("--tasks", default="supervised,rotation,colorization,jigsaw",
+                      help="comma-separated objectives: the study config's, or training-free rankers "
+                           "(synflow, naswot, params, ...; docs/study.md)")
     init.add_argument("--seeds", default="1", help="comma-separated seeds (the paper: 1,2,3 on CIFAR-10)")
     init.add_argument("--config",
                       help="study config: objective -> training config (default: the space's CPU recipe, "
@@ -205,14 +207,14 @@ def add_parser(sub) -> None:
                            "configs/study/cifar10_paper.yaml is the paper's)")
     init.add_argument("--data-root", help="replace the data root of every training config (an existing folder)")
     init.add_argument("--set", action="append", metavar="KEY=VALUE",
-                      help="set a value in every frozen training config, e.g. --set trainer.max_epochs=2 (dotted key; "
+                      help="set a value in every frozen training config (not a ranker's), e.g. --set trainer.max_epochs=2 (dotted key; "
                            "value read as YAML; repeatable)")
     init.set_defaults(func=study_init)
 
     add = ssub.add_parser("add", help="grow a study: more architectures, objectives or seeds (only missing jobs are made)")
     add.add_argument("dir")
     add.add_argument("--archs", help="a set or file of architectures, as for init (ids already in the study are kept)")
-    add.add_argument("--tasks", help="comma-separated objectives to add")
+    add.add_argument("--tasks", help="comma-separated objectives (or training-free rankers) to add")
     add.add_argument("--seeds", help="comma-separated seeds to add")
     add.add_argument("--config", help="study config for the new objectives (default: the one given at init)")
     add.set_defaults(func=study_add)

@@ -1,4 +1,5 @@
-"""Study set-up and workers: create the jobs, claim them, train each with ``ArchTraining``, record results."""
+"""Study set-up and workers: create the jobs, claim them, train each with ``ArchTraining`` (or score it with a
+training-free ranker), record results."""
 
 from __future__ import annotations
 
@@ -37,6 +38,9 @@ MIN_RENEWAL_S = 5.0
 MIN_LEASE_S = RENEWALS_PER_LEASE * MIN_RENEWAL_S
 # A worker whose jobs keep failing with the same error stops instead of failing the whole queue.
 SAME_FAILURES_TO_STOP = 3
+# Keys of a ranker task's entry in a study config and of its frozen config; the default batch is `unnas rank`'s.
+RANKER_KEYS = ("ranker", "space", "input_shape", "num_classes", "batch_size")
+DEFAULT_RANK_BATCH = 64
 # The command a worker process of `study work --workers K` runs (followed by `study work DIR ...`).
 WORKER_COMMAND: Tuple[str, ...] = (sys.executable, "-m", "unnas")
 
@@ -101,7 +105,9 @@ def _deep_merge(base: Dict[str, Any], overlay: Dict[str, Any]) -> Dict[str, Any]
 def load_study_config(path: str, data_root: Optional[str] = None) -> Dict[str, Dict[str, Any]]:
     """A study config maps each objective to a training config, or to a list of configs merged in order (a base
     recipe and the objective's overlay); paths are relative to the study config. Returns the training configs
-    themselves, with the data root replaced by *data_root* if given."""
+    themselves, with the data root replaced by *data_root* if given. An objective mapped to a mapping is a
+    training-free ranker (:func:`ranker_entry`): returned as that mapping, with ``ranker`` filled in for a
+    registered ranker's name."""
     if not os.path.isfile(path):
         raise StudyError(f"study config {path} does not exist")
     with open(path, encoding="utf-8") as f:
@@ -112,6 +118,9 @@ def load_study_config(path: str, data_root: Optional[str] = None) -> Dict[str, D
     out = {}
     for task, rels in tasks.items():
         check_task_name(task, f"{path}: objective")
+        if isinstance(rels, dict):
+            out[task] = ranker_entry(task, rels, f"{path} ({task})")
+            continue
         cfg: Dict[str, Any] = {}
         for rel in ([rels] if isinstance(rels, str) else rels or []):
             cfg_path = os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(path)), str(rel)))
@@ -128,6 +137,107 @@ def load_study_config(path: str, data_root: Optional[str] = None) -> Dict[str, D
             cfg.setdefault("data", {}).setdefault("source", {}).setdefault("init_args", {})["root"] = os.path.abspath(data_root)
         out[task] = cfg
     return out
+
+
+# ------------------------------------------------------------------------------------------- ranker tasks
+def is_ranker_config(cfg: Any) -> bool:
+    """Whether a study config entry or frozen config is a ranker task's (it has a ``ranker`` key)."""
+    return isinstance(cfg, dict) and "ranker" in cfg
+
+
+def ranker_entry(task: str, entry: Optional[Dict[str, Any]], where: str) -> Dict[str, Any]:
+    """A ranker task's study config entry, checked: a mapping with some of :data:`RANKER_KEYS`; ``ranker`` (a
+    ``class_path``/``init_args`` mapping or a class path) may be left out when *task* is a registered ranker."""
+    from unnas.rankers import RANKERS
+
+    entry = dict(entry or {})
+    unknown = [k for k in entry if k not in RANKER_KEYS]
+    if unknown:
+        raise StudyError(f"{where}: unknown key(s) {', '.join(map(str, unknown))} of a ranker task; use "
+                         f"{', '.join(RANKER_KEYS)} (or map the objective to its training config file(s))")
+    if "ranker" not in entry:
+        if task not in RANKERS:
+            raise StudyError(f"{where}: {task!r} is not a registered ranker ({', '.join(RANKERS)}); give its "
+                             f"'ranker: {{class_path: ...}}' or map it to a training config file")
+        entry["ranker"] = {"class_path": f"unnas.rankers.{RANKERS[task].__name__}"}  # each is exported there
+    if isinstance(entry["ranker"], str):
+        entry["ranker"] = {"class_path": entry["ranker"]}
+    return entry
+
+
+def _ranker_config(entry: Dict[str, Any], reference: Optional[Dict[str, Any]], space_name: str,
+                   where: str) -> Dict[str, Any]:
+    """The frozen config of a ranker task: its entry, with the space, input shape and classes it leaves out taken
+    from *reference* (a training config of the study), else the space's default shape and first dataset."""
+    ref = reference or {}
+    model_args = (ref.get("model") or {}).get("init_args") or {}
+    source_args = ((ref.get("data") or {}).get("source") or {}).get("init_args") or {}
+    task_args = (model_args["task"].get("init_args") or {}) if isinstance(model_args.get("task"), dict) else {}
+    spec = next(iter(space_class(space_name).datasets.values()))
+    default_space = space_class(space_name)
+    space = (entry.get("space") or model_args.get("space")
+             or {"class_path": f"{default_space.__module__}.{default_space.__name__}"})
+    side = source_args.get("image_size") or source_args.get("size") or spec.image_size
+    cfg = {"ranker": entry["ranker"],
+           "space": {"class_path": space} if isinstance(space, str) else space,
+           "input_shape": list(entry.get("input_shape") or [3, side, side]),
+           "num_classes": entry.get("num_classes") or task_args.get("num_classes") or source_args.get("num_classes")
+           or spec.num_classes,
+           "batch_size": entry.get("batch_size") or DEFAULT_RANK_BATCH}
+    _check_config_space({"model": {"init_args": {"space": cfg["space"]}}}, space_name, where)
+    _build_ranker(cfg, where)
+    return cfg
+
+
+def _build_ranker(cfg: Dict[str, Any], where: str):
+    """``(ranker, space)`` instantiated from a ranker task's frozen config; one-line :class:`StudyError` else."""
+    from jsonargparse import ArgumentError, ArgumentParser
+
+    from unnas.errors import ConfigError
+    from unnas.rankers import Ranker
+    from unnas.spaces.base import SearchSpace, check_positive
+
+    try:
+        check_positive(f"{where}:", batch_size=cfg["batch_size"], num_classes=cfg["num_classes"])
+        if not isinstance(cfg["input_shape"], (list, tuple)) or len(cfg["input_shape"]) != 3:
+            raise ConfigError(f"{where}: input_shape must be [channels, height, width], got {cfg['input_shape']}")
+        check_positive(f"{where}: input_shape", **dict(zip(("channels", "height", "width"), cfg["input_shape"])))
+        parser = ArgumentParser(exit_on_error=False)
+        parser.add_argument("--ranker", type=Ranker)
+        parser.add_argument("--space", type=SearchSpace)
+        parsed = parser.parse_object({"ranker": cfg["ranker"], "space": cfg["space"]})
+        built = parser.instantiate(parsed) if hasattr(parser, "instantiate") else parser.instantiate_classes(parsed)
+    except ArgumentError as e:
+        raise StudyError(f"{where}: {' '.join(str(e).split())}") from None
+    except (ConfigError, ArchError) as e:
+        raise StudyError(f"{where}: {e}") from None
+    return built.ranker, built.space
+
+
+def rank_job(directory: str, job: Job, cfg: Dict[str, Any]) -> Dict[str, Any]:
+    """Score one job with its task's ranker: the network of the study's space at the frozen shape, initialised
+    after ``torch.manual_seed(seed)``, on the Gaussian batch of that seed (the ranker's own seed is the job's too).
+    The record's ``best_acc`` is the score, so the report ranks by it."""
+    import torch
+
+    from unnas.rankers import gaussian_batch
+    from unnas.spaces.complexity import count_macs, count_params
+
+    t0 = time.time()
+    ranker, space = _build_ranker(cfg, f"{job.task} ranker config")
+    ranker.seed = int(job.seed)
+    objective = getattr(ranker, "objective", None)
+    channels = objective.input_channels if objective is not None else cfg["input_shape"][0]
+    torch.manual_seed(int(job.seed))
+    net = space.network(space.load(job.genotype), head=objective.head if objective is not None else None,
+                        num_classes=cfg["num_classes"], input_channels=channels)
+    batch = gaussian_batch(cfg["input_shape"], cfg["batch_size"], cfg["num_classes"], seed=int(job.seed))
+    score = ranker.score(net, batch)
+    if not math.isfinite(score):
+        raise StudyError(f"{ranker.name} scored {score} on {job.arch} (seed {job.seed}); a non-finite score ranks nothing")
+    return {"best_acc": score, "score": score, "ranker": ranker.name, "params": count_params(net),
+            "macs": count_macs(net, (channels, *cfg["input_shape"][1:])), "wall_time_s": time.time() - t0,
+            "seed": job.seed, "attempt": job.attempts, "versions": _versions(), "threads": torch.get_num_threads()}
 
 
 def parse_overrides(items: Sequence[str]) -> Dict[str, Any]:
@@ -177,16 +287,31 @@ def check_data_root(path: str) -> str:
 
 def _study_configs(config: str, tasks: Sequence[str], space_name: str, data_root: Optional[str],
                    overrides: Dict[str, Any]) -> Dict[str, Dict[str, Any]]:
-    """The training config of each of *tasks*, checked against the space, with the overrides applied."""
+    """The config of each of *tasks*: a training config, checked against the space, with the overrides applied;
+    or, for a ranker task (an entry with ``ranker``, or a registered ranker's name the study config leaves out),
+    its frozen ranker config, whose network shape comes from the supervised (else the first) training config."""
+    from unnas.rankers import RANKERS
+
     configs = load_study_config(config, data_root)
-    missing = [t for t in tasks if t not in configs]
+    missing = [t for t in tasks if t not in configs and t not in RANKERS]
     if missing:
-        raise StudyError(f"{config} has no training config for {', '.join(missing)} (it has {', '.join(configs)})")
+        raise StudyError(f"{config} has no training config for {', '.join(missing)} (it has {', '.join(configs)}), "
+                         f"and {'it is not a ranker' if len(missing) == 1 else 'they are not rankers'}; add it to "
+                         f"the study config's tasks or use a ranker ({', '.join(RANKERS)})")
     out = {}
     for task in tasks:
-        _check_config_space(configs[task], space_name, f"{config} ({task})")
-        out[task] = apply_overrides(configs[task], overrides, f"the {task} config")
-    return out
+        if task in configs and not is_ranker_config(configs[task]):
+            _check_config_space(configs[task], space_name, f"{config} ({task})")
+            out[task] = apply_overrides(configs[task], overrides, f"the {task} config")
+    trained = [t for t in configs if not is_ranker_config(configs[t])]
+    ref_task = next((t for t in ("supervised", *[t for t in tasks if t in out], *trained) if t in trained), None)
+    reference = out.get(ref_task) or (apply_overrides(configs[ref_task], overrides, f"the {ref_task} config")
+                                      if ref_task else None)
+    for task in tasks:
+        if task not in out:
+            entry = configs[task] if task in configs else ranker_entry(task, None, f"{config} ({task})")
+            out[task] = _ranker_config(entry, reference, space_name, f"{config} ({task})")
+    return {t: out[t] for t in tasks}
 
 
 def _freeze_configs(directory: str, configs: Dict[str, Dict[str, Any]]) -> None:
@@ -320,15 +445,18 @@ def _stop_when_lease_lost(job: Job, held: Callable[[], bool]):
 
 
 def train_job(directory: str, job: Job, renew: Optional[Callable[[], bool]] = None, extra_loggers: Sequence = ()) -> Dict[str, Any]:
-    """Train one job with the study's frozen config for its objective; returns the result record. *renew* is
-    polled after every training and validation batch and must be cheap (``LeaseKeeper.held``: the lease itself is
-    renewed by a thread); once it returns False training stops with :class:`LeaseLost`."""
+    """Train one job with the study's frozen config for its objective (a ranker task's job is scored instead:
+    :func:`rank_job`); returns the result record. *renew* is polled after every training and validation batch and
+    must be cheap (``LeaseKeeper.held``: the lease itself is renewed by a thread); once it returns False training
+    stops with :class:`LeaseLost`."""
     import torch
 
     from unnas.lightning_cli import run as run_cli
 
     with open(os.path.join(directory, "configs", f"{job.task}.yaml"), encoding="utf-8") as f:
         cfg = yaml.safe_load(f)
+    if is_ranker_config(cfg):
+        return rank_job(directory, job, cfg)
     cfg = copy.deepcopy(cfg)
     cfg["seed_everything"] = int(job.seed)
     cfg["model"]["init_args"]["genotype"] = job.genotype
@@ -533,9 +661,10 @@ def work(directory: str, max_jobs: Optional[int] = None, lease_s: float = DEFAUL
                                          f"worker stops: fix the cause, then `unnas study work {directory} --retry-failed`")
                 else:
                     same_error = []
+                    fmt = ".6g" if "ranker" in result else ".4f"  # a ranker's score is no accuracy in [0, 1]
                     if store.finish(job, me, {"threads": torch.get_num_threads(), **result}):
                         summary.recorded += 1
-                        log(f"[{me}] job {job.id} done in {time.time() - t0:.0f}s: best_acc={result.get('best_acc'):.4f}  "
+                        log(f"[{me}] job {job.id} done in {time.time() - t0:.0f}s: best_acc={result.get('best_acc'):{fmt}}  "
                             f"{progress_line(store)}")
                     else:
                         summary.lost += 1
