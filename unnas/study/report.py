@@ -258,8 +258,8 @@ def build_report(records: Iterable[Mapping[str, Any]], out_dir: str,
     ``architectures.csv`` and the PNG figures into ``out_dir``; return the numbers (the content of
     ``correlations.json``, with ``files`` naming the outputs relative to ``out_dir`` and ``out_dir`` itself).
 
-    ``records``: dicts with ``arch``, ``task``, ``seed``, ``best_acc`` in [0, 1] (optional ``params``,
-    ``macs``, ``wall_time_s``). ``reference``: arch -> accuracy in another setting (e.g. ImageNet
+    ``records``: dicts with ``arch``, ``task``, ``seed``, ``best_acc`` (an accuracy in [0, 1], or a training-free
+    ranker's score when the record has ``ranker``), optionally ``params``, ``macs``, ``wall_time_s``. ``reference``: arch -> accuracy in another setting (e.g. ImageNet
     supervised; values above 1 are taken as percent), compared with every task as in the paper's Fig. 4 and
     used as the target of the Fig. 5 best-of-m experiment (otherwise the target is ``supervised``).
     ``common``: ``"pair"`` (each comparison uses the archs its two tasks share) or ``"all"`` (every
