@@ -142,6 +142,14 @@ def _to_rgb(image):
 # The interface
 # ---------------------------------------------------------------------------------------------
 
+def fixed_crop_transform(resize_size: int, crop_size: int):
+    """Per-image transform with no randomness: RGB, resize the short side, centre crop, ``ToTensor`` (ImageNet style
+    for objectives whose targets must not change with the crop)."""
+    from torchvision import transforms as T
+
+    return T.Compose([T.Lambda(_to_rgb), T.Resize(resize_size), T.CenterCrop(crop_size), T.ToTensor()])
+
+
 class PretextTask(nn.Module):
     """A training objective: augmentation and input/target construction, head, loss and accuracy.
 

@@ -12,7 +12,8 @@ from kornia.enhance import adjust_hue, adjust_saturation
 from kornia.geometry.transform import crop_and_resize
 from torch import Tensor, nn
 
-from pretext_tasks.base import PretextTask, Style, _to_rgb, as_float_images, draw_uniform, normalize, random_hflip
+from pretext_tasks.base import (PretextTask, Style, as_float_images, draw_uniform, fixed_crop_transform, normalize,
+                                random_hflip)
 from unnas.spaces.heads import Head
 
 # SimCLR's crop: area fraction and aspect ratio ranges of torchvision's RandomResizedCrop.
@@ -138,9 +139,7 @@ class Contrastive(PretextTask):
         """CIFAR style: ``ToTensor``. ImageNet style: ``Resize + CenterCrop`` for training and test alike."""
         if self.style == "cifar":
             return super().sample_transform(train)
-        from torchvision import transforms as T
-
-        return T.Compose([T.Lambda(_to_rgb), T.Resize(self.resize_size), T.CenterCrop(self.crop_size), T.ToTensor()])
+        return fixed_crop_transform(self.resize_size, self.crop_size)
 
     def prepare(self, images: Tensor, labels: Optional[Tensor], *, train: bool,
                 generator: Optional[torch.Generator] = None) -> Tuple[Tensor, Tensor]:

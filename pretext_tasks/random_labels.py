@@ -7,7 +7,7 @@ from typing import Callable, Optional, Sequence, Tuple
 import torch
 from torch import Tensor
 
-from pretext_tasks.base import PretextTask, Style, _to_rgb, as_float_images
+from pretext_tasks.base import PretextTask, Style, as_float_images, fixed_crop_transform
 from unnas.spaces.heads import ClassifierHead, Head
 
 # Modulus of the image hash: a prime, so the hash of two different images collides with probability 1/P.
@@ -77,9 +77,7 @@ class RandomLabels(PretextTask):
         """CIFAR style: ``ToTensor``. ImageNet style: ``Resize + CenterCrop`` for training and test alike."""
         if self.style == "cifar":
             return super().sample_transform(train)
-        from torchvision import transforms as T
-
-        return T.Compose([T.Lambda(_to_rgb), T.Resize(self.resize_size), T.CenterCrop(self.crop_size), T.ToTensor()])
+        return fixed_crop_transform(self.resize_size, self.crop_size)
 
     def prepare(self, images: Tensor, labels: Optional[Tensor], *, train: bool,
                 generator: Optional[torch.Generator] = None) -> Tuple[Tensor, Tensor]:
