@@ -259,6 +259,26 @@ def read_json_file(path: str) -> Any:
     return json_value(text, f"{path} is not valid JSON")
 
 
+def load_naslib_table(path: str, *, benchmark: str, naslib_file: str, top_key: str, default: bool,
+                      cache: Dict[Tuple[str, float, int], Any], build: Callable[[Any, str], Any]) -> Any:
+    """A table in NASLib's zero-cost format at *path*, read once per file version (cached in *cache* by real path,
+    mtime and size) and turned into a space's lookup by ``build(obj[top_key] or None, fix)``, where *fix* ends every
+    one-line error about the file."""
+    fix = ("reinstall unnas: the file ships with it" if default else
+           f"point path at a file in NASLib's format (naslib/data/{naslib_file}, branch benchmarks)")
+    if not os.path.isfile(path):
+        raise ArchError(f"{benchmark} table {path} does not exist; {fix}")
+    st = os.stat(path)
+    key = (os.path.realpath(path), st.st_mtime, st.st_size)
+    if key not in cache:
+        try:
+            obj = read_json_file(path)
+        except ArchError as e:
+            raise ArchError(f"{e}; {fix}") from None
+        cache[key] = build(obj.get(top_key) if isinstance(obj, dict) else None, fix)
+    return cache[key]
+
+
 def json_value(text: str, what: str) -> Any:
     """The value of JSON *text*; one-line :class:`ArchError` starting with *what* otherwise."""
     try:

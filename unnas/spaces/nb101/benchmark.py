@@ -14,7 +14,7 @@ import math
 import os
 from typing import Any, ClassVar, Dict, List, Optional, Tuple
 
-from unnas.spaces.base import ArchError, GroundTruth, read_json_file
+from unnas.spaces.base import ArchError, GroundTruth, load_naslib_table
 
 DEFAULT_TABLE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "data", "nb101_naslib_zc.json")
 _TOP = "nasbench101"
@@ -23,21 +23,13 @@ _CACHE: Dict[Tuple[str, float, int], Tuple[Dict[str, List[Dict[str, Any]]], List
 
 def _load(path: str, default: bool) -> Tuple[Dict[str, List[Dict[str, Any]]], List[Any]]:
     """``({hash: [rows]}, [cells in first-appearance order])`` of the table's cifar10 entries (cached)."""
+    return load_naslib_table(path, benchmark="NAS-Bench-101", naslib_file="zc_nasbench101.json", top_key=_TOP,
+                             default=default, cache=_CACHE, build=lambda top, fix: _group(path, top, fix))
+
+
+def _group(path: str, top: Any, fix: str) -> Tuple[Dict[str, List[Dict[str, Any]]], List[Any]]:
     from unnas.spaces.nb101.cell import cell_hash, parse_cell
 
-    fix = ("reinstall unnas: the file ships with it" if default else
-           "point path at a file in NASLib's format (naslib/data/zc_nasbench101.json, branch benchmarks)")
-    if not os.path.isfile(path):
-        raise ArchError(f"NAS-Bench-101 table {path} does not exist; {fix}")
-    st = os.stat(path)
-    key = (os.path.realpath(path), st.st_mtime, st.st_size)
-    if key in _CACHE:
-        return _CACHE[key]
-    try:
-        obj = read_json_file(path)
-    except ArchError as e:
-        raise ArchError(f"{e}; {fix}") from None
-    top = obj.get(_TOP) if isinstance(obj, dict) else None
     rows = top.get("cifar10") if isinstance(top, dict) else None
     if not isinstance(rows, dict) or not rows:
         raise ArchError(f"{path} is not a NASLib NAS-Bench-101 table (no {_TOP}.cifar10 object); {fix}")
@@ -55,7 +47,6 @@ def _load(path: str, default: bool) -> Tuple[Dict[str, List[Dict[str, Any]]], Li
             groups[h] = []
             cells.append(cell)
         groups[h].append(rec)
-    _CACHE[key] = (groups, cells)
     return groups, cells
 
 

@@ -24,7 +24,7 @@ import math
 import os
 from typing import Any, ClassVar, Dict, List, Literal, Optional, Tuple
 
-from unnas.spaces.base import ArchError, GroundTruth, read_json_file
+from unnas.spaces.base import ArchError, GroundTruth, load_naslib_table
 
 #: NAS-Bench-201's op names in its own order (``cell_operations.py``, ``NAS_BENCH_201``)
 NB201_OPS: Tuple[str, ...] = ("none", "skip_connect", "nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3")
@@ -131,19 +131,11 @@ _TABLE_CACHE: Dict[Tuple[str, float, int], Tuple[Dict[str, Dict[str, Dict[str, A
 
 
 def _load_table(path: str, default: bool) -> Tuple[Dict[str, Dict[str, Dict[str, Any]]], List[str]]:
-    fix = ("reinstall unnas: the file ships with it" if default else
-           "point path at a file in NASLib's format (naslib/data/zc_nasbench201.json, branch benchmarks)")
-    if not os.path.isfile(path):
-        raise ArchError(f"NAS-Bench-201 table {path} does not exist; {fix}")
-    st = os.stat(path)
-    cache_key = (os.path.realpath(path), st.st_mtime, st.st_size)
-    if cache_key in _TABLE_CACHE:
-        return _TABLE_CACHE[cache_key]
-    try:
-        obj = read_json_file(path)
-    except ArchError as e:
-        raise ArchError(f"{e}; {fix}") from None
-    top = obj.get(_TABLE_TOP) if isinstance(obj, dict) else None
+    return load_naslib_table(path, benchmark="NAS-Bench-201", naslib_file="zc_nasbench201.json", top_key=_TABLE_TOP,
+                             default=default, cache=_TABLE_CACHE, build=lambda top, fix: _index_table(path, top, fix))
+
+
+def _index_table(path: str, top: Any, fix: str) -> Tuple[Dict[str, Dict[str, Dict[str, Any]]], List[str]]:
     if not isinstance(top, dict) or not top:
         raise ArchError(f"{path} is not a NASLib NAS-Bench-201 table (no {_TABLE_TOP!r} object of datasets); {fix}")
     tables: Dict[str, Dict[str, Dict[str, Any]]] = {}
@@ -170,7 +162,6 @@ def _load_table(path: str, default: bool) -> Tuple[Dict[str, Dict[str, Dict[str,
             if a not in seen:
                 seen.add(a)
                 order.append(a)
-    _TABLE_CACHE[cache_key] = (tables, order)
     return tables, order
 
 
