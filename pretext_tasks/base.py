@@ -162,10 +162,14 @@ class PretextTask(nn.Module):
         input_channels: channels of one network input image (1 for colorization).
         num_classes: number of classes the head predicts (per pixel for colorization).
         eval_seed: seed of :meth:`eval_generator`.
+        rank_metric: the field of a training run's result a study ranks this objective by: ``"best_acc"`` (best
+            held-out accuracy), or ``"train_acc"`` (last epoch's training accuracy) for an objective whose held-out
+            accuracy carries no signal.
     """
 
     name: str = "task"
     needs_labels: bool = False
+    rank_metric: str = "best_acc"
     input_channels: int = 3
     num_classes: int
     eval_seed: int = 0

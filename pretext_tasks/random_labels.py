@@ -49,7 +49,9 @@ class RandomLabels(PretextTask):
     PCA lighting still apply in :meth:`prepare`.
 
     Held-out images have their own random labels, which nothing learnt on the training images can
-    predict: the held-out accuracy is chance (1 / num_classes) in expectation for every network.
+    predict: the held-out accuracy is chance (1 / num_classes) in expectation for every network. A study
+    therefore ranks this objective by how well a network fits its random labels: the last epoch's training
+    accuracy (``rank_metric = "train_acc"``).
 
     Args:
         num_classes: number of random classes (10, as CIFAR-10).
@@ -59,6 +61,7 @@ class RandomLabels(PretextTask):
 
     name = "random_labels"
     needs_labels = False
+    rank_metric = "train_acc"
     input_channels = 3
 
     def __init__(self, num_classes: int = 10, seed: int = 0, style: Style = "cifar",

@@ -132,3 +132,47 @@ def test_training_resumes_exactly(tmp_path):
     for a, b in zip(full.net.state_dict().values(), resumed.net.state_dict().values()):
         assert torch.equal(a, b)
     assert full.best_acc == resumed.best_acc and full.best_epoch == resumed.best_epoch
+    assert len(full.acc_per_epoch) == len(full.train_acc_per_epoch) == 2
+    assert full.acc_per_epoch == resumed.acc_per_epoch and full.train_acc_per_epoch == resumed.train_acc_per_epoch
+
+
+def test_result_keeps_every_epochs_held_out_and_training_accuracy(tmp_path):
+    from lightning.pytorch.callbacks import Callback
+
+    class StepAccuracies(Callback):
+        def __init__(self):
+            self.per_epoch = {}
+
+        def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
+            self.per_epoch.setdefault(trainer.current_epoch, []).append(float(trainer.callback_metrics["train/acc"]))
+
+        def on_validation_end(self, trainer, pl_module):
+            if not trainer.sanity_checking:
+                self.val = getattr(self, "val", []) + [float(trainer.callback_metrics["val/acc"])]
+
+    seed_everything(0)
+    model = tiny()
+    steps = StepAccuracies()
+    dm = ImageDataModule(Generated(train_size=32, test_size=16), batch_size=8)  # 4 equal batches an epoch
+    Trainer(max_epochs=3, accelerator="cpu", logger=False, enable_progress_bar=False, enable_model_summary=False,
+            num_sanity_val_steps=0, default_root_dir=str(tmp_path), callbacks=[steps]).fit(model, dm)
+    result = json.loads((tmp_path / "result.json").read_text())
+    assert result["acc_per_epoch"] == pytest.approx(steps.val)
+    assert result["best_acc"] == max(result["acc_per_epoch"])
+    assert result["best_epoch"] == result["acc_per_epoch"].index(result["best_acc"])
+    expected = [sum(v) / len(v) for _, v in sorted(steps.per_epoch.items())]
+    assert result["train_acc_per_epoch"] == pytest.approx(expected, abs=1e-6)
+    assert result["train_acc"] == result["train_acc_per_epoch"][-1]
+    assert result["rank_metric"] == "best_acc"
+
+
+def test_random_labels_rank_by_training_accuracy(tmp_path):
+    from pretext_tasks import RandomLabels
+
+    seed_everything(0)
+    model = ArchTraining(RandomLabels(num_classes=4), genotype="darts_v2", space=DartsSpace(channels=4, layers=3),
+                         precise_bn_samples=16)
+    fit(tmp_path, model, epochs=2)
+    result = json.loads((tmp_path / "result.json").read_text())
+    assert result["rank_metric"] == "train_acc" and result["task"] == "random_labels"
+    assert result["train_acc"] == result["train_acc_per_epoch"][-1] and 0.0 <= result["train_acc"] <= 1.0

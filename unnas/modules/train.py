@@ -7,7 +7,7 @@ import json
 import math
 import os
 import time
-from typing import Any, Dict, Optional
+from typing import Any, Dict, List, Optional
 
 import lightning as L
 import torch
@@ -35,6 +35,12 @@ def cutout(x: torch.Tensor, length: int) -> torch.Tensor:
     half = length // 2
     inside = (ys >= cy - half) & (ys < cy + half) & (xs >= cx - half) & (xs < cx + half)
     return x * (~inside).unsqueeze(1).to(x.dtype)
+
+
+def _set_epoch(values: List[Optional[float]], epoch: int, value: Optional[float]) -> None:
+    """``values[epoch] = value``, padding the epochs between with None."""
+    values.extend([None] * (epoch + 1 - len(values)))
+    values[epoch] = value
 
 
 class ArchTraining(StepSeedMixin, HeldOutEvalMixin, L.LightningModule):
@@ -92,6 +98,9 @@ class ArchTraining(StepSeedMixin, HeldOutEvalMixin, L.LightningModule):
         self._init_step_seed()
         self.best_acc = float("nan")
         self.best_epoch = -1
+        self.acc_per_epoch: List[Optional[float]] = []  # held-out accuracy per epoch, None where none ran
+        self.train_acc_per_epoch: List[Optional[float]] = []  # mean training accuracy per epoch
+        self._train_hits = torch.zeros(2)
         self.last_train_loss = float("nan")
         self._fit_started = None
         self._macs: Optional[int] = None
@@ -136,6 +145,7 @@ class ArchTraining(StepSeedMixin, HeldOutEvalMixin, L.LightningModule):
         self.net.drop_path_prob = self.hparams.drop_path_prob * self.current_epoch / max(1, self.trainer.max_epochs or 1)
         if self._fit_started is None:
             self._fit_started = time.time()
+        self._train_hits = torch.zeros(2, device=self.device)
 
     def training_step(self, batch, batch_idx):
         with self.step_rng(self.global_step):
@@ -155,10 +165,16 @@ class ArchTraining(StepSeedMixin, HeldOutEvalMixin, L.LightningModule):
             loss = loss + self.hparams.auxiliary_weight * self._loss(aux, y)
         check_finite(loss, "training")
         correct, count = self.task.accuracy(logits.detach(), y)
+        self._train_hits += torch.stack([correct.float(), torch.tensor(float(count), device=self.device)])
         self.last_train_loss = float(loss.detach())
         self.log("train/loss", loss.detach(), prog_bar=True)
         self.log("train/acc", correct.float() / count, prog_bar=True)
         return loss
+
+    def on_train_epoch_end(self) -> None:
+        hits = self.trainer.strategy.reduce(self._train_hits, reduce_op="sum")
+        acc = (hits[0] / hits[1]).item() if hits[1] > 0 else None
+        _set_epoch(self.train_acc_per_epoch, self.current_epoch, acc)
 
     def on_validation_epoch_start(self) -> None:
         if self.trainer.state.fn == "fit" and not self.trainer.sanity_checking and self.hparams.precise_bn_samples > 0:
@@ -182,6 +198,7 @@ class ArchTraining(StepSeedMixin, HeldOutEvalMixin, L.LightningModule):
         if self.trainer.state.fn == "fit" and not self.trainer.sanity_checking:
             if math.isnan(self.best_acc) or acc > self.best_acc:
                 self.best_acc, self.best_epoch = acc, self.current_epoch
+            _set_epoch(self.acc_per_epoch, self.current_epoch, acc)
             self.log("val/best_acc", self.best_acc, prog_bar=True)
 
     def on_test_epoch_start(self) -> None:
@@ -196,10 +213,16 @@ class ArchTraining(StepSeedMixin, HeldOutEvalMixin, L.LightningModule):
         self.log("test/acc", acc)
 
     def result(self) -> Dict[str, Any]:
-        """The numbers a study records for this run."""
+        """The numbers a study records for this run: the best held-out accuracy and its epoch, the held-out and
+        training accuracy of every epoch, the last epoch's training accuracy, and ``rank_metric``, the field the
+        study ranks the objective by (the task's)."""
         return {
             "best_acc": self.best_acc,
             "best_epoch": self.best_epoch,
+            "acc_per_epoch": list(self.acc_per_epoch),
+            "train_acc_per_epoch": list(self.train_acc_per_epoch),
+            "train_acc": self.train_acc_per_epoch[-1] if self.train_acc_per_epoch else None,
+            "rank_metric": self.task.rank_metric,
             "final_train_loss": self.last_train_loss,
             "params": count_params(self.net),
             "macs": self._macs,
@@ -216,10 +239,14 @@ class ArchTraining(StepSeedMixin, HeldOutEvalMixin, L.LightningModule):
 
     def on_save_checkpoint(self, checkpoint: Dict[str, Any]) -> None:
         super().on_save_checkpoint(checkpoint)
-        checkpoint["unnas_train"] = {"best_acc": self.best_acc, "best_epoch": self.best_epoch}
+        checkpoint["unnas_train"] = {"best_acc": self.best_acc, "best_epoch": self.best_epoch,
+                                     "acc_per_epoch": list(self.acc_per_epoch),
+                                     "train_acc_per_epoch": list(self.train_acc_per_epoch)}
 
     def on_load_checkpoint(self, checkpoint: Dict[str, Any]) -> None:
         super().on_load_checkpoint(checkpoint)
         state = checkpoint.get("unnas_train", {})
         self.best_acc = state.get("best_acc", float("nan"))
         self.best_epoch = state.get("best_epoch", -1)
+        self.acc_per_epoch = list(state.get("acc_per_epoch", []))
+        self.train_acc_per_epoch = list(state.get("train_acc_per_epoch", []))
