@@ -10,7 +10,18 @@ from unnas.lightning_cli import run
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 ALL = sorted(glob.glob(os.path.join(ROOT, "configs", "**", "*.yaml"), recursive=True))
-STUDY_MAPS = [c for c in ALL if os.path.dirname(c) == os.path.join(ROOT, "configs", "study")]
+STUDY_DIR = [c for c in ALL if os.path.dirname(c) == os.path.join(ROOT, "configs", "study")]
+
+
+def _has_rankers_block(path):
+    import yaml
+
+    with open(path) as f:
+        return "rankers" in (yaml.safe_load(f) or {})
+
+
+RANKER_MAPS = [c for c in STUDY_DIR if _has_rankers_block(c)]  # ranker-only study configs
+STUDY_MAPS = [c for c in STUDY_DIR if c not in RANKER_MAPS]
 
 
 def _overlay_parts():
@@ -27,7 +38,7 @@ def _overlay_parts():
 
 
 OVERLAY_PARTS = _overlay_parts()
-CONFIGS = [c for c in ALL if c not in STUDY_MAPS and c not in OVERLAY_PARTS]
+CONFIGS = [c for c in ALL if c not in STUDY_DIR and c not in OVERLAY_PARTS]
 # the paper's four objectives are in every study config; the CPU ones add the other trained objectives
 PAPER_OBJECTIVES = ("supervised", "rotation", "colorization", "jigsaw")
 OBJECTIVES = PAPER_OBJECTIVES + ("random_labels", "contrastive")
@@ -43,6 +54,23 @@ def test_study_configs_point_at_training_configs_for_every_objective(config):
         assert cfg["model"]["class_path"] == "unnas.modules.ArchTraining"
         class_name = "".join(part.capitalize() for part in task.split("_"))  # random_labels -> RandomLabels
         assert cfg["model"]["init_args"]["task"]["class_path"].rsplit(".", 1)[-1] == class_name
+
+
+@pytest.mark.parametrize("config", RANKER_MAPS, ids=[os.path.relpath(c, ROOT) for c in RANKER_MAPS])
+def test_ranker_study_configs_freeze_every_registered_ranker(config, tmp_path):
+    import yaml
+
+    from unnas.rankers import RANKERS
+    from unnas.study.worker import init_study, ranker_defaults
+
+    study = init_study(str(tmp_path / "s"), archs="nb201-sample:2", tasks=list(RANKERS), config=config)
+    assert {t: sum(c.values()) for t, c in study.counts().items()} == {t: 2 for t in RANKERS}
+    block = ranker_defaults(config)
+    for task, cls in RANKERS.items():
+        with open(tmp_path / "s" / "configs" / f"{task}.yaml") as f:
+            frozen = yaml.safe_load(f)
+        assert frozen["ranker"]["class_path"].rsplit(".", 1)[-1] == cls.__name__
+        assert {k: frozen[k] for k in block} == block
 
 
 def test_there_are_configs_for_every_recipe():

@@ -131,3 +131,77 @@ def test_non_finite_score_fails_the_job_in_one_line(tmp_path, study_config, monk
     (failure,) = Store.open(study).failures()
     assert failure["error"].splitlines()[0] == (f"StudyError: params scored inf on {failure['arch']} (seed 1); "
                                                 "a non-finite score ranks nothing")
+
+
+def image_folder(root, classes=2, per_class=4, size=12):
+    from PIL import Image
+
+    g = torch.Generator().manual_seed(0)
+    for split in ("train", "val"):
+        for c in range(classes):
+            folder = root / split / f"class{c}"
+            folder.mkdir(parents=True)
+            for i in range(per_class):
+                pixels = torch.randint(0, 256, (size, size, 3), generator=g, dtype=torch.uint8).numpy()
+                Image.fromarray(pixels).save(folder / f"{i}.png")
+    return root
+
+
+def ranker_only_config(tmp_path, spec):
+    path = tmp_path / "rankers.yaml"
+    path.write_text(yaml.safe_dump(spec))
+    return str(path)
+
+
+def test_rankers_block_sets_every_ranker_task_and_an_entry_overrides_it(tmp_path):
+    config = ranker_only_config(tmp_path, {"rankers": {"space": SPACE, "input_shape": [3, 8, 8], "num_classes": 5,
+                                                       "batch_size": 3},
+                                           "tasks": {"naswot": {"batch_size": 6}}})
+    study = str(tmp_path / "s")
+    init_study(study, archs="nb201-sample:2", tasks=["synflow", "naswot"], config=config)
+    assert frozen(study, "synflow") == {"ranker": {"class_path": "unnas.rankers.Synflow"}, "space": SPACE,
+                                        "input_shape": [3, 8, 8], "num_classes": 5, "batch_size": 3}
+    assert frozen(study, "naswot")["batch_size"] == 6 and frozen(study, "naswot")["num_classes"] == 5
+    summary = work(study, log=lambda m: None, threads=1)
+    assert summary.recorded == 4 and summary.failed == 0
+
+
+def test_rankers_block_with_an_unknown_key_is_one_line(tmp_path, capsys):
+    config = ranker_only_config(tmp_path, {"rankers": {"batch": 3}})
+    code, _ = run(["study", "init", str(tmp_path / "s"), "--archs", "nb201-sample:1", "--tasks", "synflow",
+                   "--config", config])
+    err = capsys.readouterr().err
+    assert code == 2 and len(err.strip().splitlines()) == 1 and not (tmp_path / "s").exists()
+    assert "unknown key(s) batch under 'rankers'; use space, input_shape" in err
+
+
+def test_ranker_task_scores_real_images_of_its_data_source(tmp_path):
+    from unnas.data import ImageFolder
+    from unnas.rankers import data_batch
+
+    root = image_folder(tmp_path / "images")
+    source = {"class_path": "unnas.data.ImageFolder", "init_args": {"root": "elsewhere"}}
+    config = ranker_only_config(tmp_path, {"rankers": {"space": SPACE, "input_shape": [3, 8, 8], "num_classes": 2,
+                                                       "batch_size": 4, "data": source}, "tasks": {}})
+    study = str(tmp_path / "s")
+    init_study(study, archs="nb201-sample:2", tasks=["naswot", "snip"], seeds=[3], config=config, data_root=str(root))
+    assert frozen(study, "naswot")["data"]["init_args"]["root"] == str(root)
+    assert work(study, log=lambda m: None, threads=1).recorded == 4
+    images = data_batch(ImageFolder(str(root)), [3, 8, 8], 4, seed=3)
+    assert images.images.shape == (4, 3, 8, 8) and set(images.labels.tolist()) <= {0, 1}
+    # standardised with the CIFAR statistics: far from the [0, 1] range of the raw pixels
+    assert images.images.min() < -0.5
+    for arch, text in Store.open(study).archs():
+        (r,) = [r for r in Store.open(study).results() if r["arch"] == arch and r["task"] == "naswot"]
+        torch.manual_seed(3)
+        net = NB201Space(channels=4, layers=1).network(NB201Space().load(text), num_classes=2)
+        assert r["best_acc"] == pytest.approx(NASWOT(seed=3).score(net, images), rel=1e-9)
+        assert r["best_acc"] != pytest.approx(NASWOT(seed=3).score(net, gaussian_batch((3, 8, 8), 4, 2, seed=3)))
+
+
+def test_data_true_without_a_training_source_is_one_line(tmp_path, capsys):
+    config = ranker_only_config(tmp_path, {"rankers": {"data": True}})
+    code, _ = run(["study", "init", str(tmp_path / "s"), "--archs", "nb201-sample:1", "--tasks", "naswot",
+                   "--config", config])
+    err = capsys.readouterr().err
+    assert code == 2 and "data: true takes the image source of the study's training configs" in err

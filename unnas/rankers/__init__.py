@@ -10,7 +10,7 @@ from typing import Dict, List, Type
 
 from unnas.errors import ConfigError
 from unnas.rankers.activations import NASWOT, Jacov
-from unnas.rankers.base import LossRanker, RankBatch, Ranker, gaussian_batch, image_batch
+from unnas.rankers.base import LossRanker, RankBatch, Ranker, data_batch, gaussian_batch, image_batch
 from unnas.rankers.baselines import Macs, Params
 from unnas.rankers.gradients import Fisher, GradNorm, Grasp, Snip
 from unnas.rankers.synflow import Synflow
@@ -30,5 +30,5 @@ def ranker_class(name: str) -> Type[Ranker]:
     return RANKERS[name]
 
 
-__all__ = ["RANKERS", "Ranker", "LossRanker", "RankBatch", "gaussian_batch", "image_batch", "ranker_class",
+__all__ = ["RANKERS", "Ranker", "LossRanker", "RankBatch", "data_batch", "gaussian_batch", "image_batch", "ranker_class",
            "ranker_names", "Synflow", "NASWOT", "Jacov", "GradNorm", "Snip", "Grasp", "Fisher", "Params", "Macs"]

@@ -50,6 +50,28 @@ def image_batch(dataset, batch_size: int, seed: int = 0) -> RankBatch:
     return RankBatch(torch.stack([x for x, _ in items]), torch.as_tensor([int(y) for _, y in items]))
 
 
+def data_batch(source, input_shape: Sequence[int], batch_size: int, seed: int = 0, normalize: bool = True,
+               split: str = "train") -> RankBatch:
+    """A seeded batch of real images of an :class:`~unnas.data.sources.ImageSource` (*split*), resized and
+    centre-cropped to *input_shape*'s side, as ``[0, 1]`` tensors, standardised with the CIFAR statistics (as the
+    training objectives do) when *normalize*; the labels are the source's. Pass ``normalize=False`` when a pretext
+    objective's ``prepare`` standardises the images itself."""
+    from torchvision import transforms as T
+
+    from pretext_tasks.base import default_stats
+
+    if len(input_shape) != 3 or input_shape[0] != 3 or input_shape[1] != input_shape[2]:
+        raise ConfigError(f"a batch of real images needs a square RGB input shape [3, S, S], got {list(input_shape)}")
+    side = int(input_shape[1])
+    batch = image_batch(source.dataset(split, T.Compose([T.Resize(side), T.CenterCrop(side), T.ToTensor()])),
+                        batch_size, seed)
+    if not normalize:
+        return batch
+    mean, std = default_stats("cifar", None, None)
+    images = (batch.images - torch.tensor(mean).view(1, 3, 1, 1)) / torch.tensor(std).view(1, 3, 1, 1)
+    return RankBatch(images, batch.labels)
+
+
 def logits_of(net: nn.Module, x: Tensor) -> Tensor:
     """The main logits of *net* on *x* (the first element when ``forward`` returns ``(logits, aux)``)."""
     out = net(x)

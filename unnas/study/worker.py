@@ -39,7 +39,7 @@ MIN_LEASE_S = RENEWALS_PER_LEASE * MIN_RENEWAL_S
 # A worker whose jobs keep failing with the same error stops instead of failing the whole queue.
 SAME_FAILURES_TO_STOP = 3
 # Keys of a ranker task's entry in a study config and of its frozen config; the default batch is `unnas rank`'s.
-RANKER_KEYS = ("ranker", "space", "input_shape", "num_classes", "batch_size")
+RANKER_KEYS = ("ranker", "space", "input_shape", "num_classes", "batch_size", "data")
 DEFAULT_RANK_BATCH = 64
 # The command a worker process of `study work --workers K` runs (followed by `study work DIR ...`).
 WORKER_COMMAND: Tuple[str, ...] = (sys.executable, "-m", "unnas")
@@ -102,24 +102,47 @@ def _deep_merge(base: Dict[str, Any], overlay: Dict[str, Any]) -> Dict[str, Any]
     return out
 
 
-def load_study_config(path: str, data_root: Optional[str] = None) -> Dict[str, Dict[str, Any]]:
-    """A study config maps each objective to a training config, or to a list of configs merged in order (a base
-    recipe and the objective's overlay); paths are relative to the study config. Returns the training configs
-    themselves, with the data root replaced by *data_root* if given. An objective mapped to a mapping is a
-    training-free ranker (:func:`ranker_entry`): returned as that mapping, with ``ranker`` filled in for a
-    registered ranker's name."""
+def _read_study_spec(path: str) -> Dict[str, Any]:
     if not os.path.isfile(path):
         raise StudyError(f"study config {path} does not exist")
     with open(path, encoding="utf-8") as f:
         spec = yaml.safe_load(f) or {}
-    tasks = spec.get("tasks") if isinstance(spec, dict) else None
-    if not isinstance(tasks, dict) or not tasks:
+    if not isinstance(spec, dict):
+        raise StudyError(f"{path} is not a YAML mapping; it needs a 'tasks' mapping: objective name -> training config file(s)")
+    return spec
+
+
+def ranker_defaults(path: str) -> Dict[str, Any]:
+    """The study config's ``rankers`` mapping: settings every ranker task of the study starts from (its own entry
+    overrides them), with the keys of a ranker entry except ``ranker``; ``{}`` when there is none."""
+    defaults = _read_study_spec(path).get("rankers") or {}
+    if not isinstance(defaults, dict):
+        raise StudyError(f"{path}: 'rankers' must be a mapping of ranker settings ({', '.join(RANKER_KEYS[1:])})")
+    unknown = [str(k) for k in defaults if k not in RANKER_KEYS[1:]]
+    if unknown:
+        raise StudyError(f"{path}: unknown key(s) {', '.join(unknown)} under 'rankers'; use {', '.join(RANKER_KEYS[1:])}")
+    return defaults
+
+
+def load_study_config(path: str, data_root: Optional[str] = None) -> Dict[str, Dict[str, Any]]:
+    """A study config maps each objective to a training config, or to a list of configs merged in order (a base
+    recipe and the objective's overlay); paths are relative to the study config. Returns the training configs
+    themselves, with the data root replaced by *data_root* if given. An objective mapped to a mapping is a
+    training-free ranker (:func:`ranker_entry`): returned as that mapping over the config's ``rankers`` defaults
+    (:func:`ranker_defaults`), with ``ranker`` filled in for a registered ranker's name. A config with ``rankers``
+    may leave ``tasks`` empty: every registered ranker is then a task of it."""
+    spec = _read_study_spec(path)
+    defaults = ranker_defaults(path)
+    tasks = spec.get("tasks")
+    if tasks is None and defaults:
+        tasks = {}
+    if not isinstance(tasks, dict) or (not tasks and not defaults):
         raise StudyError(f"{path} needs a 'tasks' mapping: objective name -> training config file(s)")
     out = {}
     for task, rels in tasks.items():
         check_task_name(task, f"{path}: objective")
         if isinstance(rels, dict):
-            out[task] = ranker_entry(task, rels, f"{path} ({task})")
+            out[task] = ranker_entry(task, _deep_merge(defaults, rels), f"{path} ({task})")
             continue
         cfg: Dict[str, Any] = {}
         for rel in ([rels] if isinstance(rels, str) else rels or []):
@@ -134,9 +157,13 @@ def load_study_config(path: str, data_root: Optional[str] = None) -> Dict[str, D
         if not cfg:
             raise StudyError(f"{path}: no training config given for {task!r}")
         if data_root is not None:
-            cfg.setdefault("data", {}).setdefault("source", {}).setdefault("init_args", {})["root"] = os.path.abspath(data_root)
+            _set_data_root(cfg.setdefault("data", {}).setdefault("source", {}), data_root)
         out[task] = cfg
     return out
+
+
+def _set_data_root(source: Dict[str, Any], data_root: str) -> None:
+    source.setdefault("init_args", {})["root"] = os.path.abspath(data_root)
 
 
 # ------------------------------------------------------------------------------------------- ranker tasks
@@ -166,9 +193,11 @@ def ranker_entry(task: str, entry: Optional[Dict[str, Any]], where: str) -> Dict
 
 
 def _ranker_config(entry: Dict[str, Any], reference: Optional[Dict[str, Any]], space_name: str,
-                   where: str) -> Dict[str, Any]:
+                   where: str, data_root: Optional[str] = None) -> Dict[str, Any]:
     """The frozen config of a ranker task: its entry, with the space, input shape and classes it leaves out taken
-    from *reference* (a training config of the study), else the space's default shape and first dataset."""
+    from *reference* (a training config of the study), else the space's default shape and first dataset. An entry
+    with ``data`` (an image source: ``class_path``/``init_args``, or ``true`` for the reference config's source)
+    scores on real images of that source, its root replaced by *data_root* when given."""
     ref = reference or {}
     model_args = (ref.get("model") or {}).get("init_args") or {}
     source_args = ((ref.get("data") or {}).get("source") or {}).get("init_args") or {}
@@ -184,6 +213,18 @@ def _ranker_config(entry: Dict[str, Any], reference: Optional[Dict[str, Any]], s
            "num_classes": entry.get("num_classes") or task_args.get("num_classes") or source_args.get("num_classes")
            or spec.num_classes,
            "batch_size": entry.get("batch_size") or DEFAULT_RANK_BATCH}
+    data = entry.get("data")
+    if data is True:
+        data = ((ref.get("data") or {}).get("source"))
+        if not data:
+            raise StudyError(f"{where}: data: true takes the image source of the study's training configs, and it "
+                             f"has none; give the source itself (data: {{class_path: unnas.data.CIFAR10, init_args: "
+                             f"{{root: ...}}}})")
+    if data:
+        data = {"class_path": data} if isinstance(data, str) else copy.deepcopy(data)
+        if data_root is not None and isinstance(data, dict):
+            _set_data_root(data, data_root)
+        cfg["data"] = data
     _check_config_space({"model": {"init_args": {"space": cfg["space"]}}}, space_name, where)
     _build_ranker(cfg, where)
     return cfg
@@ -193,6 +234,7 @@ def _build_ranker(cfg: Dict[str, Any], where: str):
     """``(ranker, space)`` instantiated from a ranker task's frozen config; one-line :class:`StudyError` else."""
     from jsonargparse import ArgumentError, ArgumentParser
 
+    from unnas.data.sources import ImageSource
     from unnas.errors import ConfigError
     from unnas.rankers import Ranker
     from unnas.spaces.base import SearchSpace, check_positive
@@ -205,33 +247,39 @@ def _build_ranker(cfg: Dict[str, Any], where: str):
         parser = ArgumentParser(exit_on_error=False)
         parser.add_argument("--ranker", type=Ranker)
         parser.add_argument("--space", type=SearchSpace)
-        parsed = parser.parse_object({"ranker": cfg["ranker"], "space": cfg["space"]})
+        parser.add_argument("--data", type=Optional[ImageSource], default=None)
+        parsed = parser.parse_object({"ranker": cfg["ranker"], "space": cfg["space"], "data": cfg.get("data")})
         built = parser.instantiate(parsed) if hasattr(parser, "instantiate") else parser.instantiate_classes(parsed)
     except ArgumentError as e:
         raise StudyError(f"{where}: {' '.join(str(e).split())}") from None
     except (ConfigError, ArchError) as e:
         raise StudyError(f"{where}: {e}") from None
-    return built.ranker, built.space
+    return built.ranker, built.space, built.data
 
 
 def rank_job(directory: str, job: Job, cfg: Dict[str, Any]) -> Dict[str, Any]:
     """Score one job with its task's ranker: the network of the study's space at the frozen shape, initialised
-    after ``torch.manual_seed(seed)``, on the Gaussian batch of that seed (the ranker's own seed is the job's too).
-    The record's ``best_acc`` is the score, so the report ranks by it."""
+    after ``torch.manual_seed(seed)``, on the Gaussian batch of that seed, or the seeded batch of real images when
+    the config has ``data`` (the ranker's own seed is the job's too). The record's ``best_acc`` is the score, so the
+    report ranks by it."""
     import torch
 
-    from unnas.rankers import gaussian_batch
+    from unnas.rankers import data_batch, gaussian_batch
     from unnas.spaces.complexity import count_macs, count_params
 
     t0 = time.time()
-    ranker, space = _build_ranker(cfg, f"{job.task} ranker config")
+    ranker, space, source = _build_ranker(cfg, f"{job.task} ranker config")
     ranker.seed = int(job.seed)
     objective = getattr(ranker, "objective", None)
     channels = objective.input_channels if objective is not None else cfg["input_shape"][0]
     torch.manual_seed(int(job.seed))
     net = space.network(space.load(job.genotype), head=objective.head if objective is not None else None,
                         num_classes=cfg["num_classes"], input_channels=channels)
-    batch = gaussian_batch(cfg["input_shape"], cfg["batch_size"], cfg["num_classes"], seed=int(job.seed))
+    if source is None:
+        batch = gaussian_batch(cfg["input_shape"], cfg["batch_size"], cfg["num_classes"], seed=int(job.seed))
+    else:  # a pretext objective standardises the images in its own prepare
+        batch = data_batch(source, cfg["input_shape"], cfg["batch_size"], seed=int(job.seed),
+                           normalize=objective is None)
     score = ranker.score(net, batch)
     if not math.isfinite(score):
         raise StudyError(f"{ranker.name} scored {score} on {job.arch} (seed {job.seed}); a non-finite score ranks nothing")
@@ -309,8 +357,9 @@ def _study_configs(config: str, tasks: Sequence[str], space_name: str, data_root
                                       if ref_task else None)
     for task in tasks:
         if task not in out:
-            entry = configs[task] if task in configs else ranker_entry(task, None, f"{config} ({task})")
-            out[task] = _ranker_config(entry, reference, space_name, f"{config} ({task})")
+            entry = (configs[task] if task in configs
+                     else ranker_entry(task, ranker_defaults(config), f"{config} ({task})"))
+            out[task] = _ranker_config(entry, reference, space_name, f"{config} ({task})", data_root)
     return {t: out[t] for t in tasks}
 
 
