@@ -8,7 +8,10 @@ from torch import nn
 
 import pretext_tasks
 from unnas.rankers import RANKERS, LossRanker, RankBatch, gaussian_batch, ranker_class
-from unnas.rankers.activations import jacobian_score, jacov, naswot
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from unnas.rankers.activations import jacobian_score, jacov, naswot, relu_kernel, relu_kernel_of
 from unnas.rankers.gradients import fisher, grad_norm, grasp, snip
 from unnas.rankers.synflow import synflow
 from unnas.errors import ConfigError
@@ -87,6 +90,30 @@ def test_naswot_is_the_log_determinant_of_the_code_agreement_kernel():
     assert naswot(net, distinct) == pytest.approx(math.log(4.0), rel=1e-12)
     identical = torch.tensor([[1.0, 2.0], [3.0, 1.0], [2.0, 2.0]], dtype=torch.float64)
     assert naswot(net, identical) < naswot(net, distinct)
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.integers(1, 6), st.integers(0, 40), st.integers(0, 2 ** 31 - 1))
+def test_relu_kernel_is_the_agreement_count_of_the_codes(batch, units, seed):
+    codes = torch.rand(batch, units, generator=torch.Generator().manual_seed(seed)) > 0.5
+    c = codes.double()
+    assert torch.equal(relu_kernel(codes), c @ c.T + (1 - c) @ (1 - c).T)
+
+
+def test_kernel_accumulated_over_relus_equals_the_kernel_of_all_codes():
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Conv2d(3, 4, 3), nn.ReLU(), nn.Conv2d(4, 5, 3), nn.ReLU(), nn.Flatten(), nn.LazyLinear(3),
+                        nn.ReLU())
+    x = torch.randn(6, 3, 9, 9)
+    net(x)
+    codes = []
+    handles = [m.register_forward_hook(lambda m, i, o: codes.append((i[0] > 0).flatten(1)))
+               for m in net if isinstance(m, nn.ReLU)]
+    net(x)
+    for h in handles:
+        h.remove()
+    c = torch.cat(codes, dim=1).double()
+    assert len(codes) == 3 and torch.equal(relu_kernel_of(net, x), c @ c.T + (1 - c) @ (1 - c).T)
 
 
 def test_jacov_of_a_linear_net_sees_identical_jacobians():

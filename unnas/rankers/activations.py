@@ -19,18 +19,27 @@ from torch import Tensor, nn
 from unnas.rankers.base import RankBatch, Ranker, logits_of
 
 
+EXACT_FLOAT32 = 2 ** 24  # 0/1 dot products over fewer units than this are exact in float32
+
+
 def relu_kernel(codes: Tensor) -> Tensor:
-    """``K = c cᵀ + (1 − c)(1 − c)ᵀ`` of binary codes ``[B, units]`` (float64)."""
-    c = codes.to(torch.float64)
-    return c @ c.T + (1 - c) @ (1 - c).T
+    """``K = c cᵀ + (1 − c)(1 − c)ᵀ`` of binary codes ``[B, units]`` (float64), computed exactly with one matrix
+    product as ``K_ij = units − |c_i| − |c_j| + 2 c_i·c_j``."""
+    units = codes.shape[1]
+    dtype = torch.float32 if units < EXACT_FLOAT32 else torch.float64
+    c = codes.to(dtype)
+    ones = c.sum(dim=1, dtype=torch.float64)
+    return units - ones[:, None] - ones[None, :] + 2 * (c @ c.T).to(torch.float64)
 
 
-def relu_codes(net: nn.Module, x: Tensor) -> Tensor:
-    """``[B, units]`` 0/1 codes of the inputs of every ``nn.ReLU`` module of *net* on *x*."""
-    codes = []
+def relu_kernel_of(net: nn.Module, x: Tensor) -> Tensor:
+    """The NASWOT kernel of *net* on *x*: :func:`relu_kernel` summed over the inputs of every ``nn.ReLU`` module,
+    accumulated as each one fires (the kernel of concatenated codes is the sum of the per-module kernels), so the
+    codes of the whole network are never held at once."""
+    kernel = torch.zeros((x.shape[0], x.shape[0]), dtype=torch.float64, device=x.device)
 
     def hook(module, inputs, output):
-        codes.append((inputs[0].detach() > 0).flatten(1))
+        kernel.add_(relu_kernel((inputs[0].detach() > 0).flatten(1)))
 
     handles = [m.register_forward_hook(hook) for m in net.modules() if isinstance(m, nn.ReLU)]
     try:
@@ -39,15 +48,13 @@ def relu_codes(net: nn.Module, x: Tensor) -> Tensor:
     finally:
         for h in handles:
             h.remove()
-    if not codes:
-        return torch.zeros((x.shape[0], 0), dtype=torch.bool, device=x.device)
-    return torch.cat(codes, dim=1)
+    return kernel
 
 
 def naswot(net: nn.Module, x: Tensor) -> float:
     """NASWOT: ``log|det K|`` of the ReLU-code kernel of *net* on *x* (``-inf`` when ``K`` is singular)."""
     net.train()
-    return float(torch.linalg.slogdet(relu_kernel(relu_codes(net, x)))[1])
+    return float(torch.linalg.slogdet(relu_kernel_of(net, x))[1])
 
 
 def jacobian_score(jacobians: Tensor, k: float = 1e-5) -> float:
