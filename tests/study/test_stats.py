@@ -414,3 +414,12 @@ def test_spearman_matrix():
     assert rho[0, 1] == sps.spearmanr([table["supervised"][a] for a in sorted(table["rotation"])],
                                       [table["rotation"][a] for a in sorted(table["rotation"])]).statistic
     assert n[0, 3] == 8
+
+
+def test_correlations_of_chosen_methods_only():
+    full = S.correlations(X, Y, n_boot=100, seed=4)
+    only = S.correlations(X, Y, n_boot=100, seed=4, methods=("spearman",))
+    assert only["spearman"] == full["spearman"] and "kendall" not in only and "pearson" not in only
+    assert "kendall" not in S.correlations(X[:2], Y[:2], methods=("spearman",))
+    with pytest.raises(ValueError, match="unknown methods"):
+        S.correlations(X, Y, methods=("spearmen",))

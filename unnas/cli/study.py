@@ -4,13 +4,19 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import sys
-from typing import List, TextIO
+from typing import Any, Dict, List, Mapping, Optional, Sequence, TextIO, Tuple
 
 from unnas.cli import scale
 from unnas.cli.common import UsageError, _positive
 from unnas.spaces.base import space_class, space_names
+
+
+# A ranker whose score a benchmark table holds under another name: ranker name -> the table's field. NASLib's
+# NAS-Bench tables call the multiply-adds of one image "flops" (in millions; ranks are what the report compares).
+TABLE_FIELD_ALIASES: Dict[str, str] = {"macs": "flops"}
 
 
 def _ints(text: str, flag: str) -> List[int]:
@@ -159,8 +165,19 @@ def study_report(args: argparse.Namespace, out: TextIO, stdin: TextIO) -> None:
     if args.reference:
         with open(args.reference, encoding="utf-8") as f:
             reference = {str(k): float(v) for k, v in json.load(f).items()}
-    truth, truth_name = (None, None) if args.wandb else _study_ground_truth(args)
-    extra = {"ground_truth": truth, "ground_truth_name": truth_name} if truth is not None else {}
+    extra: Dict[str, Any] = {}
+    truth, archs = (None, None) if args.wandb else _study_truth(args)
+    if truth is not None:
+        extra["ground_truth"] = {a: truth.query(x) for a, x in archs.items()}
+        extra["ground_truth_name"] = _truth_name(truth)
+        rankers = _ranker_names(records)
+        if rankers and (hasattr(truth, "record") or hasattr(truth, "records")):
+            extra["table_scores"] = table_scores_from_truth(truth, archs, rankers)
+            extra["table_scores_name"] = "benchmark"
+    if not args.wandb:
+        from unnas.study.result_files import with_epoch_lists
+
+        records = with_epoch_lists(records, args.dir)  # older records: per-epoch lists from their run folders
     result = build_report(records, args.out, reference=reference, title=args.title, n_boot=args.n_boot, **extra)
     if args.log_wandb or os.environ.get("WANDB_MODE") == "online":
         import wandb
@@ -173,8 +190,8 @@ def study_report(args: argparse.Namespace, out: TextIO, stdin: TextIO) -> None:
     print(f"wrote {os.path.join(args.out, 'report.md')}, report.html and correlations.json", file=out)
 
 
-def _study_ground_truth(args: argparse.Namespace):
-    """``({arch id: true accuracy or None}, source line)`` for a study whose space has ground truth, else ``(None, None)``."""
+def _study_truth(args: argparse.Namespace) -> Tuple[Any, Optional[Dict[str, Any]]]:
+    """``(ground truth, {arch id: loaded arch})`` of a study whose space has ground truth, else ``(None, None)``."""
     from unnas.study.store import Store
 
     if args.no_ground_truth:
@@ -184,9 +201,67 @@ def _study_ground_truth(args: argparse.Namespace):
     truth = space.ground_truth(args.gt_dataset, path=args.benchmark)
     if truth is None:
         return None, None
+    return truth, {arch: space.load(text) for arch, text in store.archs()}
+
+
+def _truth_name(truth: Any) -> str:
     dataset = getattr(truth, "dataset", None)
-    name = f"true {dataset}" if dataset else "true"  # the report labels its axis "<name> accuracy (%)"
-    return {arch: truth.query(space.load(text)) for arch, text in store.archs()}, name
+    return f"true {dataset}" if dataset else "true"  # the report labels its axis "<name> accuracy (%)"
+
+
+def _study_ground_truth(args: argparse.Namespace):
+    """``({arch id: true accuracy or None}, source line)`` for a study whose space has ground truth, else ``(None, None)``."""
+    truth, archs = _study_truth(args)
+    if truth is None:
+        return None, None
+    return {a: truth.query(x) for a, x in archs.items()}, _truth_name(truth)
+
+
+def _ranker_names(records: Sequence[Mapping[str, Any]]) -> Dict[str, List[str]]:
+    """Ranker task -> the names its table field may go by: the task's own, then its records' ranker names."""
+    out: Dict[str, List[str]] = {}
+    for r in records:
+        if r.get("ranker") is not None:
+            names = out.setdefault(str(r["task"]), [str(r["task"])])
+            if str(r["ranker"]) not in names:
+                names.append(str(r["ranker"]))
+    return out
+
+
+def _table_rows(truth: Any, arch: Any) -> Optional[List[Mapping[str, Any]]]:
+    """The benchmark rows of *arch* (``truth.record``, or NAS-Bench-101's several ``truth.records``); None when
+    the ground truth has no rows to read."""
+    if hasattr(truth, "record"):
+        rec = truth.record(arch)
+        return [rec] if rec else []
+    if hasattr(truth, "records"):
+        return list(truth.records(arch))
+    return None
+
+
+def _numeric(v: Any) -> Optional[float]:
+    return float(v) if isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) else None
+
+
+def table_scores_from_truth(truth: Any, archs: Mapping[str, Any],
+                            rankers: Mapping[str, Sequence[str]]) -> Dict[str, Dict[str, float]]:
+    """Task -> {arch id -> the benchmark's own score} for each ranker task whose name (one of ``rankers[task]``,
+    or its :data:`TABLE_FIELD_ALIASES` entry) is a numeric field of the rows of ``truth``; the mean over an arch's
+    rows. Tasks the table has no field for are left out."""
+    rows = {a: _table_rows(truth, x) or [] for a, x in archs.items()}
+    fields = {k for rs in rows.values() for r in rs for k, v in r.items() if _numeric(v) is not None}
+    out: Dict[str, Dict[str, float]] = {}
+    for task, names in rankers.items():
+        field = next((f for n in names for f in (n, TABLE_FIELD_ALIASES.get(n)) if f in fields), None)
+        if field is None:
+            continue
+        scores = {}
+        for a, rs in rows.items():
+            vals = [v for v in (_numeric(r.get(field)) for r in rs) if v is not None]
+            if vals:
+                scores[a] = sum(vals) / len(vals)
+        out[task] = scores
+    return out
 
 
 def add_parser(sub) -> None:

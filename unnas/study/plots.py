@@ -3,21 +3,22 @@
 Each ``*_figure`` function takes data and returns the laid-out ``Figure``; each ``plot_*`` function takes the
 same data and an output path (the format follows the suffix, PNG for the report), writes the figure, closes
 it, and returns the path. Accuracies are plotted in percent: pass ``scale=100`` for accuracies in [0, 1]
-(the study records) and ``scale=1`` for accuracies already in percent. Titles wrap, and shrink if they must,
+(the study records) and ``scale=1`` for accuracies already in percent; training-free ranker scores (``scores``)
+are plotted as they are. Titles wrap, and shrink if they must,
 to fit the figure's width; axes of integer quantities have integer ticks only.
 """
 
 from __future__ import annotations
 
 import os
-from typing import Any, List, Mapping, Optional, Sequence
+from typing import Any, Collection, List, Mapping, Optional, Sequence
 
 import matplotlib
 
 matplotlib.use("Agg")  # before pyplot: no display on the training machines
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
-from matplotlib.ticker import FixedLocator, MaxNLocator, NullLocator  # noqa: E402
+from matplotlib.ticker import FixedLocator, FuncFormatter, LogLocator, MaxNLocator, NullLocator  # noqa: E402
 from scipy import stats as sps  # noqa: E402
 
 from unnas.study.stats import MIN_N, SUPERVISED, aligned, common_archs, order_tasks  # noqa: E402
@@ -105,11 +106,12 @@ def _save(fig: "plt.Figure", out_path: str) -> str:
 def vs_baseline_figure(table: Mapping[str, Mapping[str, float]], *, baseline: str = SUPERVISED,
                        tasks: Optional[Sequence[str]] = None, baseline_label: Optional[str] = None,
                        labels: Optional[Mapping[str, str]] = None, title: Optional[str] = None,
-                       scale: float = 100.0) -> "plt.Figure":
+                       scale: float = 100.0, scores: Collection[str] = ()) -> "plt.Figure":
     """The paper's Fig. 2 (Fig. 4 with a reference as baseline): one panel per objective, a point per
     architecture at (baseline accuracy, objective accuracy) over their common archs, a robust (Theil-Sen)
     regression line labelled with its slope, and Spearman rho in the legend (2 decimals; the paper used
-    seaborn's robust regplot)."""
+    seaborn's robust regplot). A task in ``scores`` (a ranker) is plotted unscaled as a score, on a log axis
+    (line fitted to log10) when its scores are positive and span more than 3 decades."""
     labels = dict(labels or {})
     tasks = [t for t in (order_tasks(table) if tasks is None else tasks) if t != baseline]
     xlabel = f"{baseline_label or labels.get(baseline, baseline)} accuracy (%)"
@@ -119,23 +121,29 @@ def vs_baseline_figure(table: Mapping[str, Mapping[str, float]], *, baseline: st
         name = labels.get(task, task)
         archs = common_archs(table, [baseline, task])
         _, x, y = aligned(table, baseline, task, archs) if archs else ([], np.array([]), np.array([]))
-        x, y = x * scale, y * scale
+        is_score = task in scores
+        x, y = x * scale, y * (1.0 if is_score else scale)
+        log_y = bool(is_score and len(y) and y.min() > 0 and y.max() / y.min() > 1e3)
         color = task_color(task, tasks)
         if len(archs) >= MIN_N and np.ptp(x) > 0 and np.ptp(y) > 0:
             rho = sps.spearmanr(x, y).statistic
             ax.scatter(x, y, s=18, alpha=0.6, color=color, edgecolors="none",
                        label=f"{name}\n\u03c1 = {rho:.2f} (n = {len(archs)})")
-            slope, intercept, _, _ = sps.theilslopes(y, x)
+            fy = np.log10(y) if log_y else y
+            slope, intercept, _, _ = sps.theilslopes(fy, x)
             xs = np.linspace(x.min(), x.max(), 2)
-            ax.plot(xs, intercept + slope * xs, color=color, lw=1.5,
-                    label=f"Theil\u2013Sen fit (slope {_slope(slope)})")
+            line = intercept + slope * xs
+            ax.plot(xs, 10 ** line if log_y else line, color=color, lw=1.5,
+                    label=f"Theil\u2013Sen fit (slope {_slope(slope)}{' in log10' if log_y else ''})")
             ax.legend(loc="upper left", fontsize=8, markerscale=1.5)
         else:
             ax.scatter(x, y, s=18, alpha=0.6, color=color)
             ax.text(0.5, 0.5, f"{name}: not computable\n({len(archs)} common archs)", transform=ax.transAxes,
                     ha="center", va="center", fontsize=9, color="0.3")
         ax.set_xlabel(xlabel)
-        ax.set_ylabel(f"{name} accuracy (%)")
+        ax.set_ylabel(f"{name} score" if is_score else f"{name} accuracy (%)")
+        if log_y:
+            ax.set_yscale("log")
         ax.grid(alpha=0.3)
     if not tasks:
         axes[0][0].text(0.5, 0.5, "no objective to compare", ha="center", va="center", transform=axes[0][0].transAxes)
@@ -243,3 +251,94 @@ def spearman_matrix_figure(tasks: Sequence[str], rho: np.ndarray, *, counts: Opt
 def plot_spearman_matrix(tasks: Sequence[str], rho: np.ndarray, out_path: str, **kw: Any) -> str:
     """:func:`spearman_matrix_figure` written to ``out_path``."""
     return _save(spearman_matrix_figure(tasks, rho, **kw), out_path)
+
+
+def budget_figure(budget: Mapping[str, Mapping[str, Sequence[Mapping[str, Any]]]], targets: Sequence[str], *,
+                  labels: Optional[Mapping[str, str]] = None, title: Optional[str] = None) -> "plt.Figure":
+    """Budget curves: one panel per target, Spearman ρ (with its interval as a band) of each task's ranking after
+    e+1 epochs against the target, one line per task. ``budget[task][target]``: a
+    :func:`unnas.study.stats.budget_curve` result."""
+    labels = dict(labels or {})
+    tasks = list(budget)
+    ncols = max(1, len(targets))
+    fig, axes = plt.subplots(1, ncols, figsize=(5.0 * ncols, 3.9), squeeze=False)
+    for ax, target in zip(axes[0], targets):
+        drawn = False
+        for task in tasks:
+            pts = [p for p in budget[task].get(target, []) if p["rho"] is not None]
+            if not pts:
+                continue
+            ex = np.array([p["epoch"] + 1 for p in pts], dtype=float)
+            color = task_color(task, tasks)
+            ax.plot(ex, [p["rho"] for p in pts], "o-", color=color, ms=4, lw=1.3, label=labels.get(task, task))
+            band = [(e, p["ci_low"], p["ci_high"]) for e, p in zip(ex, pts) if p["ci_low"] is not None]
+            if band:
+                be, lo, hi = zip(*band)
+                ax.fill_between(be, lo, hi, color=color, alpha=0.08)
+            drawn = True
+        if drawn:
+            ax.legend(loc="lower right", fontsize=8)
+        else:
+            ax.text(0.5, 0.5, "not computable", ha="center", va="center", transform=ax.transAxes, color="0.3")
+        ax.axhline(0.0, color="0.6", lw=0.8)
+        ax.set_ylim(-1.05, 1.05)
+        integer_ticks(ax.xaxis)
+        ax.set_xlabel("epochs trained (of the full schedule)")
+        ax.set_ylabel(f"Spearman \u03c1 vs {labels.get(target, target)}")
+        ax.grid(alpha=0.3)
+    sup = fig.suptitle(title or "Ranking after each epoch vs the final target (band: bootstrap interval)", fontsize=11)
+    fit_title(fig, sup)
+    return fig
+
+
+def plot_budget(budget: Mapping[str, Mapping[str, Sequence[Mapping[str, Any]]]], out_path: str, **kw: Any) -> str:
+    """:func:`budget_figure` written to ``out_path``."""
+    return _save(budget_figure(budget, **kw), out_path)
+
+
+def cost_frontier_figure(points: Sequence[Mapping[str, Any]], *, target_label: str,
+                         labels: Optional[Mapping[str, str]] = None, title: Optional[str] = None) -> "plt.Figure":
+    """Cost against ranking quality: x = seconds per architecture (log scale), y = Spearman ρ to the target; per
+    task one marker at its full cost, its budget points (``epoch`` not None) joined by a line; the Pareto front
+    (``on_front``) as a dashed step line with ringed points. ``points``: dicts with ``task``, ``epoch``,
+    ``cost_s``, ``rho`` and ``on_front``."""
+    labels = dict(labels or {})
+    pts = [p for p in points if p["rho"] is not None and p["cost_s"] is not None and p["cost_s"] > 0]
+    tasks = list(dict.fromkeys(p["task"] for p in pts))
+    fig, ax = plt.subplots(figsize=(6.6, 4.4))
+    for task in tasks:
+        mine = sorted((p for p in pts if p["task"] == task), key=lambda p: p["cost_s"])
+        color = task_color(task, tasks)
+        ax.plot([p["cost_s"] for p in mine], [p["rho"] for p in mine], "-", color=color, lw=1.0, alpha=0.7)
+        full = [p for p in mine if p["epoch"] is None]
+        ax.scatter([p["cost_s"] for p in full], [p["rho"] for p in full], s=40, color=color, zorder=3,
+                   label=labels.get(task, task))
+        part = [p for p in mine if p["epoch"] is not None]
+        ax.scatter([p["cost_s"] for p in part], [p["rho"] for p in part], s=12, color=color, zorder=3)
+    front = sorted((p for p in pts if p["on_front"]), key=lambda p: p["cost_s"])
+    if front:
+        ax.step([p["cost_s"] for p in front], [p["rho"] for p in front], where="post", color="0.2", ls="--", lw=1.0,
+                label="Pareto front")
+        ax.scatter([p["cost_s"] for p in front], [p["rho"] for p in front], s=110, facecolors="none",
+                   edgecolors="0.2", zorder=4)
+        ax.legend(loc="best", fontsize=8)
+    else:
+        ax.text(0.5, 0.5, "no task with both a cost and a correlation", ha="center", va="center",
+                transform=ax.transAxes, color="0.3")
+    if pts:
+        ax.set_xscale("log")
+        ax.xaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+        ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+        ax.xaxis.set_minor_locator(NullLocator())
+    ax.set_xlabel("seconds per architecture (this run's machine; log scale)")
+    ax.set_ylabel(f"Spearman \u03c1 vs {target_label}")
+    ax.grid(alpha=0.3)
+    sup = fig.suptitle(title or f"Cost and ranking quality (small points: after e+1 epochs; judged on "
+                       f"{target_label})", fontsize=10)
+    fit_title(fig, sup)
+    return fig
+
+
+def plot_cost_frontier(points: Sequence[Mapping[str, Any]], out_path: str, **kw: Any) -> str:
+    """:func:`cost_frontier_figure` written to ``out_path``."""
+    return _save(cost_frontier_figure(points, **kw), out_path)

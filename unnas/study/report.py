@@ -27,16 +27,27 @@ from unnas.study.stats import (
     SMALL_N,
     SUPERVISED,
     best_of_m,
+    budget_curve,
     common_archs,
     compare,
+    correlations,
+    epoch_count,
+    is_ranker_record,
     k_label,
     mean_over_seeds,
+    noise_corrected,
     order_tasks,
     pairwise_table,
+    pareto_front,
+    rank_field,
+    ranker_tasks,
     seed_counts,
+    seed_reliability,
     seed_std,
     seed_values,
+    spearman_difference,
     spearman_matrix,
+    task_costs,
 )
 
 LABELS = {"supervised": "Supervised", "rotation": "Rotation", "colorization": "Colorization", "jigsaw": "Jigsaw"}
@@ -77,6 +88,23 @@ def _pct(v: Optional[float], scale: float, digits: int = 2) -> str:
     return "–" if v is None else f"{v * scale:.{digits}f}"
 
 
+def _score(v: Optional[float]) -> str:
+    """A training-free ranker's score, compact: ``7.00e+49``, ``-16.07``."""
+    if v is None or not math.isfinite(v):
+        return "–"
+    return f"{v:.2e}" if v != 0 and not 1e-2 <= abs(v) < 1e4 else f"{v:.2f}"
+
+
+def _value(v: Optional[float], scale: float, is_score: bool) -> str:
+    """An accuracy in percent, or a ranker's score as it is."""
+    return _score(v) if is_score else _pct(v, scale)
+
+
+def _rank_value(r: Mapping[str, Any]) -> Optional[float]:
+    v = r.get(rank_field(r))
+    return float(v) if v is not None and not isinstance(v, bool) and math.isfinite(float(v)) else None
+
+
 def _minutes(v: Optional[float]) -> str:
     return "–" if v is None or not math.isfinite(v) else f"{v:,.0f}" if v >= 1000 else f"{v:.1f}"
 
@@ -97,7 +125,7 @@ def _task_summary(task: str, records: Sequence[Mapping[str, Any]], table: Mappin
                   counts: Mapping[str, int], stds: Mapping[str, float]) -> Dict[str, Any]:
     vals = np.array(list(table.values()), dtype=float)
     runs = [r for r in records if str(r["task"]) == task]
-    ok = [r for r in runs if r.get("best_acc") is not None and math.isfinite(float(r["best_acc"]))]
+    ok = [r for r in runs if _rank_value(r) is not None]
     seeds = list({r["seed"] for r in ok})
     try:
         seeds.sort()
@@ -118,6 +146,8 @@ def _task_summary(task: str, records: Sequence[Mapping[str, Any]], table: Mappin
         "wall_time_min": sum(wall) / 60 if wall else None,
         "wall_time_min_per_run": sum(wall) / 60 / len(wall) if wall else None,
         "params_median": float(np.median(params)) if params else None,
+        "is_score": any(is_ranker_record(r) for r in runs),
+        "rank_metric": sorted({rank_field(r) for r in runs}),
     }
 
 
@@ -244,6 +274,112 @@ def _write_csv(path: str, columns: Sequence[str], rows: Sequence[Sequence[Any]])
         w.writerows([[cell(v) for v in r] for r in rows])
 
 
+def _rho(c: Mapping[str, Any]) -> Dict[str, Any]:
+    """The Spearman part of a :func:`correlations` result."""
+    sp = c["spearman"]
+    return {"n": c["n"], "rho": sp["value"], "ci_low": sp["ci_low"], "ci_high": sp["ci_high"],
+            "computable": c["computable"], "reason": c["reason"]}
+
+
+def _budget(records: Sequence[Mapping[str, Any]], tasks: Sequence[str], rankers: Sequence[str],
+            table: Mapping[str, Mapping[str, float]], supervised: Optional[str], gt_key: Optional[str],
+            gt: Optional[Mapping[str, float]], kw: Mapping[str, Any]) -> Dict[str, Any]:
+    """Budget curves of every trained task with per-epoch lists, against supervised's final values and the
+    ground truth."""
+    targets: Dict[str, Mapping[str, float]] = {}
+    if supervised is not None:
+        targets[supervised] = table[supervised]
+    if gt_key is not None and gt is not None:
+        targets[gt_key] = gt
+    out: Dict[str, Any] = {"targets": list(targets), "tasks": {}}
+    for t in tasks:
+        runs = [r for r in records if str(r["task"]) == t and not is_ranker_record(r)]
+        n_epochs = max((epoch_count(r) for r in runs), default=0)
+        if t in rankers or not n_epochs:
+            continue
+        out["tasks"][t] = {
+            "n_epochs": n_epochs, "n_runs_with_lists": sum(1 for r in runs if epoch_count(r)),
+            "rank_metric": sorted({rank_field(r) for r in runs}),
+            "curves": {name: budget_curve(records, t, target, n_boot=kw["n_boot"], seed=kw["seed"], ci=kw["ci"])
+                       for name, target in targets.items()}}
+    return out
+
+
+def _noise(records: Sequence[Mapping[str, Any]], tasks: Sequence[str], rows: Sequence[Mapping[str, Any]],
+           gt_rows: Sequence[Mapping[str, Any]], supervised: str, gt_key: Optional[str],
+           kw: Mapping[str, Any]) -> Dict[str, Any]:
+    """Seed-to-seed reliability per task and the comparisons with supervised and the ground truth corrected for
+    attenuation (the ground truth's reliability is 1)."""
+    per_seed = seed_values(records)
+    rel_tasks = {t: seed_reliability(per_seed.get(t, {}), n_boot=kw["n_boot"], seed=kw["seed"], ci=kw["ci"])
+                 for t in tasks}
+    rel: Dict[str, Optional[float]] = {t: v["reliability"] for t, v in rel_tasks.items()}
+    if gt_key is not None:
+        rel[gt_key] = 1.0
+    corrected = []
+    for r in rows:
+        if r["kind"] == "vs_baseline":
+            corrected.append({"kind": "vs_supervised", "n": r["n"],
+                              **noise_corrected(r["spearman"]["value"], supervised, r["y"], rel)})
+    for r in gt_rows:
+        corrected.append({"kind": "vs_ground_truth", "n": r["n"],
+                          **noise_corrected(r["spearman"]["value"], r["x"], r["y"], rel)})
+    return {"tasks": rel_tasks, "corrected": corrected}
+
+
+def _cost(records: Sequence[Mapping[str, Any]], tasks: Sequence[str], rows: Sequence[Mapping[str, Any]],
+          gt_rows: Sequence[Mapping[str, Any]], budget: Mapping[str, Any], target: Optional[str],
+          supervised: str) -> Dict[str, Any]:
+    """Seconds per architecture of each task against its ρ to ``target`` (the ground truth, else supervised),
+    with the budget curves' points at cost × (e+1)/E, and the Pareto front over all points."""
+    costs = task_costs(records)
+    rho_of: Dict[str, Tuple[Optional[float], int]] = {}
+    for r in (gt_rows if target is not None and target != supervised else
+              [r for r in rows if r["kind"] == "vs_baseline"]):
+        rho_of[r["y"]] = (r["spearman"]["value"], r["n"])
+    points: List[Dict[str, Any]] = []
+    for t in tasks:
+        if t not in costs or t not in rho_of:
+            continue
+        c = costs[t]["cost_s"]
+        points.append({"task": t, "epoch": None, "cost_s": c, "rho": rho_of[t][0], "n": rho_of[t][1]})
+        b = budget["tasks"].get(t)
+        curve = b["curves"].get(target, []) if b else []
+        for p in curve[:-1]:  # the last epoch is the full run itself
+            points.append({"task": t, "epoch": p["epoch"], "cost_s": c * (p["epoch"] + 1) / b["n_epochs"],
+                           "rho": p["rho"], "n": p["n"]})
+    usable = [i for i, p in enumerate(points) if p["rho"] is not None]
+    front = pareto_front([(points[i]["cost_s"], points[i]["rho"]) for i in usable])
+    for p in points:
+        p["on_front"] = False
+    for i, on in zip(usable, front):
+        points[i]["on_front"] = on
+    return {"target": target, "tasks": costs, "points": points}
+
+
+def _table_scores(table: Mapping[str, Mapping[str, float]], scores: Mapping[str, Mapping[str, Optional[float]]],
+                  name: str, gt: Optional[Mapping[str, float]], kw: Mapping[str, Any]) -> Dict[str, Any]:
+    """Per task with a benchmark-table score: ρ(table, truth) and ρ(ours, truth) on the archs all three share,
+    their difference with a paired bootstrap interval, and ρ(ours, table) on the archs both have."""
+    ckw = dict(n_boot=kw["n_boot"], seed=kw["seed"], ci=kw["ci"], methods=("spearman",))
+    out: Dict[str, Any] = {"name": name, "tasks": {}}
+    for t in order_tasks(scores):
+        theirs = _finite_map(scores[t])
+        ours = table.get(t, {})
+        entry: Dict[str, Any] = {"n_table": len(theirs), "n_ours": len(ours)}
+        both = sorted(set(ours) & set(theirs))
+        entry["ours_vs_table"] = _rho(correlations([ours[a] for a in both], [theirs[a] for a in both], **ckw))
+        if gt is not None:
+            three = sorted(set(both) & set(gt))
+            y = [gt[a] for a in three]
+            a_, b_ = [ours[a] for a in three], [theirs[a] for a in three]
+            entry["table_vs_truth"] = _rho(correlations(b_, y, **ckw))
+            entry["ours_vs_truth"] = _rho(correlations(a_, y, **ckw))
+            entry["difference"] = spearman_difference(a_, b_, y, n_boot=kw["n_boot"], seed=kw["seed"], ci=kw["ci"])
+        out["tasks"][t] = entry
+    return out
+
+
 # ---------------------------------------------------------------------------------------------------- build
 
 
@@ -253,13 +389,17 @@ def build_report(records: Iterable[Mapping[str, Any]], out_dir: str,
                  seed: int = 0, ci: float = 0.95, ks: Sequence[Union[int, float]] = DEFAULT_TOP_K,
                  common: str = "pair", figures: bool = True,
                  ground_truth: Optional[Mapping[str, Optional[float]]] = None,
-                 ground_truth_name: str = "ground truth") -> Dict[str, Any]:
+                 ground_truth_name: str = "ground truth",
+                 table_scores: Optional[Mapping[str, Mapping[str, Optional[float]]]] = None,
+                 table_scores_name: str = "benchmark") -> Dict[str, Any]:
     """Compute every statistic of the study and write ``report.md``, ``report.html``, ``correlations.json``,
     ``architectures.csv`` and the PNG figures into ``out_dir``; return the numbers (the content of
     ``correlations.json``, with ``files`` naming the outputs relative to ``out_dir`` and ``out_dir`` itself).
 
     ``records``: dicts with ``arch``, ``task``, ``seed``, ``best_acc`` (an accuracy in [0, 1], or a training-free
-    ranker's score when the record has ``ranker``), optionally ``params``, ``macs``, ``wall_time_s``. ``reference``: arch -> accuracy in another setting (e.g. ImageNet
+    ranker's score when the record has ``ranker``), optionally ``params``, ``macs``, ``wall_time_s``, the per-epoch
+    lists ``acc_per_epoch`` / ``train_acc_per_epoch`` (budget curves) and ``rank_metric`` (the field a record
+    ranks by; default ``best_acc``). ``reference``: arch -> accuracy in another setting (e.g. ImageNet
     supervised; values above 1 are taken as percent), compared with every task as in the paper's Fig. 4 and
     used as the target of the Fig. 5 best-of-m experiment (otherwise the target is ``supervised``).
     ``common``: ``"pair"`` (each comparison uses the archs its two tasks share) or ``"all"`` (every
@@ -272,6 +412,9 @@ def build_report(records: Iterable[Mapping[str, Any]], out_dir: str,
     supervised included, is compared with it like with the reference; it joins the Spearman matrix, the
     per-architecture table gets its column, and without a reference a second best-of-m experiment uses it
     as the target. Comparisons with fewer than 3 covered archs are reported as not computable.
+
+    ``table_scores``: task -> {arch -> the benchmark table's own score for that ranker task}, named
+    ``table_scores_name``: each is set against our score and, with ground truth, against the true accuracy.
     """
     records = [dict(r) for r in records]
     os.makedirs(out_dir, exist_ok=True)
@@ -279,10 +422,13 @@ def build_report(records: Iterable[Mapping[str, Any]], out_dir: str,
     counts, stds = seed_counts(records), seed_std(records)
     tasks = order_tasks(table)
     notes: List[str] = []
-    n_dropped = sum(1 for r in records if r.get("best_acc") is None or not math.isfinite(float(r["best_acc"])))
+    rankers = [t for t in ranker_tasks(records) if t in table]
+    n_dropped = sum(1 for r in records if _rank_value(r) is None)
     if n_dropped:
-        notes.append(f"{n_dropped} record(s) without a finite best_acc were left out.")
-    all_vals = [v for t in table.values() for v in t.values()]
+        notes.append(f"{n_dropped} record(s) without a finite rank value (best_acc, or their rank_metric) were "
+                     "left out.")
+    # ranker scores are any real number: only the trained tasks decide whether accuracies are fractions
+    all_vals = [v for t, per in table.items() if t not in rankers for v in per.values()]
     scale = 100.0 if all(v <= 1.0 + 1e-9 for v in all_vals) else 1.0
     if scale == 1.0:
         notes.append("Some accuracies exceed 1, so all are taken to be in percent already.")
@@ -363,6 +509,13 @@ def build_report(records: Iterable[Mapping[str, Any]], out_dir: str,
                            no_target=f"no target: neither a reference nor '{supervised}' results")
     bom_gt = _best_of_m_block(ext, tasks, gt_key, common) if gt_key and not ref_key else None
 
+    budget = _budget(records, tasks, rankers, table, supervised if has_sup else None, gt_key, gt, kw)
+    noise = _noise(records, tasks, rows, gt_rows, supervised, gt_key, kw)
+    cost_target = gt_key if gt_key else (supervised if has_sup else None)
+    cost = _cost(records, tasks, rows, gt_rows, budget, cost_target, supervised)
+    scores_block = (_table_scores(table, table_scores, table_scores_name, gt, kw)
+                    if table_scores is not None else None)
+
     arch_table = _architectures(records, table, tasks, supervised, gt)
     _write_csv(os.path.join(out_dir, "architectures.csv"), arch_table["columns"], arch_table["rows"])
 
@@ -376,15 +529,15 @@ def build_report(records: Iterable[Mapping[str, Any]], out_dir: str,
     if figures and has_sup and len(tasks) > 1:
         figs["vs_supervised"] = plots.plot_vs_baseline(
             table, os.path.join(out_dir, "fig_vs_supervised.png"), baseline=supervised, tasks=tasks, labels=labels,
-            scale=scale, title=f"{title}: objective vs supervised accuracy (cf. paper Fig. 2)")
+            scale=scale, scores=rankers, title=f"{title}: objective vs supervised accuracy (cf. paper Fig. 2)")
     if figures and ref_key and tasks:
         figs["vs_reference"] = plots.plot_vs_baseline(
             ext, os.path.join(out_dir, "fig_vs_reference.png"), baseline=ref_key, tasks=tasks, labels=labels,
-            scale=scale, title=f"{title}: task accuracy vs {ref_key} accuracy (cf. paper Fig. 4)")
+            scale=scale, scores=rankers, title=f"{title}: task accuracy vs {ref_key} accuracy (cf. paper Fig. 4)")
     if figures and gt_key and tasks and gt_info["n_covered"]:
         figs["vs_ground_truth"] = plots.plot_vs_baseline(
             ext, os.path.join(out_dir, "fig_vs_ground_truth.png"), baseline=gt_key, tasks=tasks, labels=labels,
-            scale=scale, title=f"{title}: objective accuracy vs true accuracy ({gt_key})")
+            scale=scale, scores=rankers, title=f"{title}: objective accuracy vs true accuracy ({gt_key})")
     if figures and mat_tasks:
         figs["spearman_matrix"] = plots.plot_spearman_matrix(
             mt, rho, os.path.join(out_dir, "fig_spearman_matrix.png"), counts=mcount, labels=labels)
@@ -399,6 +552,17 @@ def build_report(records: Iterable[Mapping[str, Any]], out_dir: str,
         figs["best_of_m_ground_truth"] = plots.plot_best_of_m(
             bom_gt["curves"], os.path.join(out_dir, "fig_best_of_m_ground_truth.png"), target_label=gt_key,
             labels=labels, scale=scale)
+    if figures and budget["tasks"]:
+        figs["budget"] = plots.plot_budget(
+            {t: b["curves"] for t, b in budget["tasks"].items()}, os.path.join(out_dir, "fig_budget.png"),
+            targets=budget["targets"], labels=labels,
+            title=f"{title}: ranking after each epoch vs the final target (band: bootstrap interval)")
+    if figures and any(p["rho"] is not None for p in cost["points"]):
+        figs["cost_frontier"] = plots.plot_cost_frontier(
+            cost["points"], os.path.join(out_dir, "fig_cost_frontier.png"),
+            target_label=labels.get(cost_target, cost_target), labels=labels,
+            title=f"{title}: cost and ranking quality vs {labels.get(cost_target, cost_target)} "
+                  "(small points: after e+1 epochs)")
     figs = {k: os.path.basename(v) for k, v in figs.items()}
 
     summary = {t: _task_summary(t, records, table[t], counts[t], stds.get(t, {})) for t in tasks}
@@ -410,7 +574,7 @@ def build_report(records: Iterable[Mapping[str, Any]], out_dir: str,
         "settings": {"n_boot": n_boot, "seed": seed, "ci": ci, "top_k": list(ks), "common": common,
                      "best_of_m_seed": BEST_OF_M_SEED, "min_n": MIN_N, "small_n": SMALL_N,
                      "accuracy_scale_for_display": scale},
-        "tasks": tasks, "supervised": supervised if has_sup else None, "reference": ref_key,
+        "tasks": tasks, "ranker_tasks": rankers, "supervised": supervised if has_sup else None, "reference": ref_key,
         "ground_truth": gt_info,
         "n_records": len(records), "n_dropped": n_dropped, "n_common_all": len(shared_all),
         "summary": summary, "small_n": small_n,
@@ -418,6 +582,7 @@ def build_report(records: Iterable[Mapping[str, Any]], out_dir: str,
         "ground_truth_correlations": gt_rows,
         "spearman_matrix": {"tasks": mt, "rho": rho, "n": mcount},
         "best_of_m": bom, "best_of_m_ground_truth": bom_gt,
+        "budget": budget, "noise": noise, "cost": cost, "table_scores": scores_block,
         "architectures": arch_table,
         "notes": notes,
         "accuracy": {"mean_over_seeds": ext, "seed_counts": counts},
@@ -542,13 +707,15 @@ def _arch_blocks(res: Mapping[str, Any]) -> List[Block]:
     if gt is not None:
         head.append(f"{gt['name']} (%)")
 
+    scored = set(res.get("ranker_tasks") or [])
+
     def line(r: Sequence[Any]) -> List[str]:
         v = dict(zip(cols, r))
         out = [v["arch"]]
         for t in tasks:
-            out += [_pct(v[f"{t} s{sd}"], scale) for sd in arch["seeds"][t]]
+            out += [_value(v[f"{t} s{sd}"], scale, t in scored) for sd in arch["seeds"][t]]
             mean, rank = v[f"{t} mean"], v[f"{t} rank"]
-            out.append("–" if mean is None else f"{_pct(mean, scale)} ({rank})")
+            out.append("–" if mean is None else f"{_value(mean, scale, t in scored)} ({rank})")
         out += ["–" if v["params"] is None else f"{v['params']:,.0f}", _size(v.get("macs"), 1e6)]
         if gt is not None:
             out.append(_pct(v[GROUND_TRUTH_COLUMN], scale))
@@ -563,7 +730,8 @@ def _arch_blocks(res: Mapping[str, Any]) -> List[Block]:
                 + [[f"… {gap} more architectures (in architectures.csv) …"] + [""] * (len(head) - 1)]
                 + [line(r) for r in rows[-ARCH_ROWS_EDGE:]])
     order = {"ground truth": "true accuracy", "arch id": "arch id"}.get(arch["sorted_by"], arch["sorted_by"])
-    text = ("One row per architecture: each task's accuracy (%) per seed, the mean over seeds with its rank "
+    text = ("One row per architecture: each task's accuracy (%; a ranker's score as it is) per seed, the mean "
+            "over seeds with its rank "
             "among the architectures (1 = best; ties share the best rank), the parameter count, the "
             "multiply-adds per image in millions"
             + (" and the true accuracy" if gt is not None else "") + f". Sorted by {order}"
@@ -574,6 +742,127 @@ def _arch_blocks(res: Mapping[str, Any]) -> List[Block]:
         text += (f" Shown: the {ends[0]} {ARCH_ROWS_EDGE} and the {ends[1]} {ARCH_ROWS_EDGE} of the {n} "
                  f"architectures (more than {ARCH_ROWS_ALL}); `architectures.csv` has all.")
     b.append(("p", text))
+    b.append(("table", head, body))
+    return b
+
+
+def _rho_ci(p: Optional[Mapping[str, Any]]) -> str:
+    """``0.53 [0.21, 0.78]`` from a dict with ``rho`` (or ``value``), ``ci_low``, ``ci_high``."""
+    if p is None:
+        return "–"
+    v = p.get("rho", p.get("value"))
+    if v is None:
+        return f"not computable: {p['reason']}" if p.get("reason") else "–"
+    return _num(v) if p.get("ci_low") is None else f"{_num(v)} [{_num(p['ci_low'])}, {_num(p['ci_high'])}]"
+
+
+def _budget_blocks(res: Mapping[str, Any]) -> List[Block]:
+    bud = res["budget"]
+    if not bud["tasks"]:
+        return []
+    names = {res["supervised"]: "Supervised (final)", **({res["ground_truth"]["name"]: res["ground_truth"]["name"]}
+                                                        if res["ground_truth"] else {})}
+    b: List[Block] = [("h", 2, "Budget: the ranking after each epoch")]
+    b.append(("p", "How well each trained objective's ranking after e + 1 epochs predicts the target: Spearman ρ "
+                   "[95% CI] of the mean over seeds, at each epoch, of the best held-out accuracy so far (or, for an "
+                   "objective that ranks by another field, that field's value at the epoch), against "
+                   + " and ".join(names.get(t, t) for t in bud["targets"])
+                   + ". Epoch e is the full run cut short: its learning rate follows the full schedule (the cosine "
+                     "not yet annealed), so it is not the same as a shorter run."))
+    n_max = max(t["n_epochs"] for t in bud["tasks"].values())
+    for target in bud["targets"]:
+        head = [f"task vs {names.get(target, target)}"] + [f"{e + 1} ep." for e in range(n_max)]
+        body = []
+        for t, info in bud["tasks"].items():
+            curve = {p["epoch"]: p for p in info["curves"].get(target, [])}
+            body.append([f"{_label(t)} (n ≤ {max((p['n'] for p in curve.values()), default=0)})"]
+                        + [_rho_ci(curve.get(e)) if e in curve else "–" for e in range(n_max)])
+        b.append(("table", head, body))
+    if "budget" in res["files"]["plots"]:
+        b.append(("img", res["files"]["plots"]["budget"], "Spearman rho after each epoch"))
+    return b
+
+
+def _noise_blocks(res: Mapping[str, Any]) -> List[Block]:
+    noise = res["noise"]
+    if not noise["tasks"]:
+        return []
+    b: List[Block] = [("h", 2, "Seed noise: reliability and corrected correlations")]
+    b.append(("p", "Seed-to-seed ρ: Spearman ρ between the rankings of two seeds of one objective (each pair on "
+                   "the architectures both have; the mean over pairs; the interval with exactly 2 seeds). The "
+                   "reliability of the mean over k seeds is Spearman–Brown's k r / (1 + (k − 1) r). It bounds how "
+                   "well any other ranking can agree with this one: a corrected ρ = ρ / √(r_x r_y) estimates the "
+                   "agreement without seed noise" + (" (ground truth: reliability 1)" if res["ground_truth"] else "")
+                   + ". It can exceed 1 where the reliabilities are underestimated, as they are with few "
+                     "architectures."))
+    head = ["task", "seeds", "seed pairs (n)", "seed-to-seed ρ [95% CI]", "k (seeds per arch)",
+            "reliability of the mean [95% CI]"]
+    body = []
+    for t, r in noise["tasks"].items():
+        pairs = ", ".join(f"{p['seeds'][0]}–{p['seeds'][1]} ({p['n']})" for p in r["pairs"]) or "–"
+        if not r["computable"]:
+            body.append([_label(t), str(r["n_seeds"]), pairs, f"not computable: {r['reason']}", _num(r["k"]), "–"])
+            continue
+        rel = {"rho": r["reliability"], "ci_low": r["reliability_ci_low"], "ci_high": r["reliability_ci_high"]}
+        seed_rho = {"rho": r["r"], "ci_low": r["ci_low"], "ci_high": r["ci_high"]}
+        body.append([_label(t), str(r["n_seeds"]), pairs, _rho_ci(seed_rho), _num(r["k"]), _rho_ci(rel)])
+    b.append(("table", head, body))
+    if noise["corrected"]:
+        body = []
+        for c in noise["corrected"]:
+            body.append([f"{_label(c['y'])} vs {_label(c['x'])}", str(c["n"]), _num(c["rho"]), _num(c["r_x"]),
+                         _num(c["r_y"]), _num(c["corrected"]) if c["computable"] else f"not computable: {c['reason']}"])
+        b.append(("table", ["comparison", "n", "ρ", "reliability x", "reliability y", "corrected ρ"], body))
+    return b
+
+
+def _cost_blocks(res: Mapping[str, Any]) -> List[Block]:
+    cost = res["cost"]
+    if not cost["points"]:
+        return []
+    tgt = _label(cost["target"])
+    b: List[Block] = [("h", 2, "Cost and ranking quality")]
+    b.append(("p", f"Cost: the mean `wall_time_s` per architecture-seed job, in seconds per architecture on this "
+                   f"run's machine, threads as recorded; after e + 1 of E epochs, the cost × (e + 1)/E. ρ: Spearman "
+                   f"ρ to {tgt}. On the Pareto front: no other point is at most as costly and at least as good."))
+    head = ["task", "epochs", "seconds per arch", "threads", f"ρ vs {tgt}", "n", "on front"]
+    body = []
+    for p in sorted(cost["points"], key=lambda p: p["cost_s"]):
+        info = cost["tasks"][p["task"]]
+        body.append([_label(p["task"]), "all" if p["epoch"] is None else str(p["epoch"] + 1),
+                     f"{p['cost_s']:.3g}", ", ".join(map(str, info["threads"])) or "–", _num(p["rho"]),
+                     str(p["n"]), "yes" if p["on_front"] else ""])
+    b.append(("table", head, body))
+    if "cost_frontier" in res["files"]["plots"]:
+        b.append(("img", res["files"]["plots"]["cost_frontier"], "cost and ranking quality"))
+    return b
+
+
+def _table_score_blocks(res: Mapping[str, Any]) -> List[Block]:
+    ts = res["table_scores"]
+    if ts is None:
+        return []
+    name = ts["name"]
+    b: List[Block] = [("h", 2, f"Our scores and {name}'s own")]
+    if not ts["tasks"]:
+        b.append(("p", f"{name} holds no score for a ranker of this study."))
+        return b
+    gt = res["ground_truth"]
+    b.append(("p", f"For each ranker that {name} also scored: Spearman ρ [95% CI] of {name}'s score and of ours "
+                   "with the true accuracy, on the architectures all three have (n), their difference (ours − "
+                   f"{name}; a paired bootstrap interval) and ρ between the two scores (on the architectures both "
+                   "have)." + ("" if gt else " Without ground truth only the last column is computed.")))
+    head = ["ranker", f"ρ({name}, truth)", "ρ(ours, truth)", "difference", "n", f"ρ(ours, {name})", "n"]
+    body = []
+    for t, e in ts["tasks"].items():
+        row = [_label(t)]
+        if "difference" in e:
+            row += [_rho_ci(e["table_vs_truth"]), _rho_ci(e["ours_vs_truth"]), _rho_ci(e["difference"]),
+                    str(e["difference"]["n"])]
+        else:
+            row += ["–", "–", "–", "–"]
+        row += [_rho_ci(e["ours_vs_table"]), str(e["ours_vs_table"]["n"])]
+        body.append(row)
     b.append(("table", head, body))
     return b
 
@@ -602,24 +891,30 @@ def _blocks(res: Mapping[str, Any]) -> List[Block]:
 
     # data
     b.append(("h", 2, "Runs per objective"))
-    head = ["task", "archs", "runs", "seeds", "seeds per arch", "acc. min / median / max (%)", "spread (pts)",
-            "seed std (pts)", "train time, total (min)", "per run (min)"]
+    head = ["task", "archs", "runs", "seeds", "seeds per arch",
+            "min / median / max (acc. %, or ranker score)", "spread (acc. pts; accuracies only)",
+            "seed std (acc. pts; accuracies only)", "train time, total (min)", "per run (min)"]
     body = []
     for t in res["tasks"]:
         m = res["summary"][t]
+        sc = bool(m.get("is_score"))
         spa = (str(m["seeds_per_arch_min"]) if m["seeds_per_arch_min"] == m["seeds_per_arch_max"]
                else f"{m['seeds_per_arch_min']}–{m['seeds_per_arch_max']}")
-        body.append([_label(t), str(m["n_archs"]), str(m["n_runs"]), ", ".join(map(str, m["seeds"])), spa,
-                     f"{_pct(m['acc_min'], scale)} / {_pct(m['acc_median'], scale)} / {_pct(m['acc_max'], scale)}",
-                     _pct(m["acc_spread"], scale),
-                     "–" if m["seed_std_mean"] is None
+        body.append([_label(t) + (" (ranker)" if sc else ""), str(m["n_archs"]), str(m["n_runs"]),
+                     ", ".join(map(str, m["seeds"])), spa,
+                     " / ".join(_value(m[k], scale, sc) for k in ("acc_min", "acc_median", "acc_max")),
+                     "–" if sc else _pct(m["acc_spread"], scale),
+                     "–" if sc or m["seed_std_mean"] is None
                      else f"{_pct(m['seed_std_mean'], scale)} ({m['n_archs_multi_seed']} archs)"
                      + (" †" if m["seed_std_small_n"] else ""),
                      _minutes(m["wall_time_min"]), _minutes(m["wall_time_min_per_run"])])
     b.append(("table", head, body))
     b.append(("p", "*spread* = best minus worst arch; *seed std* = standard deviation across seeds of one arch, "
                    "averaged over the archs with at least 2 seeds. A ranking is only meaningful where the spread "
-                   "is well above the seed std. *train time*: the wall-clock time of the runs, in minutes."
+                   "is well above the seed std. A training-free ranker's values are scores (any real number, shown "
+                   "as they are), never percentages; its spread and seed std are left out (the noise section "
+                   "gives its seed-to-seed agreement). *train time*: the wall-clock time of the runs (a ranker's: "
+                   "of scoring), in minutes."
                    + (f" †: the seed std rests on fewer than {s['small_n']} degrees of freedom (the sum over "
                       "archs of seeds − 1): a rough estimate." if res["small_n"]["seed_std_tasks"] else "")))
 
@@ -689,6 +984,11 @@ def _blocks(res: Mapping[str, Any]) -> List[Block]:
         b.append(("p", f"The best-of-m target is {ref}; no second best-of-m experiment against {gt['name']} "
                        "(one is made only without a reference)."))
 
+    b += _budget_blocks(res)
+    b += _noise_blocks(res)
+    b += _cost_blocks(res)
+    b += _table_score_blocks(res)
+
     if res["complexity_correlations"]:
         b.append(("h", 2, "Model size as a proxy"))
         b.append(("p", "A trivial baseline for every objective above: how well the parameter count / multiply-adds "
@@ -700,7 +1000,9 @@ def _blocks(res: Mapping[str, Any]) -> List[Block]:
     b.append(("h", 2, "How computed"))
     b.append(("ul", [
         "Accuracy of an architecture under a task: its best-epoch held-out accuracy, averaged over seeds "
-        "(repeated runs of one seed are averaged first). Pretext tasks use their own accuracy, not the loss.",
+        "(repeated runs of one seed are averaged first). Pretext tasks use their own accuracy, not the loss. A "
+        "record with `rank_metric` ranks by that field instead (random labels: `train_acc`); a training-free "
+        "ranker's value is its score.",
         "Only architectures with results for both compared tasks enter a comparison"
         + (" (here: for all tasks)." if s["common"] == "all" else "."),
         *([f"Ground truth ({gt['name']}): a known true accuracy per architecture, compared with every objective "

@@ -1,5 +1,6 @@
 """Results as files: what a job writes where the SQLite store must not be written (array tasks on NFS or Lustre,
-whose POSIX locks SQLite cannot trust), and ``ingest``, which records those files in the store.
+whose POSIX locks SQLite cannot trust), and ``ingest``, which records those files in the store; and
+``with_epoch_lists``, which reads the per-epoch accuracies of older records from their run folders.
 
 A result lands in ``DIR/results/<job id>.json`` atomically: written to a temporary name in the same folder,
 flushed to disk, then renamed over the final name, so a reader sees a whole file or none.
@@ -7,14 +8,16 @@ flushed to disk, then renamed over the final name, so a reader sees a whole file
 
 from __future__ import annotations
 
+import csv
 import json
 import math
 import os
 import re
 import socket
 import tempfile
+from collections import defaultdict
 from dataclasses import dataclass, field
-from typing import Any, Dict, List
+from typing import Any, Dict, Iterable, List, Mapping, Optional
 
 from unnas.study.store import Store
 
@@ -134,4 +137,60 @@ def ingest(directory: str) -> Ingested:
         else:
             out.already += 1
         done.add(key)
+    return out
+
+
+METRICS_CSV = "metrics.csv"  # what Lightning's CSVLogger writes into a job's run folder
+
+
+def _float_cell(text: Optional[str]) -> Optional[float]:
+    try:
+        v = float(text) if text else None
+    except ValueError:
+        return None
+    return v if v is not None and math.isfinite(v) else None
+
+
+def epoch_lists_from_metrics(path: str) -> Optional[Dict[str, List[Optional[float]]]]:
+    """``{"acc_per_epoch", "train_acc_per_epoch"}`` from a CSVLogger ``metrics.csv``: per epoch 0..E-1 the last
+    logged ``val/acc`` and the mean of the logged ``train/acc`` rows (steps every ``log_every_n_steps``, so an
+    estimate of the epoch's training accuracy), None where an epoch logged none. None when the file is missing,
+    unreadable or logs no ``val/acc``."""
+    try:
+        with open(path, newline="", encoding="utf-8") as f:
+            rows = list(csv.DictReader(f))
+    except (OSError, UnicodeDecodeError, csv.Error):
+        return None
+    val: Dict[int, float] = {}
+    train: Dict[int, List[float]] = defaultdict(list)
+    for row in rows:
+        try:
+            epoch = int(float(row.get("epoch") or "nan"))
+        except ValueError:
+            continue
+        v_val, v_train = _float_cell(row.get("val/acc")), _float_cell(row.get("train/acc"))
+        if v_val is not None:
+            val[epoch] = v_val
+        if v_train is not None:
+            train[epoch].append(v_train)
+    if not val:
+        return None
+    n = max(list(val) + list(train)) + 1
+    return {"acc_per_epoch": [val.get(e) for e in range(n)],
+            "train_acc_per_epoch": [sum(train[e]) / len(train[e]) if train.get(e) else None for e in range(n)]}
+
+
+def with_epoch_lists(records: Iterable[Mapping[str, Any]], directory: str) -> List[Dict[str, Any]]:
+    """The records, each trained one that lacks ``acc_per_epoch`` given the lists of its run folder's
+    ``metrics.csv`` (``record["run_dir"]``, relative to the study folder *directory*); records whose folder is
+    gone, and ranker scores, are returned as they are."""
+    out = []
+    for r in records:
+        r = dict(r)
+        if r.get("ranker") is None and r.get("acc_per_epoch") is None and r.get("run_dir"):
+            lists = epoch_lists_from_metrics(os.path.join(directory, str(r["run_dir"]), METRICS_CSV))
+            if lists is not None:
+                for key, values in lists.items():
+                    r.setdefault(key, values)
+        out.append(r)
     return out

@@ -42,12 +42,33 @@ def order_tasks(tasks: Iterable[str]) -> List[str]:
     return known + sorted(tasks - set(known))
 
 
-def _grouped(records: Iterable[Mapping[str, Any]], metric: str) -> Dict[str, Dict[str, Dict[Any, List[float]]]]:
-    """task -> arch -> seed -> finite metric values (duplicates of a seed kept as a list)."""
+RANK_METRIC = "best_acc"  # the field a record without ``rank_metric`` ranks by
+
+
+def rank_field(record: Mapping[str, Any]) -> str:
+    """The record field the study ranks this record's objective by: its ``rank_metric``, else ``best_acc``."""
+    return str(record.get("rank_metric") or RANK_METRIC)
+
+
+def is_ranker_record(record: Mapping[str, Any]) -> bool:
+    """Whether the record is a training-free ranker's score (it names its ``ranker``), not a trained run."""
+    return record.get("ranker") is not None
+
+
+def ranker_tasks(records: Iterable[Mapping[str, Any]]) -> List[str]:
+    """The tasks whose records are training-free ranker scores (any real number, never a percentage)."""
+    return sorted({str(r["task"]) for r in records if is_ranker_record(r)})
+
+
+def _grouped(records: Iterable[Mapping[str, Any]],
+             metric: Optional[str]) -> Dict[str, Dict[str, Dict[Any, List[float]]]]:
+    """task -> arch -> seed -> finite metric values (duplicates of a seed kept as a list); ``metric=None`` takes
+    each record's :func:`rank_field`."""
     out: Dict[str, Dict[str, Dict[Any, List[float]]]] = defaultdict(lambda: defaultdict(lambda: defaultdict(list)))
     for i, r in enumerate(records):
+        field = rank_field(r) if metric is None else metric
         try:
-            task, arch, seed, value = r["task"], r["arch"], r["seed"], r[metric]
+            task, arch, seed, value = r["task"], r["arch"], r["seed"], r[field]
         except KeyError as e:
             raise ValueError(f"record {i} lacks the field {e.args[0]!r}: {dict(r)!r}") from None
         if value is None or not math.isfinite(float(value)):
@@ -56,8 +77,9 @@ def _grouped(records: Iterable[Mapping[str, Any]], metric: str) -> Dict[str, Dic
     return out
 
 
-def mean_over_seeds(records: Iterable[Mapping[str, Any]], metric: str = "best_acc") -> Table:
-    """``table[task][arch]`` = mean over seeds of ``metric`` (the paper averages the seeds of each arch).
+def mean_over_seeds(records: Iterable[Mapping[str, Any]], metric: Optional[str] = None) -> Table:
+    """``table[task][arch]`` = mean over seeds of ``metric`` (the paper averages the seeds of each arch); the
+    default ``None`` takes each record's rank value (its ``rank_metric`` field, else ``best_acc``).
 
     Records whose metric is missing-valued (None / NaN / inf) are skipped. Several records for the same
     (task, arch, seed) are first averaged, so a repeated run does not weigh more than its seed.
@@ -70,21 +92,21 @@ def mean_over_seeds(records: Iterable[Mapping[str, Any]], metric: str = "best_ac
 
 
 def seed_values(records: Iterable[Mapping[str, Any]],
-                metric: str = "best_acc") -> Dict[str, Dict[str, Dict[Any, float]]]:
+                metric: Optional[str] = None) -> Dict[str, Dict[str, Dict[Any, float]]]:
     """``values[task][arch][seed]`` = ``metric`` of that run (several records of one seed averaged; missing
-    values skipped): what :func:`mean_over_seeds` averages."""
+    values skipped; ``None`` = the rank value): what :func:`mean_over_seeds` averages."""
     g = _grouped(records, metric)
     return {task: {arch: {s: float(np.mean(v)) for s, v in seeds.items()} for arch, seeds in archs.items()}
             for task, archs in g.items()}
 
 
-def seed_counts(records: Iterable[Mapping[str, Any]], metric: str = "best_acc") -> Dict[str, Dict[str, int]]:
+def seed_counts(records: Iterable[Mapping[str, Any]], metric: Optional[str] = None) -> Dict[str, Dict[str, int]]:
     """``counts[task][arch]`` = number of distinct seeds with a finite ``metric`` (what each mean averages)."""
     g = _grouped(records, metric)
     return {task: {arch: len(seeds) for arch, seeds in archs.items()} for task, archs in g.items()}
 
 
-def seed_std(records: Iterable[Mapping[str, Any]], metric: str = "best_acc") -> Dict[str, Dict[str, float]]:
+def seed_std(records: Iterable[Mapping[str, Any]], metric: Optional[str] = None) -> Dict[str, Dict[str, float]]:
     """``std[task][arch]`` = sample std (ddof=1) across seeds, for archs with at least 2 seeds: seed noise."""
     g = _grouped(records, metric)
     out: Dict[str, Dict[str, float]] = {}
@@ -132,21 +154,26 @@ def _rowwise_pearson(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.clip(r, -1.0, 1.0)
 
 
-def _bootstrap(x: np.ndarray, y: np.ndarray, n_boot: int, seed: int) -> Dict[str, np.ndarray]:
+def _bootstrap(x: np.ndarray, y: np.ndarray, n_boot: int, seed: int,
+               methods: Sequence[str] = METHODS) -> Dict[str, np.ndarray]:
     """Each statistic on ``n_boot`` resamples of the pairs; NaN where a resample has a constant x or y.
 
     Spearman and Pearson are computed row-wise in numpy (Spearman = Pearson of average ranks, scipy's
     definition; equal to scipy up to rounding), Kendall's tau-b with scipy per resample.
     """
     n = len(x)
-    boot = {m: np.full(n_boot, np.nan) for m in METHODS}
+    boot = {m: np.full(n_boot, np.nan) for m in methods}
     if n_boot <= 0:
         return boot
     idx = np.random.default_rng(seed).integers(0, n, size=(n_boot, n))
     xb, yb = x[idx], y[idx]
     ok = (np.ptp(xb, axis=1) > 0) & (np.ptp(yb, axis=1) > 0)
-    boot["pearson"][ok] = _rowwise_pearson(xb[ok], yb[ok])
-    boot["spearman"][ok] = _rowwise_pearson(sps.rankdata(xb[ok], axis=1), sps.rankdata(yb[ok], axis=1))
+    if "pearson" in boot:
+        boot["pearson"][ok] = _rowwise_pearson(xb[ok], yb[ok])
+    if "spearman" in boot:
+        boot["spearman"][ok] = _rowwise_pearson(sps.rankdata(xb[ok], axis=1), sps.rankdata(yb[ok], axis=1))
+    if "kendall" not in boot:
+        return boot
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         for b in np.flatnonzero(ok):
@@ -154,14 +181,15 @@ def _bootstrap(x: np.ndarray, y: np.ndarray, n_boot: int, seed: int) -> Dict[str
     return boot
 
 
-def _not_computable(n: int, reason: str, n_boot: int, seed: int, ci: float) -> Dict[str, Any]:
+def _not_computable(n: int, reason: str, n_boot: int, seed: int, ci: float,
+                    methods: Sequence[str] = METHODS) -> Dict[str, Any]:
     empty = {"value": None, "p_value": None, "ci_low": None, "ci_high": None, "n_boot_used": 0}
     return {"n": n, "computable": False, "reason": reason, "n_boot": n_boot, "seed": seed, "ci": ci,
-            "small_n": n < SMALL_N, **{m: dict(empty) for m in METHODS}}
+            "small_n": n < SMALL_N, **{m: dict(empty) for m in methods}}
 
 
 def correlations(x: Sequence[float], y: Sequence[float], n_boot: int = 1000, seed: int = 0,
-                 ci: float = 0.95) -> Dict[str, Any]:
+                 ci: float = 0.95, methods: Sequence[str] = METHODS) -> Dict[str, Any]:
     """Spearman rho, Kendall tau-b and Pearson r of paired samples, each with a bootstrap interval.
 
     Point estimates and p-values are scipy's (``spearmanr``, ``kendalltau``, ``pearsonr``). Interval:
@@ -173,7 +201,8 @@ def correlations(x: Sequence[float], y: Sequence[float], n_boot: int = 1000, see
     Returns ``{"n", "computable", "reason", "n_boot", "seed", "ci", "small_n", "spearman": {"value", "p_value",
     "ci_low", "ci_high", "n_boot_used"}, "kendall": {...}, "pearson": {...}}``. Fewer than 3 pairs or a
     constant x or y give ``computable=False``, the reason, and None values. ``small_n``: n < ``SMALL_N``, too
-    few pairs for the intervals to mean anything.
+    few pairs for the intervals to mean anything. ``methods``: a subset of ``METHODS`` to compute (the others
+    are left out of the result).
     """
     x = np.asarray(x, dtype=float)
     y = np.asarray(y, dtype=float)
@@ -183,18 +212,22 @@ def correlations(x: Sequence[float], y: Sequence[float], n_boot: int = 1000, see
         raise ValueError("x and y must be finite")
     if not 0 < ci < 1:
         raise ValueError(f"ci must be in (0, 1), got {ci}")
+    unknown = [m for m in methods if m not in METHODS]
+    if unknown or not methods:
+        raise ValueError(f"unknown methods {unknown}; known: {', '.join(METHODS)}")
     n = len(x)
     if n < MIN_N:
-        return _not_computable(n, f"only {n} common architecture(s); at least {MIN_N} needed", n_boot, seed, ci)
+        return _not_computable(n, f"only {n} common architecture(s); at least {MIN_N} needed", n_boot, seed, ci,
+                               methods)
     if np.ptp(x) == 0 or np.ptp(y) == 0:
         which = "x" if np.ptp(x) == 0 else "y"
-        return _not_computable(n, f"all {n} values of {which} are equal; no ranking", n_boot, seed, ci)
+        return _not_computable(n, f"all {n} values of {which} are equal; no ranking", n_boot, seed, ci, methods)
 
     out: Dict[str, Any] = {"n": n, "computable": True, "reason": None, "n_boot": n_boot, "seed": seed, "ci": ci,
                            "small_n": n < SMALL_N}
-    boot = _bootstrap(x, y, n_boot, seed)
+    boot = _bootstrap(x, y, n_boot, seed, methods)
     lo_q, hi_q = 100 * (1 - ci) / 2, 100 * (1 + ci) / 2
-    for m in METHODS:
+    for m in methods:
         value, p = _stat(m, x, y)
         vals = boot[m][np.isfinite(boot[m])]
         lo, hi = (float(v) for v in np.percentile(vals, [lo_q, hi_q])) if len(vals) else (None, None)
@@ -423,3 +456,210 @@ def spearman_matrix(table: Mapping[str, Mapping[str, float]], tasks: Optional[Se
             if len(archs) >= MIN_N and np.ptp(x) > 0 and np.ptp(y) > 0:
                 rho[i, j] = rho[j, i] = 1.0 if i == j else _stat("spearman", x, y)[0]
     return tasks, rho, counts
+
+
+# ---------------------------------------------------------------------------------------------------- budget
+
+
+def epoch_list_field(record: Mapping[str, Any]) -> str:
+    """The per-epoch list behind a record's rank value: ``acc_per_epoch`` for ``best_acc``, else
+    ``<rank_metric>_per_epoch`` (e.g. ``train_acc_per_epoch``)."""
+    field = rank_field(record)
+    return "acc_per_epoch" if field == RANK_METRIC else f"{field}_per_epoch"
+
+
+def epoch_count(record: Mapping[str, Any]) -> int:
+    """Epochs in the record's per-epoch list (0 when it has none, e.g. a ranker score or an older record)."""
+    values = record.get(epoch_list_field(record))
+    return len(values) if isinstance(values, (list, tuple)) else 0
+
+
+def _finite_or_none(v: Any) -> Optional[float]:
+    return float(v) if v is not None and not isinstance(v, bool) and math.isfinite(float(v)) else None
+
+
+def epoch_value(record: Mapping[str, Any], epoch: int) -> Optional[float]:
+    """The record's rank value had the study read it after epoch ``epoch`` (0-based) of the same run: the best
+    held-out accuracy so far (running max of ``acc_per_epoch[:epoch+1]``, None entries ignored) when it ranks by
+    ``best_acc``, else ``<rank_metric>_per_epoch[epoch]``. None when the list does not reach that epoch."""
+    values = record.get(epoch_list_field(record))
+    if not isinstance(values, (list, tuple)) or epoch >= len(values):
+        return None
+    if rank_field(record) != RANK_METRIC:
+        return _finite_or_none(values[epoch])
+    seen = [v for v in (_finite_or_none(x) for x in values[: epoch + 1]) if v is not None]
+    return max(seen) if seen else None
+
+
+def budget_curve(records: Iterable[Mapping[str, Any]], task: str, target: Mapping[str, Optional[float]], *,
+                 n_boot: int = 1000, seed: int = 0, ci: float = 0.95) -> List[Dict[str, Any]]:
+    """How well ``task``'s ranking after each epoch predicts ``target`` (arch -> value, e.g. supervised's final
+    accuracy or the ground truth): one ``{"epoch", "n", "rho", "ci_low", "ci_high", "computable", "reason"}`` per
+    epoch 0..E-1 of the task's longest per-epoch list. At epoch e an arch's value is the mean over seeds of
+    :func:`epoch_value`; ρ is Spearman's over the archs with both values, interval as in :func:`correlations`.
+    Empty when no trained record of the task carries a per-epoch list."""
+    runs = [r for r in records if str(r["task"]) == task and not is_ranker_record(r) and epoch_count(r)]
+    goal = {str(a): float(v) for a, v in target.items() if _finite_or_none(v) is not None}
+    out = []
+    for e in range(max((epoch_count(r) for r in runs), default=0)):
+        at_e = [{"task": task, "arch": r["arch"], "seed": r["seed"], "value": epoch_value(r, e)} for r in runs]
+        table = mean_over_seeds(at_e, metric="value").get(task, {})
+        archs = sorted(set(table) & set(goal))
+        c = correlations([table[a] for a in archs], [goal[a] for a in archs], n_boot=n_boot, seed=seed, ci=ci,
+                         methods=("spearman",))
+        sp = c["spearman"]
+        out.append({"epoch": e, "n": c["n"], "rho": sp["value"], "ci_low": sp["ci_low"], "ci_high": sp["ci_high"],
+                    "computable": c["computable"], "reason": c["reason"]})
+    return out
+
+
+# ---------------------------------------------------------------------------------------------------- noise
+
+
+def spearman_brown(r: float, k: float) -> float:
+    """Reliability of the mean of ``k`` measurements that each have reliability ``r`` (Spearman–Brown):
+    ``k r / (1 + (k - 1) r)``; NaN where the denominator is not positive (r at or below -1/(k-1))."""
+    if not k >= 1:
+        raise ValueError(f"k (measurements averaged) must be at least 1, got {k}")
+    den = 1.0 + (k - 1.0) * r
+    return k * r / den if den > 0 else float("nan")
+
+
+def corrected_correlation(rho: float, r_x: float, r_y: float) -> Optional[float]:
+    """Spearman's correction for attenuation, ``rho / sqrt(r_x r_y)``: the correlation the two rankings would
+    have without their seed noise. None unless both reliabilities are positive. It can exceed 1 in size where
+    the reliabilities are underestimated."""
+    if not (r_x > 0 and r_y > 0):
+        return None
+    return float(rho / math.sqrt(r_x * r_y))
+
+
+def _sort_seeds(seeds: Iterable[Any]) -> List[Any]:
+    seeds = list(seeds)
+    try:
+        return sorted(seeds)
+    except TypeError:  # mixed seed types
+        return sorted(seeds, key=str)
+
+
+def seed_reliability(values: Mapping[str, Mapping[Any, float]], *, n_boot: int = 1000, seed: int = 0,
+                     ci: float = 0.95) -> Dict[str, Any]:
+    """Seed-to-seed agreement of one task's ranking, from ``values[arch][seed]`` (:func:`seed_values` of the task).
+
+    ``r``: Spearman ρ between the rankings of two seeds, each pair of seeds on the archs both have, averaged over
+    the computable pairs; with one pair (2 seeds) its bootstrap interval (as :func:`correlations`). ``k``: the
+    mean number of seeds behind an arch's mean. ``reliability``: :func:`spearman_brown` of ``r`` and ``k``, the
+    reliability of the seed mean the study ranks by (its interval: the bounds of ``r`` mapped the same way).
+    Not computable, with the reason, without 2 seeds sharing at least 3 archs with distinct values."""
+    by_seed: Dict[Any, Dict[str, float]] = defaultdict(dict)
+    for arch, per in values.items():
+        for s, v in per.items():
+            if _finite_or_none(v) is not None:
+                by_seed[s][str(arch)] = float(v)
+    seeds = _sort_seeds(by_seed)
+    counts = [sum(1 for s in per if _finite_or_none(per[s]) is not None) for per in values.values()]
+    k = float(np.mean([c for c in counts if c])) if any(counts) else 0.0
+    out: Dict[str, Any] = {"seeds": seeds, "n_seeds": len(seeds), "pairs": [], "r": None, "ci_low": None,
+                           "ci_high": None, "k": k, "reliability": None, "reliability_ci_low": None,
+                           "reliability_ci_high": None, "computable": False, "reason": None}
+    if len(seeds) < 2:
+        out["reason"] = f"{len(seeds)} seed; at least 2 needed"
+        return out
+    single = None
+    for s1, s2 in combinations(seeds, 2):
+        archs = sorted(set(by_seed[s1]) & set(by_seed[s2]))
+        c = correlations([by_seed[s1][a] for a in archs], [by_seed[s2][a] for a in archs], n_boot=n_boot,
+                         seed=seed, ci=ci, methods=("spearman",))
+        out["pairs"].append({"seeds": [s1, s2], "n": c["n"], "rho": c["spearman"]["value"],
+                             "computable": c["computable"], "reason": c["reason"]})
+        single = c
+    ok = [p["rho"] for p in out["pairs"] if p["computable"]]
+    if not ok:
+        out["reason"] = "no two seeds share at least 3 architectures with distinct values"
+        return out
+    r = float(np.mean(ok))
+    out.update(r=r, computable=True, reliability=spearman_brown(r, max(k, 1.0)))
+    if len(seeds) == 2 and single is not None and single["spearman"]["ci_low"] is not None:
+        lo, hi = single["spearman"]["ci_low"], single["spearman"]["ci_high"]
+        out.update(ci_low=lo, ci_high=hi, reliability_ci_low=spearman_brown(lo, max(k, 1.0)),
+                   reliability_ci_high=spearman_brown(hi, max(k, 1.0)))
+    return out
+
+
+def noise_corrected(rho: Optional[float], x: str, y: str, rel: Mapping[str, Optional[float]]) -> Dict[str, Any]:
+    """One comparison corrected for attenuation: ``{"x", "y", "rho", "r_x", "r_y", "corrected", "computable",
+    "reason"}`` with ``rel[task]`` the reliability of each side's seed mean (None: unknown)."""
+    r_x, r_y = rel.get(x), rel.get(y)
+    row: Dict[str, Any] = {"x": x, "y": y, "rho": rho, "r_x": r_x, "r_y": r_y, "corrected": None,
+                           "computable": False, "reason": None}
+    if rho is None:
+        row["reason"] = "the correlation itself is not computable"
+        return row
+    for name, r in ((x, r_x), (y, r_y)):
+        if r is None or not math.isfinite(r):
+            row["reason"] = f"no seed reliability for {name} (it needs 2 seeds on 3 common architectures)"
+            return row
+        if r <= 0:
+            row["reason"] = f"the reliability of {name} is {r:.2f}, not positive: its seeds do not agree"
+            return row
+    row.update(corrected=corrected_correlation(rho, r_x, r_y), computable=True)
+    return row
+
+
+# ---------------------------------------------------------------------------------------------------- cost
+
+
+def task_costs(records: Iterable[Mapping[str, Any]]) -> Dict[str, Dict[str, Any]]:
+    """``{task: {"cost_s", "n_jobs", "threads"}}``: the mean ``wall_time_s`` of the task's records (one record
+    = one architecture-seed job) and the torch thread counts the records name; tasks without times left out."""
+    times: Dict[str, List[float]] = defaultdict(list)
+    threads: Dict[str, set] = defaultdict(set)
+    for r in records:
+        t = _finite_or_none(r.get("wall_time_s"))
+        if t is None:
+            continue
+        times[str(r["task"])].append(t)
+        if r.get("threads") is not None:
+            threads[str(r["task"])].add(int(r["threads"]))
+    return {task: {"cost_s": float(np.mean(v)), "n_jobs": len(v), "threads": sorted(threads[task])}
+            for task, v in times.items()}
+
+
+def pareto_front(points: Sequence[Tuple[float, float]]) -> List[bool]:
+    """For each ``(cost, value)`` point: True when no other point is at most as costly and at least as good
+    while strictly cheaper or strictly better (lower cost and higher value are better)."""
+    pts = [(float(c), float(v)) for c, v in points]
+    return [not any(c2 <= c and v2 >= v and (c2 < c or v2 > v) for c2, v2 in pts) for c, v in pts]
+
+
+# ---------------------------------------------------------------------------------------------------- table scores
+
+
+def spearman_difference(a: Sequence[float], b: Sequence[float], y: Sequence[float], *, n_boot: int = 1000,
+                        seed: int = 0, ci: float = 0.95) -> Dict[str, Any]:
+    """``rho(a, y) - rho(b, y)`` (Spearman) on the same n items, with a paired percentile bootstrap interval
+    (the items resampled once for both; resamples with a constant side skipped). ``{"n", "value", "ci_low",
+    "ci_high", "n_boot_used", "computable", "reason"}``."""
+    a, b, y = (np.asarray(v, dtype=float) for v in (a, b, y))
+    n = len(y)
+    out: Dict[str, Any] = {"n": n, "value": None, "ci_low": None, "ci_high": None, "n_boot_used": 0,
+                           "computable": False, "reason": None}
+    if n < MIN_N:
+        out["reason"] = f"only {n} common architecture(s); at least {MIN_N} needed"
+        return out
+    if min(np.ptp(a), np.ptp(b), np.ptp(y)) == 0:
+        out["reason"] = f"all {n} values of one side are equal; no ranking"
+        return out
+    out["value"] = float(sps.spearmanr(a, y).statistic - sps.spearmanr(b, y).statistic)
+    out["computable"] = True
+    if n_boot > 0:
+        idx = np.random.default_rng(seed).integers(0, n, size=(n_boot, n))
+        ab, bb, yb = a[idx], b[idx], y[idx]
+        ok = (np.ptp(ab, axis=1) > 0) & (np.ptp(bb, axis=1) > 0) & (np.ptp(yb, axis=1) > 0)
+        ry = sps.rankdata(yb[ok], axis=1)
+        d = (_rowwise_pearson(sps.rankdata(ab[ok], axis=1), ry) - _rowwise_pearson(sps.rankdata(bb[ok], axis=1), ry))
+        if len(d):
+            lo, hi = np.percentile(d, [100 * (1 - ci) / 2, 100 * (1 + ci) / 2])
+            out.update(ci_low=float(lo), ci_high=float(hi))
+        out["n_boot_used"] = int(len(d))
+    return out
