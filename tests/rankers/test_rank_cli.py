@@ -54,3 +54,45 @@ def test_rank_bad_input_is_one_line(capsys):
     assert "at least 2" in capsys.readouterr().err
     assert main(["rank", "-", "--space", "nb201"], stdin=io.StringIO("")) == 2
     assert "no genotypes" in capsys.readouterr().err
+
+
+def test_rank_progress_off_a_terminal_is_one_stderr_line_per_genotype(capsys):
+    out = io.StringIO()
+    assert main(["rank", "nb201_resnet", "nb201_all_skip", "--rankers", "params", *SMALL], out=out) == 0
+    lines = capsys.readouterr().err.splitlines()
+    assert [line.split(" (")[0] for line in lines] == ["rank: 1 scored", "rank: 2 scored"]
+    assert "nb201_all_skip" in lines[1] and len(out.getvalue().splitlines()) == 2
+
+
+def _bench():
+    import importlib.util
+    import os
+
+    path = os.path.join(os.path.dirname(__file__), "..", "..", "benchmarks", "bench_rankers.py")
+    spec = importlib.util.spec_from_file_location("bench_rankers", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_bench_rankers_times_every_registered_ranker_per_architecture(tmp_path, capsys):
+    from unnas.rankers import RANKERS
+    from unnas.spaces import DartsSpace
+
+    out = tmp_path / "t.json"
+    _bench().main(["--archs", "2", "--batch", "2", "--channels", "4", "--layers", "3", "--threads", "1",
+                   "--warmup", "0", "--quiet", "--out", str(out)])
+    record = json.loads(out.read_text())
+    assert record["archs"] == [a for a, _ in DartsSpace().arch_set("unnas500:2")]
+    assert record["space"] == {"network": "cifar", "channels": 4, "layers": 3} and record["batch"] == 2
+    assert list(record["rankers"]) == list(RANKERS)
+    for name, row in record["rankers"].items():
+        assert len(row["per_arch_s"]) == 2 and all(t > 0 for t in row["per_arch_s"]), name
+        assert abs(row["total_s"] - sum(row["per_arch_s"])) < 1e-9
+    assert abs(record["total_s"] - sum(r["total_s"] for r in record["rankers"].values())) < 1e-9
+    printed = capsys.readouterr().out.splitlines()
+    assert [line.split()[0] for line in printed[1:]] == [*RANKERS, "build", "total", "wrote"]
+
+
+def test_bench_rankers_reads_the_cpu_study_shape():
+    assert _bench().space_arguments(_bench().DEFAULT_CONFIG) == {"network": "cifar", "channels": 8, "layers": 5}

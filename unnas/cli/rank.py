@@ -1,28 +1,189 @@
-"""``unnas rank``: training-free scores (zero-cost proxies) of genotypes, one JSON line per genotype."""
+"""``unnas rank``: training-free scores (zero-cost proxies) of genotypes, one line per genotype.
+
+The batch is the seeded Gaussian batch, or with ``--data`` a seeded batch of real images of an ImageFolder tree;
+the loss of the loss-based rankers is cross-entropy on the batch's labels or any pretext objective's loss.
+"""
 
 from __future__ import annotations
 
 import argparse
+import importlib
+import inspect
 import json
 import math
+import os
 import sys
 import time
-from typing import TextIO
+from typing import Dict, List, NamedTuple, Optional, TextIO
 
 from unnas.cli.common import DATASETS, SPACE_HELP, UsageError, _archs, _positive, check_archs, space_for_dataset
 from unnas.spaces.base import space_names
 
-OBJECTIVES = ("labels", "rotation")
+#: ``--objective`` value for cross-entropy on the batch's labels (no pretext task)
+LABELS = "labels"
 
 
 def _json_number(value: float):
     return value if math.isfinite(value) else None
 
 
+def objective_classes() -> Dict[str, type]:
+    """``name -> class`` of every :class:`~pretext_tasks.PretextTask` subclass that ``pretext_tasks`` exports."""
+    import pretext_tasks
+    from pretext_tasks.base import PretextTask
+
+    found = (getattr(pretext_tasks, attr) for attr in pretext_tasks.__all__)
+    return {cls.name: cls for cls in found
+            if isinstance(cls, type) and issubclass(cls, PretextTask) and cls is not PretextTask}
+
+
+def objective_class(spec: str) -> Optional[type]:
+    """The pretext task class of ``--objective`` *spec* (a task's ``name`` or a class path); ``None`` for
+    ``labels``. Anything else is a one-line :class:`UsageError` naming the known objectives."""
+    from pretext_tasks.base import PretextTask
+
+    if spec == LABELS:
+        return None
+    known = objective_classes()
+    if spec in known:
+        return known[spec]
+    hint = f"known objectives: {', '.join([LABELS, *known])}, or a PretextTask class path such as pretext_tasks.Jigsaw"
+    module, _, attr = spec.rpartition(".")
+    if not module:
+        raise UsageError(f"unknown --objective {spec!r}; {hint}")
+    try:
+        cls = getattr(importlib.import_module(module), attr)
+    except (ImportError, AttributeError) as e:
+        raise UsageError(f"--objective {spec}: cannot import it ({e}); {hint}") from None
+    if not (isinstance(cls, type) and issubclass(cls, PretextTask)):
+        raise UsageError(f"--objective {spec} is not a subclass of pretext_tasks.PretextTask; {hint}")
+    return cls
+
+
+def make_objective(cls: type, style: str, num_classes: int):
+    """An instance of the pretext task *cls* for a dataset of *style* (``cifar``/``imagenet``); a task whose targets
+    are the dataset's labels (``needs_labels``) gets *num_classes*. Other constructor arguments keep their defaults."""
+    params = inspect.signature(cls).parameters
+    kwargs = {"style": style} if "style" in params else {}
+    if cls.needs_labels and "num_classes" in params:
+        kwargs["num_classes"] = num_classes
+    try:
+        return cls(**kwargs)
+    except (TypeError, ValueError) as e:
+        args = ", ".join(f"{k}={v!r}" for k, v in kwargs.items())
+        raise UsageError(f"--objective {cls.__module__}.{cls.__name__}: cannot build it as "
+                         f"{cls.__name__}({args}) ({e}); give it defaults for its other arguments") from None
+
+
+def image_source(path: str, image_size: Optional[int] = None):
+    """The ImageFolder source of ``--data`` *path*: a folder with ``train/<class>/`` inside, or itself a folder of
+    class folders (the classes are its sub-folders, sorted by name); *image_size* as :class:`unnas.data.ImageFolder`."""
+    from unnas.data import ImageFolder
+
+    if not os.path.isdir(path):
+        what = "is not a folder" if os.path.exists(path) else "does not exist"
+        raise UsageError(f"--data {path} {what}; pass an ImageFolder root (one sub-folder of images per class) or a "
+                         f"folder with train/ inside")
+    if os.path.isdir(os.path.join(path, "train")):
+        return ImageFolder(path, train_dir="train", image_size=image_size)
+    path = os.path.abspath(path)
+    return ImageFolder(os.path.dirname(path), train_dir=os.path.basename(path), image_size=image_size)
+
+
+class Batches(NamedTuple):
+    """The two views of one seeded batch: ``loss`` for the loss-based rankers (which run the objective's ``prepare``
+    themselves) and ``net`` (the network's inputs) for the others."""
+
+    loss: object
+    net: object
+
+
+def rank_batches(objective, spec, batch_size: int, seed: int, classes: int, data: Optional[str] = None) -> Batches:
+    """The seeded batch of one space's networks (dataset *spec*: image size and style).
+
+    Without *data*: ``gaussian_batch`` of the shape the objective's held-out sample transform gives (``3 x S x S``
+    for CIFAR style) with labels in ``[0, classes)``. With *data* (a ``--data`` folder): ``image_batch`` of its
+    training split under the objective's (``labels``: the supervised) held-out sample transform, CIFAR style after
+    a resize and centre crop to the space's input size. With the ``labels`` objective the network sees the batch
+    itself (real images normalised as the supervised objective does); with a pretext objective it sees that
+    objective's ``prepare(train=False)`` inputs of the batch, drawn with its evaluation generator.
+    """
+    import pretext_tasks
+    from PIL import Image
+
+    from unnas.data import DataError
+    from unnas.rankers import RankBatch, gaussian_batch, image_batch
+
+    if objective is None and data is not None and classes < 2:
+        raise UsageError(f"--data {data} has {classes} class; --objective {LABELS} needs at least 2 classes, or use "
+                         f"a label-free objective such as rotation")
+    reference = objective if objective is not None else pretext_tasks.Supervised(max(classes, 2), style=spec.style)
+    transform = reference.sample_transform(False)
+    if data is None:
+        shape = tuple(transform(Image.new("RGB", (spec.image_size, spec.image_size))).shape)
+        raw = gaussian_batch(shape, batch_size, classes, seed)
+    else:
+        try:
+            dataset = image_source(data, spec.image_size if spec.style == "cifar" else None).dataset("train", transform)
+            if len(dataset) < batch_size:
+                raise UsageError(f"--batch {batch_size} is larger than the {len(dataset)} images of {data}; lower "
+                                 f"--batch or add images")
+            raw = image_batch(dataset, batch_size, seed)
+        except DataError as e:
+            raise UsageError(f"--data {data}: {e}") from None
+    prep = reference if objective is not None or data is not None else None
+    if prep is None:
+        return Batches(raw, raw)
+    try:
+        inputs, targets = prep.prepare(raw.images, raw.labels, train=False, generator=prep.eval_generator())
+    except ValueError as e:
+        where = f"the images of --data {data}" if data is not None else "the seeded Gaussian batch"
+        fix = "" if data is not None else "; give it real images with --data DIR"
+        raise UsageError(f"--objective {prep.name} cannot prepare {where} ({e}){fix}") from None
+    if not bool(inputs.isfinite().all()):
+        raise UsageError(f"--objective {prep.name} makes non-finite inputs of "
+                         f"{'--data ' + data if data is not None else 'the seeded Gaussian batch; use --data DIR'}")
+    net = RankBatch(inputs, targets)
+    return Batches(raw if objective is not None else net, net)
+
+
+class _Progress:
+    """Progress on stderr: a tqdm bar when stderr is a terminal and tqdm is installed, else one line per genotype."""
+
+    def __init__(self, total: Optional[int], out: TextIO):
+        self.total, self.out, self.n, self.start = total, out, 0, time.time()
+        self.bar = None
+        self.tqdm = None
+        if getattr(sys.stderr, "isatty", lambda: False)():
+            try:
+                from tqdm import tqdm
+            except ImportError:  # tqdm is optional: fall back to the per-line progress
+                tqdm = None
+            self.tqdm = tqdm
+
+    def emit(self, line: str, label: str) -> None:
+        """Print the result *line* to the output and advance the progress by one genotype (*label*)."""
+        self.n += 1
+        if self.tqdm is None:
+            print(line, file=self.out, flush=True)
+            print(f"rank: {self.n} scored ({label}, {time.time() - self.start:.1f}s)", file=sys.stderr, flush=True)
+            return
+        if self.bar is None:
+            self.bar = self.tqdm(total=self.total, desc="rank", unit="genotype", file=sys.stderr, dynamic_ncols=True)
+        self.tqdm.write(line, file=self.out)
+        self.out.flush()
+        self.bar.set_postfix_str(label, refresh=False)
+        self.bar.update(1)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
 def rank(args: argparse.Namespace, out: TextIO, stdin: TextIO) -> None:
     import torch
 
-    from unnas.rankers import LossRanker, gaussian_batch, ranker_class
+    from unnas.rankers import LossRanker, ranker_class
 
     torch.set_num_threads(max(1, args.threads))
     for value, flag in ((args.channels, "--channels"), (args.layers, "--layers"), (args.batch, "--batch"),
@@ -35,40 +196,47 @@ def rank(args: argparse.Namespace, out: TextIO, stdin: TextIO) -> None:
         raise UsageError(f"jacov correlates the Jacobians of a batch: --batch must be at least 2, got {args.batch}")
     if args.device == "cuda" and not torch.cuda.is_available():
         raise UsageError("--device cuda: no CUDA device is available; use --device cpu")
-    objective = None
-    if args.objective == "rotation":
-        import pretext_tasks
-
-        objective = pretext_tasks.Rotation()
-    rankers = []
-    for name in names:
-        cls = ranker_class(name)
-        rankers.append(cls(objective=objective, seed=args.seed) if issubclass(cls, LossRanker) else cls(seed=args.seed))
+    objective_cls = objective_class(args.objective)
+    classes_of_ranker = [ranker_class(name) for name in names]
     check_archs(args, args.genotypes)
+    data_classes: Optional[int] = None
+    if args.data is not None:
+        from unnas.data import DataError
+
+        try:
+            data_classes = image_source(args.data).num_classes
+        except DataError as e:
+            raise UsageError(f"--data {args.data}: {e}") from None
     device = torch.device(args.device)
     settings: dict = {}
 
     def setting(cls):
         if cls.name not in settings:
             _, spec, space = space_for_dataset(cls, args)
-            batch = gaussian_batch((3, spec.image_size, spec.image_size), args.batch, spec.num_classes, args.seed)
-            settings[cls.name] = (space, spec.num_classes, batch.to(device))
+            classes = data_classes or spec.num_classes
+            objective = make_objective(objective_cls, spec.style, classes) if objective_cls else None
+            batches = rank_batches(objective, spec, args.batch, args.seed, classes, args.data)
+            rankers: List = [c(objective=objective, seed=args.seed) if issubclass(c, LossRanker) else c(seed=args.seed)
+                             for c in classes_of_ranker]
+            settings[cls.name] = (space, classes, objective, rankers, batches.loss.to(device), batches.net.to(device))
         return settings[cls.name]
 
-    n = 0
-    start = time.time()
-    for label, cls, arch in _archs(args, args.genotypes, stdin):
-        space, classes, batch = setting(cls)
-        torch.manual_seed(args.seed)
-        head = objective.head if objective is not None else None
-        net = space.network(arch, head=head, num_classes=classes).to(device)
-        row = {"genotype": label}
-        for ranker in rankers:
-            row[ranker.name] = _json_number(ranker.score(net, batch))
-        n += 1
-        print(json.dumps(row) if args.json else "\t".join(str(v) for v in row.values()), file=out, flush=True)
-        print(f"rank: {n} scored ({label}, {time.time() - start:.1f}s)", file=sys.stderr, flush=True)
-    if not n:
+    total = None if "-" in args.genotypes else len(args.genotypes)
+    progress = _Progress(total, out)
+    try:
+        for label, cls, arch in _archs(args, args.genotypes, stdin):
+            space, classes, objective, rankers, loss_batch, net_batch = setting(cls)
+            torch.manual_seed(args.seed)
+            net = space.network(arch, head=objective.head if objective is not None else None, num_classes=classes,
+                                input_channels=objective.input_channels if objective is not None else 3).to(device)
+            row = {"genotype": label}
+            for ranker in rankers:
+                batch = loss_batch if isinstance(ranker, LossRanker) else net_batch
+                row[ranker.name] = _json_number(ranker.score(net, batch))
+            progress.emit(json.dumps(row) if args.json else "\t".join(str(v) for v in row.values()), label)
+    finally:
+        progress.close()
+    if not progress.n:
         raise UsageError("no genotypes given (stdin was empty)")
 
 
@@ -85,11 +253,18 @@ def add_parser(sub) -> None:
                    help="network family, classes and input size (default: the space's first: cifar10)")
     p.add_argument("--channels", type=int, help="initial channels C (default: the space's, as in `unnas arch info`)")
     p.add_argument("--layers", type=int, help="depth (default: the space's, as in `unnas arch info`)")
-    p.add_argument("--objective", choices=OBJECTIVES, default="labels",
-                   help="loss of grad_norm, snip, grasp, fisher: cross-entropy on the batch's labels (default), or "
-                        "rotation prediction (label-free; the networks then carry the rotation head)")
-    p.add_argument("--batch", type=int, default=64, help="batch size of the seeded Gaussian batch (default 64)")
-    p.add_argument("--seed", type=int, default=0, help="seeds the batch, each network's initialisation and the rankers")
+    p.add_argument("--data", metavar="DIR",
+                   help="score on a seeded batch of real images: an ImageFolder root (one folder per class) or a "
+                        "folder with train/ inside (its labels and classes are the data's); default: a seeded "
+                        "Gaussian batch")
+    p.add_argument("--objective", default=LABELS, metavar="OBJECTIVE",
+                   help="loss of grad_norm, snip, grasp, fisher: labels (cross-entropy on the batch's labels, the "
+                        f"default), a pretext objective ({', '.join(objective_classes())}) or a PretextTask class "
+                        "path (pretext_tasks.Jigsaw, mypkg.MyTask); the networks then carry its head and input "
+                        "channels and every ranker sees its inputs")
+    p.add_argument("--batch", type=int, default=64, help="images in the seeded batch (default 64)")
+    p.add_argument("--seed", type=int, default=0,
+                   help="seeds the batch, each network's initialisation and the rankers")
     p.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
     p.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
     p.add_argument("--json", action="store_true", help="one JSON object per genotype per line (else tab-separated)")

@@ -35,11 +35,14 @@ def relu_kernel(codes: Tensor) -> Tensor:
 def relu_kernel_of(net: nn.Module, x: Tensor) -> Tensor:
     """The NASWOT kernel of *net* on *x*: :func:`relu_kernel` summed over the inputs of every ``nn.ReLU`` module,
     accumulated as each one fires (the kernel of concatenated codes is the sum of the per-module kernels), so the
-    codes of the whole network are never held at once."""
-    kernel = torch.zeros((x.shape[0], x.shape[0]), dtype=torch.float64, device=x.device)
+    codes of the whole network are never held at once. Its size is the ReLUs' batch (a jigsaw network's ReLUs see
+    every tile of every image), the batch of *x* when the network has no ReLU."""
+    kernel = None
 
     def hook(module, inputs, output):
-        kernel.add_(relu_kernel((inputs[0].detach() > 0).flatten(1)))
+        nonlocal kernel
+        k = relu_kernel((inputs[0].detach() > 0).flatten(1))
+        kernel = k if kernel is None else kernel.add_(k)
 
     handles = [m.register_forward_hook(hook) for m in net.modules() if isinstance(m, nn.ReLU)]
     try:
@@ -48,6 +51,8 @@ def relu_kernel_of(net: nn.Module, x: Tensor) -> Tensor:
     finally:
         for h in handles:
             h.remove()
+    if kernel is None:
+        return torch.zeros((x.shape[0], x.shape[0]), dtype=torch.float64, device=x.device)
     return kernel
 
 

@@ -40,9 +40,10 @@ def grasp(net: nn.Module, x: Tensor, y: Tensor, loss_fn: LossFn) -> float:
     (one Hessian-vector product; temperature 1 as in zero-cost-nas)."""
     net.train()
     weights = [m.weight for m in weight_layers(net)]
-    g = torch.autograd.grad(loss_fn(logits_of(net, x), y), weights, allow_unused=True)
+    # One forward serves both: g is the detached value of the differentiable gradient (zero-cost-nas runs the
+    # forward twice; in training mode both see the same batch statistics, so the numbers are the same).
     grad_f = torch.autograd.grad(loss_fn(logits_of(net, x), y), weights, create_graph=True, allow_unused=True)
-    z = sum((gw.detach() * gf).sum() for gw, gf in zip(g, grad_f) if gw is not None and gf is not None)
+    z = sum((gf.detach() * gf).sum() for gf in grad_f if gf is not None)
     if not torch.is_tensor(z):
         return 0.0
     hg = torch.autograd.grad(z, weights, allow_unused=True)
