@@ -2,23 +2,23 @@
 
 from __future__ import annotations
 
-import json
-import os
 from typing import Any, Dict, List, Optional, Tuple
 
 import lightning as L
 import torch
 
 from pretext_tasks.base import PretextTask
-from unnas.modules.common import (HeldOutEvalMixin, StepSeedMixin, check_finite, check_range, cosine_lr, log_image,
-                                  run_dir)
+from unnas.errors import ConfigError
+from unnas.modules.common import HeldOutEvalMixin, StepSeedMixin, check_finite, check_range, cosine_lr
 from unnas.modules.strategies import FirstOrder, SearchStrategy
 from unnas.spaces import DartsSpace, GroundTruth, SearchSpace
 
 
 class DartsSearch(StepSeedMixin, HeldOutEvalMixin, L.LightningModule):
     """DARTS search (manual optimisation): per step one architecture update on the architecture split, then one
-    weight update on the weight split, as DARTS and UnNAS do. Works on any space's supernet.
+    weight update on the weight split, as DARTS and UnNAS do. Works on any space's supernet and any
+    :class:`~unnas.modules.strategies.SearchStrategy`. The module computes and records (:attr:`alpha_history`,
+    checkpoints); :class:`~unnas.modules.search_callbacks.SearchArtefacts`, added by default, writes the files.
 
     Args:
         task: the objective (``pretext_tasks.Rotation``, ``Colorization``, ``Jigsaw``, ``Supervised``).
@@ -26,7 +26,9 @@ class DartsSearch(StepSeedMixin, HeldOutEvalMixin, L.LightningModule):
             ``NB201Space()``: NAS-Bench-201's C=16, N=5).
         ground_truth: known accuracies of derived cells, logged every epoch as ``gt/acc`` (default: the space's
             own ground truth, e.g. NAS-Bench-201's CIFAR-10 table; DARTS has none).
-        strategy: how architecture gradients are computed: ``FirstOrder`` (default, UnNAS) or ``SecondOrder``.
+        strategy: the search strategy (:mod:`unnas.modules.strategies`): how alphas weigh the ops, how their
+            gradients are computed, epoch hooks and derivation: ``FirstOrder`` (default, UnNAS), ``SecondOrder``
+            (DARTS unrolled) or ``GDAS``.
         lr / lr_min / momentum / nesterov / weight_decay: SGD on the weights with a per-epoch cosine from lr to lr_min
             (DARTS: plain momentum; NAS-Bench-201's DARTS runs: Nesterov).
         arch_lr / arch_betas / arch_weight_decay: Adam on the alphas (DARTS: 3e-4, (0.5, 0.999), 1e-3; arch_lr 0
@@ -61,6 +63,7 @@ class DartsSearch(StepSeedMixin, HeldOutEvalMixin, L.LightningModule):
         self.ground_truth = ground_truth if ground_truth is not None else self.space.ground_truth()
         self.strategy = strategy or FirstOrder()
         self.supernet = self.space.supernet(head=task.head, input_channels=task.input_channels)
+        self.supernet.set_op_weights(self.strategy.op_weights)
         self._init_step_seed()
         self.search_steps = 0
         self.alpha_history: List[Dict[str, Any]] = []
@@ -69,7 +72,24 @@ class DartsSearch(StepSeedMixin, HeldOutEvalMixin, L.LightningModule):
         return self.supernet(x)
 
     def genotype(self):
-        return self.supernet.genotype()
+        """The architecture the strategy derives from the current alphas."""
+        return self.strategy.derive(self.supernet)
+
+    def setup(self, stage: str) -> None:
+        ddp = getattr(self.trainer.strategy, "_ddp_kwargs", None)
+        if (not self.strategy.runs_every_op and self.trainer.world_size > 1 and ddp is not None
+                and not ddp.get("find_unused_parameters", False)):
+            raise ConfigError(f"{type(self.strategy).__name__} runs one op per edge, so DDP must allow unused "
+                              "parameters; set trainer.strategy: ddp_find_unused_parameters_true")
+
+    def configure_callbacks(self):
+        """:class:`~unnas.modules.search_callbacks.SearchArtefacts` (genotypes, alphas, plots), unless the trainer
+        already has one (configured in ``trainer.callbacks``)."""
+        from unnas.modules.search_callbacks import SearchArtefacts
+
+        if any(isinstance(c, SearchArtefacts) for c in self.trainer.callbacks):
+            return []
+        return [SearchArtefacts()]
 
     def arch_label(self) -> str:
         """The architecture part of a run name: a search has none yet."""
@@ -130,22 +150,41 @@ class DartsSearch(StepSeedMixin, HeldOutEvalMixin, L.LightningModule):
         self._start_eval()
 
     def validation_step(self, batch, batch_idx):
-        self._eval_step(batch)
+        # a sampling strategy draws architectures here too: seeded per batch, so every pass repeats exactly
+        with self.step_rng(-1 - batch_idx):
+            self._eval_step(batch)
 
     def on_validation_epoch_end(self) -> None:
         loss, acc = self._eval_metrics()
         self.log("val/loss", loss)
         self.log("val/acc", acc, prog_bar=True)
 
+    def on_train_epoch_start(self) -> None:
+        self.strategy.on_epoch_start(self.current_epoch, self.trainer.max_epochs)
+        for name, value in self.strategy.state_dict().items():
+            if isinstance(value, (int, float)):
+                self.log(f"strategy/{name}", float(value))
+
     def on_train_epoch_end(self) -> None:
         self.lr_schedulers().step()
-        self._record_epoch(self.current_epoch)
+        self.finish_epoch()
 
-    def _record_epoch(self, epoch: int) -> None:
+    def finish_epoch(self) -> Dict[str, Any]:
+        """End the current training epoch once: the strategy's :meth:`~SearchStrategy.on_epoch_end`, then the
+        epoch's derived architecture, alphas, strategy state and true accuracy appended to :attr:`alpha_history`
+        (and ``gt/acc`` logged). Returns that entry; later calls in the same epoch return it unchanged (the
+        artefact writers call this from their own epoch-end hook, which Lightning runs before the module's)."""
+        epoch = self.current_epoch
+        if self.alpha_history and self.alpha_history[-1]["epoch"] == epoch:
+            return self.alpha_history[-1]
+        self.strategy.on_epoch_end(epoch, self.trainer.max_epochs)
         genotype = self.genotype()
         weights = self.supernet.arch_weights()
         entry = {"epoch": epoch, "genotype": self.space.to_dict(genotype),
                  **{k: w.round(6).tolist() for k, w in weights.items()}}
+        state = self.strategy.state_dict()
+        if state:
+            entry["strategy"] = state
         if self.ground_truth is not None:
             acc, how = self.ground_truth.lookup(genotype)
             entry["true_acc"], entry["true_acc_match"] = acc, how
@@ -159,57 +198,17 @@ class DartsSearch(StepSeedMixin, HeldOutEvalMixin, L.LightningModule):
             if entry["rank_max_abs_diff"] > 0:
                 raise RuntimeError(f"alphas differ across DDP ranks by {entry['rank_max_abs_diff']:.3g} after epoch {epoch}")
         self.alpha_history.append(entry)
-        if not self.trainer.is_global_zero or self.trainer.sanity_checking:
-            return
-        truth = ""
-        if self.ground_truth is not None:
-            truth = (f"  true accuracy {entry['true_acc']:.2f}% ({entry['true_acc_match']})" if entry["true_acc"] is not None
-                     else f"  true accuracy unknown (not in {self.ground_truth.coverage()})")
-        self.print(f"epoch {epoch} genotype = {self.space.format(genotype)}{truth}")
-        out = run_dir(self.trainer)
-        os.makedirs(os.path.join(out, "genotypes"), exist_ok=True)
-        self.space.save(genotype, os.path.join(out, "genotypes", f"epoch_{epoch:03d}.json"))
-        with open(os.path.join(out, "alphas.json"), "w") as f:
-            json.dump({"space": self.space.name, "primitives": list(self.supernet.primitives), "epochs": self.alpha_history}, f)
-        from unnas.spaces.plots import plot_alpha_evolution, plot_alphas, plot_true_accuracy
-
-        labels = {k: self.supernet.edge_labels(k) for k in weights}
-        heatmap = os.path.join(out, "alphas", f"epoch_{epoch:03d}.png")
-        plot_alphas(weights, labels, self.supernet.primitives, heatmap, title=f"softmax(alpha), epoch {epoch}")
-        drawing = os.path.join(out, "cells", f"epoch_{epoch:03d}.png")
-        self.space.draw(genotype, drawing, title=f"epoch {epoch}")
-        plot_alpha_evolution(self.alpha_history, self.supernet.primitives, os.path.join(out, "alphas_evolution.png"),
-                             keys=list(weights))
-        log_image(self.trainer, "alphas", heatmap)
-        log_image(self.trainer, "cells", drawing)
-        if self.ground_truth is not None:
-            curve = os.path.join(out, "true_accuracy.png")
-            plot_true_accuracy(self.alpha_history, self.ground_truth.coverage(), curve)
-            log_image(self.trainer, "true_accuracy", curve)
-        for logger in self.trainer.loggers:
-            if hasattr(logger, "log_text"):
-                logger.log_text(key="genotype", columns=["epoch", "genotype"], data=[[epoch, self.space.format(genotype)]])
-
-    def on_fit_end(self) -> None:
-        if not self.trainer.is_global_zero:
-            return
-        genotype = self.genotype()
-        paths = [os.path.join(run_dir(self.trainer), "genotype.json")]
-        ckpt = self.trainer.checkpoint_callback
-        if ckpt is not None and getattr(ckpt, "dirpath", None):
-            os.makedirs(ckpt.dirpath, exist_ok=True)
-            paths.append(os.path.join(ckpt.dirpath, "genotype.json"))
-        for path in paths:
-            self.space.save(genotype, path)
-        self.print(f"final genotype (after the last epoch) = {self.space.format(genotype)}\nwritten to {', '.join(paths)}")
+        return entry
 
     def on_save_checkpoint(self, checkpoint: Dict[str, Any]) -> None:
         super().on_save_checkpoint(checkpoint)
-        checkpoint["unnas_search"] = {"search_steps": self.search_steps, "alpha_history": self.alpha_history}
+        checkpoint["unnas_search"] = {"search_steps": self.search_steps, "alpha_history": self.alpha_history,
+                                      "strategy": self.strategy.state_dict()}
 
     def on_load_checkpoint(self, checkpoint: Dict[str, Any]) -> None:
         super().on_load_checkpoint(checkpoint)
         state = checkpoint.get("unnas_search", {})
         self.search_steps = state.get("search_steps", 0)
         self.alpha_history = state.get("alpha_history", [])
+        self.strategy.load_state_dict(state.get("strategy", {}))
 

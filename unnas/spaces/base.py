@@ -87,10 +87,38 @@ class GroundTruth(ABC):
 class Supernet(nn.Module):
     """What a search strategy and :class:`~unnas.modules.DartsSearch` need from a space's supernet.
 
-    ``forward(x)`` returns the objective head's logits.
+    ``forward(x)`` returns the objective head's logits. It turns every alpha matrix into the op weights of that
+    pass with :meth:`op_weights`: ``softmax(alpha, -1)`` (DARTS) unless a search strategy installed its own rule
+    with :meth:`set_op_weights`. The rule is looked up on every forward and reads the alpha tensor it is handed, so
+    ``torch.func.functional_call`` with substituted alphas keeps working.
     """
 
+    @dataclass(frozen=True, eq=False)
+    class OpWeights:
+        """The op weights of one alpha matrix for one forward pass.
+
+        ``weights`` is a tensor ``[edges, ops]``. ``active``, when given, names per edge the only op whose weight is
+        not a hard zero (a hard sample): a mixed op then runs that op alone and adds the other ops' weights as
+        scalars, which leaves the value unchanged (they are exactly 0) and gives each of them the gradient
+        ``sum(dL/d out)``, as GDAS's official code does.
+        """
+
+        weights: Any
+        active: Optional[Tuple[int, ...]] = None
+
     primitives: Tuple[str, ...]
+    _op_weights_rule: Optional[Callable[[Any, str], Any]] = None
+
+    def set_op_weights(self, rule: Optional[Callable[[Any, str], Any]]) -> None:
+        """Install ``rule(alpha, key)`` (returning a tensor of op weights or an :class:`OpWeights`); ``None``
+        restores the softmax."""
+        self._op_weights_rule = rule
+
+    def op_weights(self, alpha, key: str) -> "Supernet.OpWeights":
+        """The op weights of alpha matrix *key* (``"normal"``, ``"reduce"``, ``"cell"``) for this forward pass."""
+        rule = self._op_weights_rule
+        out = nn.functional.softmax(alpha, dim=-1) if rule is None else rule(alpha, key)
+        return out if isinstance(out, Supernet.OpWeights) else Supernet.OpWeights(out)
 
     def arch_parameters(self) -> List[nn.Parameter]:  # pragma: no cover - interface
         raise NotImplementedError

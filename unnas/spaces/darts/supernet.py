@@ -1,6 +1,7 @@
 """The DARTS search supernet (``model_search.py``) and genotype derivation from its alphas.
 
-Every edge is a mixed op: all 8 PRIMITIVES weighted by ``softmax(alpha)``. Pooling ops are followed
+Every edge is a mixed op: all 8 PRIMITIVES weighted by ``softmax(alpha)`` (or by the op weights a search strategy
+installs, :meth:`~unnas.spaces.base.Supernet.set_op_weights`). Pooling ops are followed
 by a non-affine BatchNorm and every BN inside the cells is non-affine. One pair of alphas
 (``alphas_normal``, ``alphas_reduce``, shape ``[14, 8]`` for 4 nodes) is shared by all normal and all
 reduction cells. The alphas are ``nn.Parameter``s (so DDP and checkpoints see them), kept apart from
@@ -120,11 +121,13 @@ def _chain(layers, x, fuse: bool):
 
 
 class MixedOp(nn.Module):
-    """All candidate ops on one edge, summed with the edge's softmax weights.
+    """All candidate ops on one edge, summed with the edge's op weights.
 
     *ops* maps names to ``factory(C, stride, affine)`` (DARTS's :data:`OPS` by default); *pool_bn* puts DARTS's
     non-affine BN after pooling ops. With *speedups* off this is DARTS's ``sum(w * op(x))``; the ``shared_relu``, ``fold_weights``, ``skip_none``
     and ``recompute_depthwise`` switches compute the same sum with fewer kernels and fewer stored activations.
+    With *active* (a hard sample: every other weight is exactly 0) only op *active* runs and the other weights are
+    added as scalars: the same value, and each of them still gets a gradient (GDAS).
     """
 
     def __init__(self, C: int, stride: int, primitives: Sequence[str] = PRIMITIVES, speedups: Speedups = Speedups.off(),
@@ -143,7 +146,9 @@ class MixedOp(nn.Module):
         self._plain = not (speedups.shared_relu or speedups.fold_weights or speedups.recompute_depthwise
                            or any(self._skip))
 
-    def forward(self, x, weights):
+    def forward(self, x, weights, active: Optional[int] = None):
+        if active is not None:
+            return self._forward_one(x, weights, active)
         if self._plain:
             return sum(w * op(x) for w, op in zip(weights, self._ops))
         fold, fuse = self.speedups.fold_weights, self.speedups.recompute_depthwise
@@ -154,15 +159,38 @@ class MixedOp(nn.Module):
         for w, skip, op in zip(weights, self._skip, self._ops):
             if skip:
                 continue
-            relu, body, bn = _split_op(op)
-            inp = x if relu is None else (rectified if rectified is not None else relu(x))
-            z = body(inp, fuse)
-            if bn is None:
-                term = w * z
-            else:
-                term = _bn_scaled(bn, z, w) if fold else w * bn(z)
-            out = term if out is None else out + term
+            out = _add(out, self._term(op, x, w, rectified, fold, fuse))
         return out
+
+    @staticmethod
+    def _term(op: nn.Module, x, w, rectified, fold: bool, fuse: bool):
+        """``w * op(x)`` on the fused path (*rectified*: the shared ``relu(x)``, or None)."""
+        relu, body, bn = _split_op(op)
+        inp = x if relu is None else (rectified if rectified is not None else relu(x))
+        z = body(inp, fuse)
+        if bn is None:
+            return w * z
+        return _bn_scaled(bn, z, w) if fold else w * bn(z)
+
+    def _forward_one(self, x, weights, k: int):
+        op, w = self._ops[k], weights[k]
+        if self._plain:
+            term = w * op(x)
+        else:  # the sampled op runs even when it is `none`: its zeros give the output's shape
+            term = self._term(op, x, w, None, self.speedups.fold_weights, self.speedups.recompute_depthwise)
+        others = torch.cat([weights[:k], weights[k + 1:]])
+        return term + others.sum() if others.numel() else term
+
+
+def _add(total, term):
+    return term if total is None else total + term
+
+
+def unpack_op_weights(weights):
+    """``(weights, active)`` of an :class:`~unnas.spaces.base.Supernet.OpWeights` or a plain weight tensor."""
+    if isinstance(weights, SupernetBase.OpWeights):
+        return weights.weights, weights.active
+    return weights, None
 
 
 class SearchCell(nn.Module):
@@ -181,10 +209,13 @@ class SearchCell(nn.Module):
         )
 
     def forward(self, s0, s1, weights):
+        """*weights*: the cell's :class:`~unnas.spaces.base.Supernet.OpWeights` (or a plain ``[edges, ops]`` tensor)."""
+        weights, active = unpack_op_weights(weights)
         states = [self.preprocess0(s0), self.preprocess1(s1)]
         offset = 0
         for _ in range(self._steps):
-            s = sum(self._ops[offset + j](h, weights[offset + j]) for j, h in enumerate(states))
+            s = sum(self._ops[offset + j](h, weights[offset + j], None if active is None else active[offset + j])
+                    for j, h in enumerate(states))
             offset += len(states)
             states.append(s)
         return cat_channels(states[-self._multiplier:], self.speedups)
@@ -271,8 +302,8 @@ class Supernet(SupernetBase):
         input_size = tuple(x.shape[-2:])
         s0 = self.stem(x)
         s1 = self.stem1(s0) if self.stem_kind == "imagenet" else s0
-        w_normal = F.softmax(self.alphas_normal, dim=-1)
-        w_reduce = F.softmax(self.alphas_reduce, dim=-1)
+        w_normal = self.op_weights(self.alphas_normal, "normal")
+        w_reduce = self.op_weights(self.alphas_reduce, "reduce")
         for cell in self.cells:
             s0, s1 = s1, cell(s0, s1, w_reduce if cell.reduction else w_normal)
         return self.head(s1, input_size)

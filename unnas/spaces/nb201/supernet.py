@@ -3,8 +3,9 @@ with ``cell_searchs/search_cells.py``'s ``NAS201SearchCell``).
 
 The macro skeleton is :class:`~unnas.spaces.nb201.networks.TinyNetwork`'s (stem, 3 stages of ``N`` cells, two
 stride-2 ``ResNetBasicblock`` s, BN + ReLU, head); every cell edge is a mixed op over the 5 ops weighted by
-``softmax(alpha)``, and ONE alpha matrix ``[6, 5]`` (``1e-3 * randn``, rows in arch-string edge order
-``1<-0, 2<-0, 2<-1, 3<-0, 3<-1, 3<-2``, which is also the official ``edge2index`` order) is shared by all cells.
+``softmax(alpha)`` (or by the op weights a search strategy installs), and ONE alpha matrix ``[6, 5]``
+(``1e-3 * randn``, rows in arch-string edge order ``1<-0, 2<-0, 2<-1, 3<-0, 3<-1, 3<-2``, which is also the
+official ``edge2index`` order) is shared by all cells.
 The cells' BNs are non-affine with tracked running statistics (the official search scripts: ``affine=False``,
 ``--track_running_stats 1`` in the documented commands); pooling gets no BN. The stem, the residual blocks and
 ``lastact`` keep affine BNs, as in the official search model.
@@ -23,7 +24,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from unnas.spaces.base import Supernet
-from unnas.spaces.darts.supernet import MixedOp
+from unnas.spaces.darts.supernet import MixedOp, unpack_op_weights
 from unnas.spaces.heads import HeadFactory, classifier_head
 from unnas.spaces.nb201.cell import EDGES, NB201Cell
 from unnas.spaces.nb201.networks import build_skeleton, check_shape
@@ -51,12 +52,14 @@ class SearchCell(nn.Module):
         self.edges = nn.ModuleList(MixedOp(C, 1, primitives, speedups, ops=OPS, pool_bn=False) for _ in EDGES)
 
     def forward(self, x, weights):
+        """*weights*: the cell's :class:`~unnas.spaces.base.Supernet.OpWeights` (or a plain ``[6, ops]`` tensor)."""
+        weights, active = unpack_op_weights(weights)
         nodes = [x]
         for node in (1, 2, 3):
             out = None
             for e, (i, j) in enumerate(EDGES):
                 if i == node:
-                    y = self.edges[e](nodes[j], weights[e])
+                    y = self.edges[e](nodes[j], weights[e], None if active is None else active[e])
                     out = y if out is None else out + y
             nodes.append(out)
         return nodes[-1]
@@ -111,7 +114,7 @@ class NB201Supernet(Supernet):
     def forward(self, x):
         x = to_layout(self.head.fold(x), self.speedups)
         input_size = tuple(x.shape[-2:])
-        weights = F.softmax(self.alphas, dim=-1)
+        weights = self.op_weights(self.alphas, "cell")
         feature = self.stem(x)
         for cell in self.cells:
             feature = cell(feature, weights) if isinstance(cell, SearchCell) else cell(feature)

@@ -1,0 +1,88 @@
+"""The files a search writes, as a Lightning callback: the search module computes and records, this writes."""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import Any, Dict
+
+import lightning as L
+
+from unnas.modules.common import log_image, run_dir
+
+
+class SearchArtefacts(L.Callback):
+    """Per epoch (rank 0) into the run folder: the derived architecture as ``genotypes/epoch_NNN.json`` (and on the
+    console and in W&B's ``genotype`` table), the whole alpha history ``alphas.json``, the softmaxed alphas as
+    ``alphas/epoch_NNN.png``, their mean per op over the epochs ``alphas_evolution.png``, the cell drawing
+    ``cells/epoch_NNN.png`` (the images also to W&B) and, with ground truth, ``true_accuracy.png``. At the end of
+    fit: ``genotype.json`` in the run folder and beside the checkpoints.
+
+    :class:`~unnas.modules.DartsSearch` adds one by default; list it in ``trainer.callbacks`` to set its options.
+
+    Args:
+        plots: draw the images (``false`` keeps the JSON files and the console lines only).
+    """
+
+    def __init__(self, plots: bool = True):
+        self.plots = plots
+
+    def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        entry = pl_module.finish_epoch()
+        if trainer.is_global_zero and not trainer.sanity_checking:
+            self.write_epoch(trainer, pl_module, entry)
+
+    def write_epoch(self, trainer: L.Trainer, module: L.LightningModule, entry: Dict[str, Any]) -> None:
+        """Write the files of one :attr:`~unnas.modules.DartsSearch.alpha_history` *entry*."""
+        space, epoch = module.space, entry["epoch"]
+        genotype = space.from_dict(entry["genotype"])
+        truth = ""
+        if module.ground_truth is not None:
+            truth = (f"  true accuracy {entry['true_acc']:.2f}% ({entry['true_acc_match']})"
+                     if entry["true_acc"] is not None else f"  true accuracy unknown (not in {module.ground_truth.coverage()})")
+        module.print(f"epoch {epoch} genotype = {space.format(genotype)}{truth}")
+        out = run_dir(trainer)
+        os.makedirs(os.path.join(out, "genotypes"), exist_ok=True)
+        space.save(genotype, os.path.join(out, "genotypes", f"epoch_{epoch:03d}.json"))
+        with open(os.path.join(out, "alphas.json"), "w") as f:
+            json.dump({"space": space.name, "primitives": list(module.supernet.primitives),
+                       "epochs": module.alpha_history}, f)
+        for logger in trainer.loggers:
+            if hasattr(logger, "log_text"):
+                logger.log_text(key="genotype", columns=["epoch", "genotype"], data=[[epoch, space.format(genotype)]])
+        if self.plots:
+            self._plot(trainer, module, genotype, epoch, out)
+
+    @staticmethod
+    def _plot(trainer: L.Trainer, module: L.LightningModule, genotype: Any, epoch: int, out: str) -> None:
+        from unnas.spaces.plots import plot_alpha_evolution, plot_alphas, plot_true_accuracy
+
+        supernet = module.supernet
+        weights = supernet.arch_weights()
+        labels = {k: supernet.edge_labels(k) for k in weights}
+        heatmap = os.path.join(out, "alphas", f"epoch_{epoch:03d}.png")
+        plot_alphas(weights, labels, supernet.primitives, heatmap, title=f"softmax(alpha), epoch {epoch}")
+        drawing = os.path.join(out, "cells", f"epoch_{epoch:03d}.png")
+        module.space.draw(genotype, drawing, title=f"epoch {epoch}")
+        plot_alpha_evolution(module.alpha_history, supernet.primitives, os.path.join(out, "alphas_evolution.png"),
+                             keys=list(weights))
+        log_image(trainer, "alphas", heatmap)
+        log_image(trainer, "cells", drawing)
+        if module.ground_truth is not None:
+            curve = os.path.join(out, "true_accuracy.png")
+            plot_true_accuracy(module.alpha_history, module.ground_truth.coverage(), curve)
+            log_image(trainer, "true_accuracy", curve)
+
+    def on_fit_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if not trainer.is_global_zero:
+            return
+        space, genotype = pl_module.space, pl_module.genotype()
+        paths = [os.path.join(run_dir(trainer), "genotype.json")]
+        ckpt = trainer.checkpoint_callback
+        if ckpt is not None and getattr(ckpt, "dirpath", None):
+            os.makedirs(ckpt.dirpath, exist_ok=True)
+            paths.append(os.path.join(ckpt.dirpath, "genotype.json"))
+        for path in paths:
+            space.save(genotype, path)
+        pl_module.print(f"final genotype (after the last epoch) = {space.format(genotype)}\n"
+                        f"written to {', '.join(paths)}")
