@@ -254,6 +254,21 @@ def cat_channels(tensors, speedups: Speedups) -> torch.Tensor:
     return torch.cat(tensors, dim=1)
 
 
+#: oneDNN's CPU weight-gradient kernel for a channels-last 1x1 strided conv with fewer input channels than this
+#: corrupts the heap (torch 2.14, glibc "double free or corruption"; `python -m pytest -q
+#: tests/spaces/darts/test_speedups.py -k small_strided`), so such convs compute in the default layout.
+SMALL_STRIDED_1X1_CHANNELS = 8
+
+
+def _needs_default_layout(m: nn.Module) -> bool:
+    return (isinstance(m, nn.Conv2d) and tuple(m.kernel_size) == (1, 1) and max(m.stride) > 1
+            and m.in_channels < SMALL_STRIDED_1X1_CHANNELS)
+
+
+def _default_layout_input(module: nn.Module, args):
+    return (args[0].contiguous(),) + tuple(args[1:])
+
+
 def apply_speedups(module: nn.Module, speedups: Speedups) -> None:
     """Set the layout and per-layer switches of *speedups* on every submodule of *module*."""
     for m in module.modules():
@@ -263,6 +278,12 @@ def apply_speedups(module: nn.Module, speedups: Speedups) -> None:
             m.crop_kernel = speedups.crop_kernel
     if speedups.channels_last:
         module.to(memory_format=torch.channels_last)
+        for m in module.modules():
+            if _needs_default_layout(m) and not getattr(m, "_default_layout", False):
+                # clone, not contiguous(): a 1x1 kernel's channels-last strides also count as contiguous
+                m.weight.data = m.weight.data.clone(memory_format=torch.contiguous_format)
+                m.register_forward_pre_hook(_default_layout_input)
+                m._default_layout = True
 
 
 def to_layout(x: torch.Tensor, speedups: Speedups) -> torch.Tensor:

@@ -304,3 +304,38 @@ def test_imagenet_network_and_stem_keep_training_math_with_odd_and_tiny_maps():
     _close(results[0][0], results[1][0])
     for a, b in zip(results[0][1], results[1][1]):
         _close(a, b)
+
+
+SMALL_STRIDED_SCRIPT = """
+import torch
+from unnas.spaces import DartsSpace
+torch.set_num_threads(1)
+space = DartsSpace(channels=2, layers=3)  # stem 6 channels: FactorizedReduce's 1x1 stride-2 convs see 6 inputs
+for _ in range(5):
+    torch.manual_seed(0)
+    net = space.network("unnas500/00004", num_classes=10)
+    logits, _ = net(torch.randn(8, 3, 32, 32))
+    logits.sum().backward()
+print("ok")
+"""
+
+
+def test_small_strided_1x1_convs_run_in_the_default_layout_and_backward_survives():
+    import subprocess
+    import sys
+
+    from unnas.spaces.speedups import SMALL_STRIDED_1X1_CHANNELS
+
+    net = NetworkCIFAR(__import__("unnas.spaces.darts", fromlist=["x"]).get_genotype("unnas500/00004"), C=2,
+                       num_classes=10, layers=3)
+    small = [m for m in net.modules() if isinstance(m, torch.nn.Conv2d) and m.kernel_size == (1, 1)
+             and m.stride == (2, 2) and m.in_channels < SMALL_STRIDED_1X1_CHANNELS]
+    assert small and all(m.weight.stride()[1:] == (1, 1, 1) for m in small)  # the default layout, not channels-last
+    others = [m for m in net.modules() if isinstance(m, torch.nn.Conv2d) and m not in small and m.in_channels > 1]
+    assert all(m.weight.is_contiguous(memory_format=torch.channels_last) for m in others)
+    x = torch.randn(2, small[0].in_channels, 8, 8).contiguous(memory_format=torch.channels_last)
+    assert torch.equal(small[0](x), F.conv2d(x.contiguous(), small[0].weight, stride=2))
+    # oneDNN corrupts the heap on these convs' channels-last weight gradient: run it in a child process
+    child = subprocess.run([sys.executable, "-c", SMALL_STRIDED_SCRIPT], capture_output=True, text=True, timeout=300,
+                           env={**__import__("os").environ, "OMP_NUM_THREADS": "1"})
+    assert child.returncode == 0 and child.stdout.strip() == "ok", child.stderr[-500:]
