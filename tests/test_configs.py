@@ -94,7 +94,9 @@ def test_config_instantiates(config, monkeypatch, tmp_path):
     if type(model).__name__ == "DartsSearch":
         assert cli.datamodule.train_portion == 0.5
         shapes = [tuple(a.shape) for a in model.supernet.arch_parameters()]
-        assert shapes == ([(6, 5)] if model.space.name == "nb201" else [(14, 8), (14, 8)])
+        alphas = [(6, 5)] if model.space.name == "nb201" else [(14, 8), (14, 8)]
+        betas = [(rows,) for rows, _ in alphas] if model.supernet.beta_parameters() else []  # PC-DARTS edge betas
+        assert shapes == alphas + betas
     else:
         assert model.net is not None and model.genotype is not None
 

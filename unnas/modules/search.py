@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
-from typing import Any, Dict, List, Optional, Tuple
+from contextlib import contextmanager
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import lightning as L
 import torch
+from torch import nn
 
 from pretext_tasks.base import PretextTask
 from unnas.errors import ConfigError
 from unnas.modules.common import HeldOutEvalMixin, StepSeedMixin, check_finite, check_range, cosine_lr
 from unnas.modules.strategies import FirstOrder, SearchStrategy
+from unnas.modules.strategies.base import ArchSample, hard_weights
 from unnas.spaces import DartsSpace, GroundTruth, SearchSpace
 
 
@@ -28,7 +31,7 @@ class DartsSearch(StepSeedMixin, HeldOutEvalMixin, L.LightningModule):
             own ground truth, e.g. NAS-Bench-201's CIFAR-10 table; DARTS has none).
         strategy: the search strategy (:mod:`unnas.modules.strategies`): how alphas weigh the ops, how their
             gradients are computed, epoch hooks and derivation: ``FirstOrder`` (default, UnNAS), ``SecondOrder``
-            (DARTS unrolled) or ``GDAS``.
+            (DARTS unrolled), ``GDAS``, ``RandomWS`` or ``DDPNAS`` (the last two have no architecture step).
         lr / lr_min / momentum / nesterov / weight_decay: SGD on the weights with a per-epoch cosine from lr to lr_min
             (DARTS: plain momentum; NAS-Bench-201's DARTS runs: Nesterov).
         arch_lr / arch_betas / arch_weight_decay: Adam on the alphas (DARTS: 3e-4, (0.5, 0.999), 1e-3; arch_lr 0
@@ -63,10 +66,13 @@ class DartsSearch(StepSeedMixin, HeldOutEvalMixin, L.LightningModule):
         self.ground_truth = ground_truth if ground_truth is not None else self.space.ground_truth()
         self.strategy = strategy or FirstOrder()
         self.supernet = self.space.supernet(head=task.head, input_channels=task.input_channels)
+        self.strategy.configure_supernet(self.supernet)
         self.supernet.set_op_weights(self.strategy.op_weights)
         self._init_step_seed()
         self.search_steps = 0
         self.alpha_history: List[Dict[str, Any]] = []
+        # the architecture-split batches of the last training steps, which evaluate_samples scores samples on
+        self._held_out: List[Tuple[torch.Tensor, torch.Tensor]] = []
 
     def forward(self, x):
         return self.supernet(x)
@@ -112,9 +118,16 @@ class DartsSearch(StepSeedMixin, HeldOutEvalMixin, L.LightningModule):
             for a in self.supernet.arch_parameters():
                 a.grad = self.trainer.strategy.reduce(a.grad, reduce_op="mean")
 
+    def on_train_start(self) -> None:
+        if not self.strategy.arch_step:
+            self.print(f"{type(self.strategy).__name__} has no architecture step: the alphas get no gradients, and "
+                       "arch_lr, arch_betas, arch_weight_decay and arch_start_epoch are not used")
+
     def training_step(self, batch, batch_idx):
         if not isinstance(batch, dict) or set(batch) != {"weights", "arch"}:
             raise RuntimeError("DartsSearch needs the training set split in two: set data.train_portion (DARTS: 0.5)")
+        if self.strategy.eval_batches:
+            self._held_out = (self._held_out + [tuple(batch["arch"])])[-self.strategy.eval_batches:]
         with self.step_rng(self.search_steps):
             return self._search_step(batch, batch_idx)
 
@@ -123,7 +136,7 @@ class DartsSearch(StepSeedMixin, HeldOutEvalMixin, L.LightningModule):
         xw, yw = self.task.prepare(*batch["weights"], train=True)
         xa, ya = self.task.prepare(*batch["arch"], train=True)
         progress = self.current_epoch + batch_idx / max(1, self.trainer.num_training_batches)
-        if progress >= self.hparams.arch_start_epoch:
+        if self.strategy.arch_step and progress >= self.hparams.arch_start_epoch:
             a_opt.zero_grad()
             arch_loss = self.strategy.arch_gradients(self.supernet, self.task.loss, (xw, yw), (xa, ya), w_opt.optimizer)
             check_finite(arch_loss, "architecture")
@@ -177,11 +190,14 @@ class DartsSearch(StepSeedMixin, HeldOutEvalMixin, L.LightningModule):
         epoch = self.current_epoch
         if self.alpha_history and self.alpha_history[-1]["epoch"] == epoch:
             return self.alpha_history[-1]
-        self.strategy.on_epoch_end(epoch, self.trainer.max_epochs)
+        with self._epoch_rng(epoch):
+            evaluate = self.evaluate_samples if self.strategy.eval_batches else None
+            self.strategy.on_epoch_end(epoch, self.trainer.max_epochs, evaluate=evaluate)
         genotype = self.genotype()
         weights = self.supernet.arch_weights()
         entry = {"epoch": epoch, "genotype": self.space.to_dict(genotype),
                  **{k: w.round(6).tolist() for k, w in weights.items()}}
+        entry.update({f"{k}_edges": w.round(6).tolist() for k, w in self.supernet.arch_edge_weights().items()})
         state = self.strategy.state_dict()
         if state:
             entry["strategy"] = state
@@ -199,6 +215,55 @@ class DartsSearch(StepSeedMixin, HeldOutEvalMixin, L.LightningModule):
                 raise RuntimeError(f"alphas differ across DDP ranks by {entry['rank_max_abs_diff']:.3g} after epoch {epoch}")
         self.alpha_history.append(entry)
         return entry
+
+    @contextmanager
+    def _epoch_rng(self, epoch: int):
+        """torch's generator seeded from (base seed, epoch) alone: the epoch-end draws are equal on every rank and
+        after a resume."""
+        devices = [self.device] if self.device.type == "cuda" else []
+        with torch.random.fork_rng(devices=devices):
+            torch.manual_seed((self.base_seed * 1_000_003 + 15_485_863 * (epoch + 1) + 1) % (2**63 - 1))
+            yield
+
+    @torch.no_grad()
+    def evaluate_samples(self, samples: Sequence[ArchSample]) -> List[float]:
+        """The held-out accuracy of every hard sample (per alpha key the op of every edge) with the shared weights.
+
+        Every sample is scored on the same batches: the architecture-split batches of the last
+        ``strategy.eval_batches`` training steps (held out from the weights, and the split DARTS chooses
+        architectures on; the validation loader is the test split), prepared as for evaluation with the objective's
+        seeded generator. The supernet runs in eval mode with its BatchNorms normalising by the batch's statistics
+        (NAS-Bench-201's documented RANDOM-NAS runs, ``track_running_stats 0``: the running statistics mix every
+        sampled cell), without gradients; buffers, modes and the strategy's op weights are restored afterwards.
+        Counts are summed over DDP ranks, so every rank gets the same scores."""
+        if not self._held_out:
+            raise RuntimeError(f"{type(self.strategy).__name__} scores samples on the architecture split, but no "
+                               "training step has run in this epoch")
+        generator = self.task.eval_generator()
+        batches = [self.task.prepare(*b, train=False, generator=generator) for b in self._held_out]
+        net = self.supernet
+        buffers = {n: b.clone() for n, b in net.named_buffers()}
+        was_training = net.training
+        net.eval()
+        for m in net.modules():
+            if isinstance(m, nn.modules.batchnorm._BatchNorm):
+                m.train()
+        counts = torch.zeros(len(samples), 2, device=self.device)
+        try:
+            for i, sample in enumerate(samples):
+                net.set_op_weights(lambda alpha, key, s=sample: hard_weights(alpha, s[key]))
+                for x, y in batches:
+                    correct, count = self.task.accuracy(net(x), y)
+                    counts[i, 0] += correct.float()
+                    counts[i, 1] += float(count)
+        finally:
+            net.set_op_weights(self.strategy.op_weights)
+            net.train(was_training)
+            for n, b in net.named_buffers():
+                b.copy_(buffers[n])
+        if self._trainer is not None and self.trainer.world_size > 1:
+            counts = self.trainer.strategy.reduce(counts, reduce_op="sum")
+        return (counts[:, 0] / counts[:, 1].clamp_min(1)).tolist()
 
     def on_save_checkpoint(self, checkpoint: Dict[str, Any]) -> None:
         super().on_save_checkpoint(checkpoint)

@@ -23,9 +23,10 @@ import json
 import os
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
-from typing import Any, Callable, ClassVar, Dict, Iterator, List, Mapping, Optional, Tuple, Type
+from typing import Any, Callable, ClassVar, Dict, Iterator, List, Mapping, Optional, Sequence, Tuple, Type
 
 import numpy as np
+import torch
 from torch import nn
 
 from unnas.errors import ConfigError
@@ -121,7 +122,74 @@ class Supernet(nn.Module):
         return out if isinstance(out, Supernet.OpWeights) else Supernet.OpWeights(out)
 
     def arch_parameters(self) -> List[nn.Parameter]:  # pragma: no cover - interface
+        """The architecture parameters: the alpha matrices, then the edge betas when edge normalisation is on."""
         raise NotImplementedError
+
+    # ------------------------------------------------------------------ PC-DARTS: partial channels, edge betas
+    #: alpha key -> name of its edge-normalisation parameter (one beta per edge, created by
+    #: :meth:`set_edge_normalization`); empty for a supernet without edge normalisation
+    beta_names: ClassVar[Mapping[str, str]] = {}
+
+    def mixed_ops(self) -> List[nn.Module]:
+        """Every mixed op (edge) of the cells; each has ``check_partial_channels(k)`` and ``set_partial_channels(k)``."""
+        return []
+
+    def node_in_degrees(self) -> List[int]:
+        """Edges entering each intermediate node, in alpha-row order (the rows of a node are consecutive)."""
+        return []
+
+    def set_partial_channels(self, k: int) -> None:
+        """Run every mixed op on ``1/k`` of its input channels (PC-DARTS; ``k = 1``: all of them). The ops are
+        rebuilt with fresh weights when *k* changes, so call this before training. One-line
+        :class:`~unnas.errors.ConfigError` (and nothing changed) when an edge's channels are not divisible by *k*."""
+        ops = self.mixed_ops()
+        if not ops and k != 1:
+            raise ConfigError(f"{type(self).__name__} has no mixed ops to run on partial channels; use k=1")
+        for op in ops:
+            op.check_partial_channels(k)
+        for op in ops:
+            op.set_partial_channels(k)
+
+    def set_edge_normalization(self, enabled: bool) -> None:
+        """Add (or, with ``enabled=False``, remove) one beta per edge for every alpha matrix: each edge's output is
+        multiplied by the softmax of the betas of the edges entering its node (PC-DARTS). New betas are
+        ``1e-3 * randn`` like the alphas; betas already there are kept."""
+        if enabled and not self.beta_names:
+            raise ConfigError(f"{type(self).__name__} has no edge normalisation; set edge_normalization: false")
+        ref = next(iter(self.parameters()))
+        for name in self.beta_names.values():
+            present = name in self._parameters
+            if enabled and not present:
+                betas = 1e-3 * torch.randn(sum(self.node_in_degrees()), dtype=ref.dtype, device=ref.device)
+                self.register_parameter(name, nn.Parameter(betas))
+            elif not enabled and present:
+                delattr(self, name)
+
+    def beta_parameters(self) -> List[nn.Parameter]:
+        """The edge-normalisation parameters, in :attr:`beta_names` order (empty when it is off)."""
+        return [getattr(self, n) for n in self.beta_names.values() if n in self._parameters]
+
+    @staticmethod
+    def node_softmax(betas, in_degrees: Sequence[int]):
+        """``softmax`` over each node's consecutive run of *in_degrees* entries of *betas* ``[edges]``."""
+        return torch.cat([nn.functional.softmax(b, dim=-1) for b in betas.split(list(in_degrees))])
+
+    def edge_weights(self, key: str):
+        """The normalised betas ``[edges]`` of alpha matrix *key* for this forward pass, or ``None`` without edge
+        normalisation."""
+        name = self.beta_names.get(key)
+        if name is None or name not in self._parameters:
+            return None
+        return self.node_softmax(getattr(self, name), self.node_in_degrees())
+
+    def arch_edge_weights(self) -> Dict[str, np.ndarray]:
+        """:meth:`edge_weights` per alpha key as arrays, for records (empty without edge normalisation)."""
+        out = {}
+        for key in self.beta_names:
+            w = self.edge_weights(key)
+            if w is not None:
+                out[key] = w.detach().float().cpu().numpy()
+        return out
 
     def weight_parameters(self) -> Iterator[nn.Parameter]:
         arch = {id(p) for p in self.arch_parameters()}

@@ -3,7 +3,10 @@ architecture gradients are computed, what happens at epoch boundaries and how th
 
 - :class:`FirstOrder` / :class:`SecondOrder`: DARTS (softmax op weights; first order as UnNAS runs it, second
   order with DARTS's unrolled step and finite-difference Hessian-vector product);
-- :class:`GDAS`: one op per edge sampled by Gumbel-max, straight-through gradients, tau annealed over the epochs.
+- :class:`GDAS`: one op per edge sampled by Gumbel-max, straight-through gradients, tau annealed over the epochs;
+- :class:`PCDARTS`: partial channel connections (1/k of the channels through the ops) and edge normalisation;
+- :class:`RandomWS`: random search with weight sharing (uniform paths, then the best of sampled cells);
+- :class:`DDPNAS`: a categorical distribution per edge, updated from held-out scores, pruned to one cell.
 
 A new strategy is one module of this package with a subclass of :class:`SearchStrategy`, exported here
 (docs/search_strategies.md).
@@ -12,6 +15,9 @@ A new strategy is one module of this package with a subclass of :class:`SearchSt
 from unnas.modules.strategies.base import Batch, LossFn, OpWeights, SearchStrategy
 from unnas.modules.strategies.darts import FirstOrder, SecondOrder
 from unnas.modules.strategies.gdas import GDAS, linear_tau, straight_through
+from unnas.modules.strategies.pcdarts import PCDARTS
+from unnas.modules.strategies.random_ws import RandomWS
+from unnas.modules.strategies.ddpnas import DDPNAS
 
 __all__ = ["SearchStrategy", "FirstOrder", "SecondOrder", "GDAS", "OpWeights", "Batch", "LossFn", "linear_tau",
-           "straight_through"]
+           "straight_through", "PCDARTS", "RandomWS", "DDPNAS"]

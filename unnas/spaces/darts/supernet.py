@@ -10,6 +10,7 @@ the weights by :meth:`Supernet.arch_parameters` and :meth:`Supernet.weight_param
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Callable, Dict, List, Literal, Mapping, Optional, Sequence
 
 import numpy as np
@@ -120,6 +121,13 @@ def _chain(layers, x, fuse: bool):
     return x
 
 
+def channel_shuffle(x: torch.Tensor, groups: int) -> torch.Tensor:
+    """PC-DARTS's ``channel_shuffle``: view the channels as ``[groups, C / groups]``, transpose, flatten, so output
+    channel ``j * groups + g`` is input channel ``g * C / groups + j``."""
+    b, c, h, w = x.shape
+    return x.reshape(b, groups, c // groups, h, w).transpose(1, 2).reshape(b, c, h, w)
+
+
 class MixedOp(nn.Module):
     """All candidate ops on one edge, summed with the edge's op weights.
 
@@ -128,25 +136,79 @@ class MixedOp(nn.Module):
     and ``recompute_depthwise`` switches compute the same sum with fewer kernels and fewer stored activations.
     With *active* (a hard sample: every other weight is exactly 0) only op *active* runs and the other weights are
     added as scalars: the same value, and each of them still gets a gradient (GDAS).
+
+    After :meth:`set_partial_channels` with ``k > 1`` (PC-DARTS) the ops are built for ``C / k`` channels and run on
+    the first ``C / k`` input channels; the other channels bypass them (through a 2x2 max-pool
+    on stride-2 edges) and are concatenated after the ops' sum, and the result is shuffled with ``k`` groups
+    (:func:`channel_shuffle`).
     """
 
     def __init__(self, C: int, stride: int, primitives: Sequence[str] = PRIMITIVES, speedups: Speedups = Speedups.off(),
                  ops: Mapping[str, Callable[[int, int, bool], nn.Module]] = OPS, pool_bn: bool = True):
         super().__init__()
-        self._ops = nn.ModuleList()
+        self.C, self.stride, self.k = C, stride, 1
+        self._factory = (tuple(primitives), ops, pool_bn)
+        self.speedups = speedups
+        self._ops = self._build(C)
+        self._configure_paths()
+
+    def _build(self, C: int) -> nn.ModuleList:
+        primitives, ops, pool_bn = self._factory
+        built = nn.ModuleList()
         for p in primitives:
-            op = ops[p](C, stride, False)
+            op = ops[p](C, self.stride, False)
             if pool_bn and "pool" in p:
                 op = nn.Sequential(op, nn.BatchNorm2d(C, affine=False))
-            self._ops.append(op)
-        self.speedups = speedups
+            built.append(op)
+        return built
+
+    def _configure_paths(self) -> None:
+        speedups = self.speedups
         self._leading_relu = any(_split_op(op)[0] is not None for op in self._ops)
         skip = [speedups.skip_none and isinstance(op, Zero) for op in self._ops]
         self._skip = skip if not all(skip) else [False] * len(skip)
         self._plain = not (speedups.shared_relu or speedups.fold_weights or speedups.recompute_depthwise
                            or any(self._skip))
 
+    def check_partial_channels(self, k: int) -> None:
+        """One-line :class:`ConfigError` unless this edge can run on ``C / k`` channels."""
+        if isinstance(k, bool) or not isinstance(k, int) or k < 1:
+            raise ConfigError(f"partial channels k must be a positive integer, got {k!r:.40}; set "
+                              "model.init_args.strategy.init_args.k, e.g. 4")
+        if self.C % k:
+            raise ConfigError(f"partial channels k={k} must divide every edge's channels, and an edge has C={self.C}; "
+                              f"choose a k that divides the supernet's channels (space.init_args.channels)")
+        if self.stride != 1 and (self.C // k) % 2:
+            raise ConfigError(f"partial channels k={k} leaves a reduction edge {self.C // k} channel(s), and its "
+                              "factorized-reduce skip needs an even number; choose a smaller k or more channels")
+
+    def set_partial_channels(self, k: int) -> None:
+        """Rebuild the ops for ``C / k`` channels (fresh weights; nothing changes when *k* is already set)."""
+        self.check_partial_channels(k)
+        if k == self.k:
+            return
+        ref = next((t for t in (*self._ops.parameters(), *self._ops.buffers()) if t.is_floating_point()), None)
+        ops = self._build(self.C // k)
+        if ref is not None:
+            ops.to(device=ref.device, dtype=ref.dtype)
+        # Narrow ops compute in NCHW: on CPU the channels-last backward of FactorizedReduce's 1x1 stride-2 convs
+        # corrupts memory for 2 to 6 input channels (torch 2.14), widths that partial channels produce.
+        apply_speedups(ops, replace(self.speedups, channels_last=self.speedups.channels_last and k == 1))
+        self._ops, self.k = ops, k
+        self._configure_paths()
+
     def forward(self, x, weights, active: Optional[int] = None):
+        if self.k == 1:
+            return self._mix(x, weights, active)
+        c = x.shape[1] // self.k
+        out = self._mix(x[:, :c].contiguous(), weights, active)
+        rest = x[:, c:]
+        if self.stride != 1:
+            # ceil_mode: the ops' stride-2 outputs have ceil(n / 2) pixels, odd n included
+            rest = F.max_pool2d(rest, 2, 2, ceil_mode=True)
+        return to_layout(channel_shuffle(torch.cat([out, rest], dim=1), self.k), self.speedups)
+
+    def _mix(self, x, weights, active: Optional[int]):
         if active is not None:
             return self._forward_one(x, weights, active)
         if self._plain:
@@ -208,17 +270,24 @@ class SearchCell(nn.Module):
             MixedOp(C, 2 if reduction and j < 2 else 1, primitives, speedups) for i in range(steps) for j in range(i + 2)
         )
 
-    def forward(self, s0, s1, weights):
-        """*weights*: the cell's :class:`~unnas.spaces.base.Supernet.OpWeights` (or a plain ``[edges, ops]`` tensor)."""
+    def forward(self, s0, s1, weights, edge_weights: Optional[torch.Tensor] = None):
+        """*weights*: the cell's :class:`~unnas.spaces.base.Supernet.OpWeights` (or a plain ``[edges, ops]`` tensor);
+        *edge_weights*: one factor per edge multiplying its mixed op's output (PC-DARTS's normalised betas)."""
         weights, active = unpack_op_weights(weights)
         states = [self.preprocess0(s0), self.preprocess1(s1)]
         offset = 0
         for _ in range(self._steps):
-            s = sum(self._ops[offset + j](h, weights[offset + j], None if active is None else active[offset + j])
+            s = sum(_edge_term(self._ops[offset + j], h, weights, active, edge_weights, offset + j)
                     for j, h in enumerate(states))
             offset += len(states)
             states.append(s)
         return cat_channels(states[-self._multiplier:], self.speedups)
+
+
+def _edge_term(op: MixedOp, x, weights, active, edge_weights, e: int):
+    """Edge *e*'s mixed-op output, times its edge weight when there are edge weights."""
+    out = op(x, weights[e], None if active is None else active[e])
+    return out if edge_weights is None else edge_weights[e] * out
 
 
 class Supernet(SupernetBase):
@@ -287,8 +356,16 @@ class Supernet(SupernetBase):
         self.alphas_reduce = nn.Parameter(1e-3 * torch.randn(k, n))
         apply_speedups(self, speedups)
 
+    beta_names = {"normal": "betas_normal", "reduce": "betas_reduce"}
+
     def arch_parameters(self) -> list:
-        return [self.alphas_normal, self.alphas_reduce]
+        return [self.alphas_normal, self.alphas_reduce, *self.beta_parameters()]
+
+    def mixed_ops(self) -> List[MixedOp]:
+        return [op for cell in self.cells for op in cell._ops]
+
+    def node_in_degrees(self) -> List[int]:
+        return [i + 2 for i in range(self._steps)]
 
     def arch_weights(self) -> Dict[str, np.ndarray]:
         return {"normal": F.softmax(self.alphas_normal.detach().float(), -1).cpu().numpy(),
@@ -304,15 +381,21 @@ class Supernet(SupernetBase):
         s1 = self.stem1(s0) if self.stem_kind == "imagenet" else s0
         w_normal = self.op_weights(self.alphas_normal, "normal")
         w_reduce = self.op_weights(self.alphas_reduce, "reduce")
+        e_normal, e_reduce = self.edge_weights("normal"), self.edge_weights("reduce")
         for cell in self.cells:
-            s0, s1 = s1, cell(s0, s1, w_reduce if cell.reduction else w_normal)
+            s0, s1 = s1, (cell(s0, s1, w_reduce, e_reduce) if cell.reduction else cell(s0, s1, w_normal, e_normal))
         return self.head(s1, input_size)
+
+    def _derivation_weights(self, key: str) -> np.ndarray:
+        weights = F.softmax(getattr(self, f"alphas_{key}").float(), dim=-1)
+        edges = self.edge_weights(key)
+        if edges is not None:  # PC-DARTS's genotype(): each edge's op weights times its normalised beta
+            weights = weights * edges.float()[:, None]
+        return weights.cpu().numpy()
 
     @torch.no_grad()
     def genotype(self) -> Genotype:
-        """The discrete cell DARTS derives from the current alphas."""
-        return derive_genotype(
-            F.softmax(self.alphas_normal.float(), dim=-1).cpu().numpy(),
-            F.softmax(self.alphas_reduce.float(), dim=-1).cpu().numpy(),
-            self._steps, self._multiplier, self.primitives,
-        )
+        """The discrete cell DARTS derives from the current alphas (with edge normalisation, from the op weights
+        times the edges' normalised betas, as PC-DARTS does)."""
+        return derive_genotype(self._derivation_weights("normal"), self._derivation_weights("reduce"),
+                               self._steps, self._multiplier, self.primitives)

@@ -51,8 +51,9 @@ class SearchCell(nn.Module):
         super().__init__()
         self.edges = nn.ModuleList(MixedOp(C, 1, primitives, speedups, ops=OPS, pool_bn=False) for _ in EDGES)
 
-    def forward(self, x, weights):
-        """*weights*: the cell's :class:`~unnas.spaces.base.Supernet.OpWeights` (or a plain ``[6, ops]`` tensor)."""
+    def forward(self, x, weights, edge_weights: Optional[torch.Tensor] = None):
+        """*weights*: the cell's :class:`~unnas.spaces.base.Supernet.OpWeights` (or a plain ``[6, ops]`` tensor);
+        *edge_weights*: one factor per edge multiplying its mixed op's output (PC-DARTS's normalised betas)."""
         weights, active = unpack_op_weights(weights)
         nodes = [x]
         for node in (1, 2, 3):
@@ -60,6 +61,8 @@ class SearchCell(nn.Module):
             for e, (i, j) in enumerate(EDGES):
                 if i == node:
                     y = self.edges[e](nodes[j], weights[e], None if active is None else active[e])
+                    if edge_weights is not None:
+                        y = edge_weights[e] * y
                     out = y if out is None else out + y
             nodes.append(out)
         return nodes[-1]
@@ -95,8 +98,16 @@ class NB201Supernet(Supernet):
         self.alphas = nn.Parameter(1e-3 * torch.randn(len(EDGES), len(self.primitives)))
         apply_speedups(self, speedups)
 
+    beta_names = {"cell": "betas"}
+
     def arch_parameters(self) -> List[nn.Parameter]:
-        return [self.alphas]
+        return [self.alphas, *self.beta_parameters()]
+
+    def mixed_ops(self) -> List[MixedOp]:
+        return [e for cell in self.cells if isinstance(cell, SearchCell) for e in cell.edges]
+
+    def node_in_degrees(self) -> List[int]:
+        return [sum(1 for i, _ in EDGES if i == node) for node in (1, 2, 3)]
 
     def arch_weights(self) -> Dict[str, np.ndarray]:
         return {"cell": F.softmax(self.alphas.detach().float(), dim=-1).cpu().numpy()}
@@ -108,16 +119,18 @@ class NB201Supernet(Supernet):
 
     @torch.no_grad()
     def genotype(self) -> NB201Cell:
-        """The official derivation: per edge the op with the largest alpha (``none`` included)."""
+        """The official derivation: per edge the op with the largest alpha (``none`` included). Edge normalisation
+        scales a whole row by a positive factor, which leaves its argmax unchanged, so the betas play no part."""
         return derive_cell(self.alphas.detach().double().cpu().numpy(), self.primitives)
 
     def forward(self, x):
         x = to_layout(self.head.fold(x), self.speedups)
         input_size = tuple(x.shape[-2:])
         weights = self.op_weights(self.alphas, "cell")
+        edges = self.edge_weights("cell")
         feature = self.stem(x)
         for cell in self.cells:
-            feature = cell(feature, weights) if isinstance(cell, SearchCell) else cell(feature)
+            feature = cell(feature, weights, edges) if isinstance(cell, SearchCell) else cell(feature)
         return self.head(self.lastact(feature), input_size)
 
 
