@@ -59,3 +59,41 @@ class CrashAtSecondEpoch(Callback):
     def on_train_epoch_start(self, trainer, pl_module):
         if trainer.current_epoch == 1:
             raise RuntimeError("simulated crash")
+
+
+SEARCH_CONFIGS = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))),
+                              "configs", "search")
+
+
+def strategy_overlay(base: str, overlay: str, strategy: dict, monkeypatch):
+    """Assert that search config *overlay* is config *base* plus the strategy entry *strategy* and its own run name
+    (*base*'s with ``_cpu`` -> the overlay's suffix); return the overlay's LightningCLI, built but not run."""
+    from unnas.lightning_cli import run
+
+    def load(name):
+        with open(os.path.join(SEARCH_CONFIGS, f"{name}.yaml")) as f:
+            return yaml.safe_load(f)
+
+    darts, other = load(base), load(overlay)
+    assert other["model"]["init_args"].pop("strategy") == strategy
+    suffix = overlay[len(base) - len("_cpu"):] if overlay.startswith(base[:-len("_cpu")]) else None
+    assert suffix, f"{overlay} is not named after {base}"
+    assert other["trainer"]["logger"][0]["init_args"].pop("name") == darts["trainer"]["logger"][0]["init_args"].pop(
+        "name").replace("_cpu", suffix)
+    assert other == darts
+    monkeypatch.chdir(os.path.dirname(os.path.dirname(SEARCH_CONFIGS)))
+    monkeypatch.setenv("WANDB_MODE", "disabled")
+    return run(["-c", os.path.join("configs", "search", f"{overlay}.yaml"), "--trainer.accelerator=cpu"], run=False)
+
+
+class RecordingDraws:
+    """Mixin for a sampling strategy that keeps every draw of a forward pass in ``draws``: ``(key, sampled ops)``."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.draws = []
+
+    def op_weights(self, alpha, key):
+        out = super().op_weights(alpha, key)
+        self.draws.append((key, out.active))
+        return out

@@ -3,19 +3,17 @@ score every remaining op once, derivation from the distribution, resume, and the
 
 import json
 import math
-import os
 
 import numpy as np
 import pytest
 import torch
-import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from lightning.pytorch import Trainer, seed_everything
 from lightning.pytorch.callbacks import ModelCheckpoint
 from scipy import stats
 
-from conftest import CrashAtSecondEpoch
+from conftest import CrashAtSecondEpoch, RecordingDraws, strategy_overlay
 from pretext_tasks import Supervised
 from unnas.data import Generated, ImageDataModule
 from unnas.errors import ConfigError
@@ -25,20 +23,10 @@ from unnas.modules.strategies.ddpnas import probabilities, prune_weakest, round_
 from unnas.spaces import NB201Space
 from unnas.spaces.nb201.cell import NB201Cell
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
-class RecordingDDPNAS(DDPNAS):
+class RecordingDDPNAS(RecordingDraws, DDPNAS):
     """DDPNAS that keeps every draw of a forward pass: ``(key, sampled ops)``."""
-
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.draws = []
-
-    def op_weights(self, alpha, key):
-        out = super().op_weights(alpha, key)
-        self.draws.append((key, out.active))
-        return out
 
 
 def _supernet():
@@ -197,23 +185,11 @@ def test_impossible_settings_are_one_config_error_line(make, message):
 
 
 def test_the_config_is_the_darts_recipe_with_one_strategy_line(monkeypatch):
-    from unnas.lightning_cli import run
-
-    def load(name):
-        with open(os.path.join(ROOT, "configs", "search", f"{name}.yaml")) as f:
-            return yaml.safe_load(f)
-
-    darts, other = load("nb201_cifar10_cpu"), load("nb201_cifar10_ddpnas_cpu")
-    assert other["model"]["init_args"].pop("strategy") == {"class_path": "unnas.modules.strategies.DDPNAS",
-                                                           "init_args": {"prune_every": 2}}
-    assert other["trainer"]["logger"][0]["init_args"].pop("name") == "search_nb201_cifar10_ddpnas_cpu"
-    assert darts["trainer"]["logger"][0]["init_args"].pop("name") == "search_nb201_cifar10_cpu"
-    assert other == darts
+    cli = strategy_overlay("nb201_cifar10_cpu", "nb201_cifar10_ddpnas_cpu",
+                           {"class_path": "unnas.modules.strategies.DDPNAS", "init_args": {"prune_every": 2}},
+                           monkeypatch)
     # 5 ops, one pruned every 2 epochs: one cell is left exactly at the end of the 8 epochs
-    assert other["trainer"]["max_epochs"] == 2 * (5 - 1)
-    monkeypatch.chdir(ROOT)
-    monkeypatch.setenv("WANDB_MODE", "disabled")
-    cli = run(["-c", "configs/search/nb201_cifar10_ddpnas_cpu.yaml", "--trainer.accelerator=cpu"], run=False)
+    assert cli.trainer.max_epochs == 2 * (5 - 1)
     strategy = cli.model.strategy
     assert type(strategy) is DDPNAS and strategy.prune_every == 2 and strategy.ops_left() == 5
     assert cli.model.supernet._op_weights_rule == strategy.op_weights

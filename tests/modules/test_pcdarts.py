@@ -3,12 +3,10 @@ formula, k=1 without edge normalisation equal to DARTS first order, edge normali
 derivation, the betas as architecture parameters, one-line errors, the search module and the configs."""
 
 import copy
-import os
 
 import pytest
 import torch
 import torch.nn.functional as F
-import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from lightning.pytorch import Trainer, seed_everything
@@ -24,8 +22,8 @@ from unnas.spaces.base import Supernet
 from unnas.spaces.darts import PRIMITIVES
 from unnas.spaces.darts.supernet import MixedOp, channel_shuffle, derive_genotype
 from unnas.spaces.speedups import Speedups
+from conftest import strategy_overlay
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
 def _supernet(space: str, speedups: Speedups = Speedups.off(), channels: int = 8):
@@ -349,21 +347,7 @@ def test_a_pcdarts_search_optimises_the_betas_and_resumes_them(tmp_path):
 @pytest.mark.parametrize("base, pc", [("nb201_cifar10_cpu", "nb201_cifar10_pcdarts_cpu"),
                                       ("cifar10_rotation_cpu", "cifar10_rotation_pcdarts_cpu")])
 def test_pcdarts_configs_are_their_darts_recipe_with_one_strategy_line(base, pc, monkeypatch):
-    from unnas.lightning_cli import run
-
-    def load(name):
-        with open(os.path.join(ROOT, "configs", "search", f"{name}.yaml")) as f:
-            return yaml.safe_load(f)
-
-    darts, other = load(base), load(pc)
-    assert other["model"]["init_args"].pop("strategy") == {"class_path": "unnas.modules.strategies.PCDARTS"}
-    assert other["trainer"]["logger"][0]["init_args"].pop("name") == darts["trainer"]["logger"][0]["init_args"].pop(
-        "name").replace("_cpu", "_pcdarts_cpu")
-    assert other == darts
-    monkeypatch.chdir(ROOT)
-    monkeypatch.setenv("WANDB_MODE", "disabled")
-    cli = run(["-c", f"configs/search/{pc}.yaml", "--trainer.accelerator=cpu"], run=False)
+    cli = strategy_overlay(base, pc, {"class_path": "unnas.modules.strategies.PCDARTS"}, monkeypatch)
     strategy = cli.model.strategy
     assert type(strategy) is PCDARTS and (strategy.k, strategy.edge_normalization) == (4, True)
     assert all(m.k == 4 for m in cli.model.supernet.mixed_ops())
-    assert len(cli.model.supernet.beta_parameters()) == (1 if base.startswith("nb201") else 2)

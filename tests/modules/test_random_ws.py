@@ -2,18 +2,16 @@
 batches, the best candidate as the result, no architecture step, resume, and the configs."""
 
 import json
-import os
 
 import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
-import yaml
 from lightning.pytorch import Trainer, seed_everything
 from lightning.pytorch.callbacks import ModelCheckpoint
 from scipy import stats
 
-from conftest import CrashAtSecondEpoch
+from conftest import CrashAtSecondEpoch, RecordingDraws, strategy_overlay
 from pretext_tasks import Supervised
 from unnas.data import Generated, ImageDataModule
 from unnas.errors import ConfigError
@@ -24,20 +22,10 @@ from unnas.spaces import DartsSpace, NB201Space
 from unnas.spaces.nb201.cell import NB201Cell
 from unnas.spaces.speedups import Speedups
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
-class RecordingRandomWS(RandomWS):
+class RecordingRandomWS(RecordingDraws, RandomWS):
     """RandomWS that keeps every draw of a forward pass: ``(key, sampled ops)``."""
-
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.draws = []
-
-    def op_weights(self, alpha, key):
-        out = super().op_weights(alpha, key)
-        self.draws.append((key, out.active))
-        return out
 
 
 def _supernet(space):
@@ -219,20 +207,7 @@ def test_impossible_settings_are_one_config_error_line(make, message):
 @pytest.mark.parametrize("base, config", [("nb201_cifar10_cpu", "nb201_cifar10_rsws_cpu"),
                                           ("cifar10_rotation_cpu", "cifar10_rotation_rsws_cpu")])
 def test_the_configs_are_their_darts_recipe_with_one_strategy_line(base, config, monkeypatch):
-    from unnas.lightning_cli import run
-
-    def load(name):
-        with open(os.path.join(ROOT, "configs", "search", f"{name}.yaml")) as f:
-            return yaml.safe_load(f)
-
-    darts, other = load(base), load(config)
-    assert other["model"]["init_args"].pop("strategy") == {"class_path": "unnas.modules.strategies.RandomWS"}
-    assert other["trainer"]["logger"][0]["init_args"].pop("name") == darts["trainer"]["logger"][0]["init_args"].pop(
-        "name").replace("_cpu", "_rsws_cpu")
-    assert other == darts
-    monkeypatch.chdir(ROOT)
-    monkeypatch.setenv("WANDB_MODE", "disabled")
-    cli = run(["-c", f"configs/search/{config}.yaml", "--trainer.accelerator=cpu"], run=False)
+    cli = strategy_overlay(base, config, {"class_path": "unnas.modules.strategies.RandomWS"}, monkeypatch)
     strategy = cli.model.strategy
     assert type(strategy) is RandomWS and (strategy.num_candidates, strategy.eval_batches) == (100, 1)
     assert cli.model.supernet._op_weights_rule == strategy.op_weights

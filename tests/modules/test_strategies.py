@@ -1,18 +1,16 @@
 """Search strategies through the seam: GDAS's straight-through weights and their exact gradient, one op run per edge,
 the plain and fused mixed-op paths equal under sampled weights, tau annealing, resume, and the GDAS configs."""
 
-import os
 
 import pytest
 import torch
 import torch.nn.functional as F
-import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from lightning.pytorch import Trainer, seed_everything
 from lightning.pytorch.callbacks import ModelCheckpoint
 
-from conftest import CrashAtSecondEpoch
+from conftest import CrashAtSecondEpoch, strategy_overlay
 from pretext_tasks import Supervised
 from unnas.data import Generated, ImageDataModule
 from unnas.errors import ConfigError
@@ -24,7 +22,6 @@ from unnas.spaces.darts import PRIMITIVES
 from unnas.spaces.darts.supernet import MixedOp
 from unnas.spaces.speedups import Speedups
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
 class RecordingGDAS(GDAS):
@@ -296,20 +293,7 @@ def test_the_checkpointed_strategy_state_is_restored():
 @pytest.mark.parametrize("base, gdas", [("nb201_cifar10_cpu", "nb201_cifar10_gdas_cpu"),
                                         ("cifar10_rotation_cpu", "cifar10_rotation_gdas_cpu")])
 def test_gdas_configs_are_their_darts_recipe_with_one_strategy_line(base, gdas, monkeypatch):
-    from unnas.lightning_cli import run
-
-    def load(name):
-        with open(os.path.join(ROOT, "configs", "search", f"{name}.yaml")) as f:
-            return yaml.safe_load(f)
-
-    darts, other = load(base), load(gdas)
-    assert other["model"]["init_args"].pop("strategy") == {"class_path": "unnas.modules.strategies.GDAS"}
-    assert other["trainer"]["logger"][0]["init_args"].pop("name") == darts["trainer"]["logger"][0]["init_args"].pop(
-        "name").replace("_cpu", "_gdas_cpu")
-    assert other == darts
-    monkeypatch.chdir(ROOT)
-    monkeypatch.setenv("WANDB_MODE", "disabled")
-    cli = run(["-c", f"configs/search/{gdas}.yaml", "--trainer.accelerator=cpu"], run=False)
+    cli = strategy_overlay(base, gdas, {"class_path": "unnas.modules.strategies.GDAS"}, monkeypatch)
     strategy = cli.model.strategy
     assert type(strategy) is GDAS and (strategy.tau_max, strategy.tau_min) == (10.0, 0.1)
     assert cli.model.supernet._op_weights_rule == strategy.op_weights
