@@ -28,6 +28,7 @@ from unnas.study.stats import (
     SUPERVISED,
     best_of_m,
     budget_curve,
+    sorted_seeds,
     common_archs,
     compare,
     correlations,
@@ -151,14 +152,6 @@ def _task_summary(task: str, records: Sequence[Mapping[str, Any]], table: Mappin
     }
 
 
-def _sorted_seeds(seeds: Iterable[Any]) -> List[Any]:
-    seeds = list(seeds)
-    try:
-        return sorted(seeds)
-    except TypeError:  # mixed seed types
-        return sorted(seeds, key=str)
-
-
 def _finite_map(values: Mapping[str, Optional[float]]) -> Dict[str, float]:
     """arch -> float, leaving out None / NaN / inf."""
     out = {}
@@ -194,7 +187,7 @@ def _architectures(records: Sequence[Mapping[str, Any]], table: Mapping[str, Map
     unit (ground truth already converted to it); None = no value. Rows sorted by ground truth (else supervised
     mean) descending, unknown last, then by arch id."""
     per_seed = seed_values(records)
-    seeds = {t: _sorted_seeds({s for a in per_seed.get(t, {}).values() for s in a}) for t in tasks}
+    seeds = {t: sorted_seeds({s for a in per_seed.get(t, {}).values() for s in a}) for t in tasks}
     ranks: Dict[str, Dict[str, int]] = {}
     for t in tasks:
         archs_t = sorted(table[t])

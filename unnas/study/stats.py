@@ -534,7 +534,8 @@ def corrected_correlation(rho: float, r_x: float, r_y: float) -> Optional[float]
     return float(rho / math.sqrt(r_x * r_y))
 
 
-def _sort_seeds(seeds: Iterable[Any]) -> List[Any]:
+def sorted_seeds(seeds: Iterable[Any]) -> List[Any]:
+    """*seeds* in order (as strings when their types do not compare)."""
     seeds = list(seeds)
     try:
         return sorted(seeds)
@@ -556,7 +557,7 @@ def seed_reliability(values: Mapping[str, Mapping[Any, float]], *, n_boot: int =
         for s, v in per.items():
             if _finite_or_none(v) is not None:
                 by_seed[s][str(arch)] = float(v)
-    seeds = _sort_seeds(by_seed)
+    seeds = sorted_seeds(by_seed)
     counts = [sum(1 for s in per if _finite_or_none(per[s]) is not None) for per in values.values()]
     k = float(np.mean([c for c in counts if c])) if any(counts) else 0.0
     out: Dict[str, Any] = {"seeds": seeds, "n_seeds": len(seeds), "pairs": [], "r": None, "ci_low": None,
