@@ -142,14 +142,6 @@ def _to_rgb(image):
 # The interface
 # ---------------------------------------------------------------------------------------------
 
-def fixed_crop_transform(resize_size: int, crop_size: int):
-    """Per-image transform with no randomness: RGB, resize the short side, centre crop, ``ToTensor`` (ImageNet style
-    for objectives whose targets must not change with the crop)."""
-    from torchvision import transforms as T
-
-    return T.Compose([T.Lambda(_to_rgb), T.Resize(resize_size), T.CenterCrop(crop_size), T.ToTensor()])
-
-
 class PretextTask(nn.Module):
     """A training objective: augmentation and input/target construction, head, loss and accuracy.
 
@@ -170,6 +162,9 @@ class PretextTask(nn.Module):
     name: str = "task"
     needs_labels: bool = False
     rank_metric: str = "best_acc"
+    #: ImageNet style: a random resized crop for training (False: the test crop for training too, for objectives
+    #: whose targets must not change with the crop)
+    random_crop: bool = True
     input_channels: int = 3
     num_classes: int
     eval_seed: int = 0
@@ -208,15 +203,15 @@ class PretextTask(nn.Module):
     def sample_transform(self, train: bool) -> Callable:
         """Per-image CPU transform for data loaders: PIL image -> float CHW tensor in [0, 1] at a fixed size.
 
-        CIFAR style: ``ToTensor`` only. ImageNet style: ``RandomResizedCrop(crop_size)`` for training,
-        ``Resize(resize_size) + CenterCrop(crop_size)`` otherwise. Flips and everything else happen in
-        :meth:`prepare`.
+        CIFAR style: ``ToTensor`` only. ImageNet style: ``RandomResizedCrop(crop_size)`` for training (when
+        :attr:`random_crop`), ``Resize(resize_size) + CenterCrop(crop_size)`` otherwise. Flips and everything else
+        happen in :meth:`prepare`.
         """
         from torchvision import transforms as T
 
         steps = [T.Lambda(_to_rgb)]
         if self.style == "imagenet":
-            if train:
+            if train and self.random_crop:
                 steps.append(T.RandomResizedCrop(self.crop_size, scale=(0.08, 1.0), ratio=(3 / 4, 4 / 3)))
             else:
                 steps += [T.Resize(self.resize_size), T.CenterCrop(self.crop_size)]

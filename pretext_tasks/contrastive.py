@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from typing import Callable, Optional, Sequence, Tuple
+from typing import Optional, Sequence, Tuple
 
 import torch
 import torch.nn.functional as F
@@ -12,8 +12,7 @@ from kornia.enhance import adjust_hue, adjust_saturation
 from kornia.geometry.transform import crop_and_resize
 from torch import Tensor, nn
 
-from pretext_tasks.base import (PretextTask, Style, as_float_images, draw_uniform, fixed_crop_transform, normalize,
-                                random_hflip)
+from pretext_tasks.base import PretextTask, Style, as_float_images, draw_uniform, normalize, random_hflip
 from unnas.spaces.heads import Head
 
 # SimCLR's crop: area fraction and aspect ratio ranges of torchvision's RandomResizedCrop.
@@ -118,6 +117,7 @@ class Contrastive(PretextTask):
 
     name = "contrastive"
     needs_labels = False
+    random_crop = False
     input_channels = 3
 
     def __init__(self, temperature: float = 0.5, projection_dim: int = 128, style: Style = "cifar", seed: int = 0,
@@ -134,12 +134,6 @@ class Contrastive(PretextTask):
 
     def head(self, in_channels: int) -> Head:
         return ProjectionHead(in_channels, self.num_classes)
-
-    def sample_transform(self, train: bool) -> Callable:
-        """CIFAR style: ``ToTensor``. ImageNet style: ``Resize + CenterCrop`` for training and test alike."""
-        if self.style == "cifar":
-            return super().sample_transform(train)
-        return fixed_crop_transform(self.resize_size, self.crop_size)
 
     def prepare(self, images: Tensor, labels: Optional[Tensor], *, train: bool,
                 generator: Optional[torch.Generator] = None) -> Tuple[Tensor, Tensor]:

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Callable, Optional, Sequence, Tuple
+from typing import Optional, Sequence, Tuple
 
 import torch
 from torch import Tensor
 
-from pretext_tasks.base import PretextTask, Style, as_float_images, fixed_crop_transform
+from pretext_tasks.base import PretextTask, Style, as_float_images
 from unnas.spaces.heads import ClassifierHead, Head
 
 # Modulus of the image hash: a prime, so the hash of two different images collides with probability 1/P.
@@ -61,6 +61,7 @@ class RandomLabels(PretextTask):
 
     name = "random_labels"
     needs_labels = False
+    random_crop = False
     rank_metric = "train_acc"
     input_channels = 3
 
@@ -75,12 +76,6 @@ class RandomLabels(PretextTask):
 
     def head(self, in_channels: int) -> Head:
         return ClassifierHead(in_channels, self.num_classes)
-
-    def sample_transform(self, train: bool) -> Callable:
-        """CIFAR style: ``ToTensor``. ImageNet style: ``Resize + CenterCrop`` for training and test alike."""
-        if self.style == "cifar":
-            return super().sample_transform(train)
-        return fixed_crop_transform(self.resize_size, self.crop_size)
 
     def prepare(self, images: Tensor, labels: Optional[Tensor], *, train: bool,
                 generator: Optional[torch.Generator] = None) -> Tuple[Tensor, Tensor]:
