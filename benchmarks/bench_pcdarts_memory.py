@@ -24,6 +24,8 @@ import resource
 import subprocess
 import sys
 
+from bench_steps import saved_mb, search_step
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
@@ -43,42 +45,7 @@ def _setup(strategy_name: str, args, dev):
     net.to(dev)
     w_opt = torch.optim.SGD(net.weight_parameters(), lr=0.025, momentum=0.9, weight_decay=3e-4)
     a_opt = torch.optim.Adam(net.arch_parameters(), lr=3e-4, betas=(0.5, 0.999), weight_decay=1e-3)
-    loss_fn = torch.nn.functional.cross_entropy
-    g = torch.Generator().manual_seed(1)
-    size = args.image_size
-    xw, yw = torch.randn(args.batch, 3, size, size, generator=g), torch.randint(0, 10, (args.batch,), generator=g)
-    xa, ya = torch.randn(args.batch, 3, size, size, generator=g), torch.randint(0, 10, (args.batch,), generator=g)
-    xw, yw, xa, ya = (t.to(dev) for t in (xw, yw, xa, ya))
-
-    def step():
-        a_opt.zero_grad()
-        strategy.arch_gradients(net, loss_fn, (xw, yw), (xa, ya), w_opt)
-        a_opt.step()
-        w_opt.zero_grad()
-        loss_fn(net(xw), yw).backward()
-        torch.nn.utils.clip_grad_norm_(list(net.weight_parameters()), 5.0)
-        w_opt.step()
-
-    def forward():
-        loss_fn(net(xw), yw)
-
-    return step, forward
-
-
-def _saved_mb(fn) -> float:
-    """MB of distinct storages autograd saves for backward while *fn* runs its forward."""
-    import torch
-
-    seen = {}
-
-    def pack(t):
-        storage = t.untyped_storage()
-        seen[storage.data_ptr()] = storage
-        return None
-
-    with torch.autograd.graph.saved_tensors_hooks(pack, lambda packed: packed):
-        fn()
-    return sum(s.nbytes() for s in seen.values()) / 2 ** 20
+    return search_step(net, strategy, w_opt, a_opt, args.batch, args.image_size, dev)
 
 
 def _rss_mb() -> float:
@@ -139,7 +106,7 @@ def main(argv=None) -> None:
     for name in ("darts", "pcdarts"):
         peaks[name] = _cuda_peak(name, args, dev) if dev.type == "cuda" else _cpu_peak(name, argv)
         _, forward = _setup(name, args, dev)
-        saved[name] = _saved_mb(forward)
+        saved[name] = saved_mb(forward)
     shape = {k: getattr(args, k) for k in ("space", "channels", "layers", "batch", "image_size", "k")}
     for name in peaks:
         print(json.dumps({**shape, "device": device, "strategy": name, "peak_step_mb": round(peaks[name], 2),

@@ -82,7 +82,7 @@ def _release_memory() -> None:
         pass
 
 
-def _saved_mb(fn) -> float:
+def saved_mb(fn) -> float:
     """MB of distinct storages autograd saves for backward while *fn* runs its forward."""
     import torch
 
@@ -100,6 +100,33 @@ def _saved_mb(fn) -> float:
     return sum(s.nbytes() for s in seen.values()) / 2 ** 20
 
 
+def search_step(net, strategy, w_opt, a_opt, batch: int, image_size: int, dev):
+    """Closures ``(step, forward)`` on two seeded random batches: one search step as DartsSearch runs it (the
+    strategy's architecture gradient and Adam step, then a weight forward/backward, clip at 5 and SGD step), and
+    the weight forward alone."""
+    import torch
+
+    loss_fn = torch.nn.functional.cross_entropy
+    g = torch.Generator().manual_seed(1)
+    xw, yw = torch.randn(batch, 3, image_size, image_size, generator=g), torch.randint(0, 10, (batch,), generator=g)
+    xa, ya = torch.randn(batch, 3, image_size, image_size, generator=g), torch.randint(0, 10, (batch,), generator=g)
+    xw, yw, xa, ya = (t.to(dev) for t in (xw, yw, xa, ya))
+
+    def step():
+        a_opt.zero_grad()
+        strategy.arch_gradients(net, loss_fn, (xw, yw), (xa, ya), w_opt)
+        a_opt.step()
+        w_opt.zero_grad()
+        loss_fn(net(xw), yw).backward()
+        torch.nn.utils.clip_grad_norm_(list(net.weight_parameters()), 5.0)
+        w_opt.step()
+
+    def forward():
+        loss_fn(net(xw), yw)
+
+    return step, forward
+
+
 def _search_setup(order: int, sp, args, dev):
     """A supernet under *sp* and a closure doing one search step, as DartsSearch does it."""
     import torch
@@ -113,22 +140,7 @@ def _search_setup(order: int, sp, args, dev):
     w_opt = torch.optim.SGD(net.weight_parameters(), lr=0.025, momentum=0.9, weight_decay=3e-4)
     a_opt = torch.optim.Adam(net.arch_parameters(), lr=3e-4, betas=(0.5, 0.999), weight_decay=1e-3)
     strategy = FirstOrder() if order == 1 else SecondOrder()
-    loss_fn = torch.nn.functional.cross_entropy
-    g = torch.Generator().manual_seed(1)
-    xw, yw = torch.randn(args.batch, 3, 32, 32, generator=g).to(dev), torch.randint(0, 10, (args.batch,), generator=g).to(dev)
-    xa, ya = torch.randn(args.batch, 3, 32, 32, generator=g).to(dev), torch.randint(0, 10, (args.batch,), generator=g).to(dev)
-
-    def step():
-        a_opt.zero_grad()
-        strategy.arch_gradients(net, loss_fn, (xw, yw), (xa, ya), w_opt)
-        a_opt.step()
-        w_opt.zero_grad()
-        loss_fn(net(xw), yw).backward()
-        torch.nn.utils.clip_grad_norm_(list(net.weight_parameters()), 5.0)
-        w_opt.step()
-
-    def forward():
-        loss_fn(net(xw), yw)
+    step, forward = search_step(net, strategy, w_opt, a_opt, args.batch, 32, dev)
 
     from unnas.spaces.darts import count_macs
 
@@ -184,7 +196,7 @@ def child_time(kind: str, args) -> list:
     setups = {name: _setup(kind, sp, args, dev) for name, sp in variants(args.ablation, kind.startswith("search"), args.also).items()}
     saved = {}
     for name, (_, fwd, _) in setups.items():
-        saved[name] = _saved_mb(fwd)
+        saved[name] = saved_mb(fwd)
         _release_memory()
     times = {name: [] for name in setups}
     for r in range(args.warmup + args.steps):
