@@ -209,14 +209,6 @@ def _truth_name(truth: Any) -> str:
     return f"true {dataset}" if dataset else "true"  # the report labels its axis "<name> accuracy (%)"
 
 
-def _study_ground_truth(args: argparse.Namespace):
-    """``({arch id: true accuracy or None}, source line)`` for a study whose space has ground truth, else ``(None, None)``."""
-    truth, archs = _study_truth(args)
-    if truth is None:
-        return None, None
-    return {a: truth.query(x) for a, x in archs.items()}, _truth_name(truth)
-
-
 def _ranker_names(records: Sequence[Mapping[str, Any]]) -> Dict[str, List[str]]:
     """Ranker task -> the names its table field may go by: the task's own, then its records' ranker names."""
     out: Dict[str, List[str]] = {}
