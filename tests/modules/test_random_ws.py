@@ -175,6 +175,30 @@ def test_a_search_has_no_architecture_step_and_records_the_candidates(tmp_path, 
     assert len(model.strategy.draws) == 3
 
 
+def test_the_candidates_are_recorded_sized_and_their_pareto_front_written(tmp_path):
+    from unnas.pareto import pareto_front
+    from unnas.spaces.complexity import count_macs, count_params
+
+    seed_everything(0)
+    model = _fit(tmp_path, RandomWS(num_candidates=6), epochs=1)
+    (entry,) = model.alpha_history
+    cells = entry["cells"]
+    state = entry["strategy"]
+    assert [c["score"] for c in cells] == state["scores"]
+    for cell, candidate in zip(cells, state["candidates"]):
+        genotype = model.space.from_dict(cell["genotype"])
+        assert genotype == NB201Cell(*(model.supernet.primitives[k] for k in candidate["cell"]))
+        net = model.space.network(genotype, head=model.task.head, input_channels=3)
+        assert cell["macs"] == count_macs(net, (3, 8, 8)) and cell["params"] == count_params(net)
+        assert "true_acc" in cell  # the space's table: known or None
+    with open(tmp_path / "front.json") as f:
+        front = json.load(f)
+    on = pareto_front([(c["macs"], c["score"]) for c in cells])
+    expected = sorted((c for c, keep in zip(cells, on) if keep), key=lambda c: c["macs"])
+    assert front["cells"] == 6 and front["front"] == json.loads(json.dumps(expected))
+    assert (tmp_path / "pareto.png").stat().st_size > 0
+
+
 def test_a_resumed_search_draws_and_selects_what_the_uninterrupted_one_did(tmp_path):
     seed_everything(0)
     full = _fit(tmp_path / "full", RecordingRandomWS(num_candidates=5), epochs=2)

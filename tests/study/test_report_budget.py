@@ -12,6 +12,7 @@ from scipy import stats as sps
 
 from unnas.study import plots
 from unnas.study import stats as S
+from unnas.pareto import pareto_front
 from unnas.study.report import build_report
 from unnas.study.result_files import epoch_lists_from_metrics, with_epoch_lists
 
@@ -143,7 +144,7 @@ def test_with_epoch_lists_reads_each_record_run_folder(tmp_path):
 @FAST
 @given(st.lists(st.tuples(st.floats(0.01, 1e4), st.floats(-1, 1)), min_size=1, max_size=25))
 def test_pareto_front_keeps_exactly_the_undominated_points(points):
-    on = S.pareto_front(points)
+    on = pareto_front(points)
 
     def dominates(p, q):
         return p[0] <= q[0] and p[1] >= q[1] and (p[0] < q[0] or p[1] > q[1])
@@ -156,7 +157,7 @@ def test_pareto_front_keeps_exactly_the_undominated_points(points):
 
 
 def test_pareto_front_example():
-    assert S.pareto_front([(1, 0.1), (2, 0.5), (3, 0.4), (2, 0.5), (0.5, 0.1)]) == [False, True, False, True, True]
+    assert pareto_front([(1, 0.1), (2, 0.5), (3, 0.4), (2, 0.5), (0.5, 0.1)]) == [False, True, False, True, True]
 
 
 def test_cost_frontier_points_and_figure(tmp_path):
@@ -170,7 +171,7 @@ def test_cost_frontier_points_and_figure(tmp_path):
     assert ("rotation", 3) not in pts  # the last epoch is the full run
     assert pts[("synflow", None)]["cost_s"] == 0.5 and pts[("synflow", None)]["rho"] == pytest.approx(1.0)
     usable = [p for p in cost["points"] if p["rho"] is not None]
-    assert [p["on_front"] for p in usable] == S.pareto_front([(p["cost_s"], p["rho"]) for p in usable])
+    assert [p["on_front"] for p in usable] == pareto_front([(p["cost_s"], p["rho"]) for p in usable])
     # synflow ranks perfectly at 0.5 s: the only point on the front
     assert [(p["task"], p["epoch"]) for p in cost["points"] if p["on_front"]] == [("synflow", None)]
     md = (tmp_path / "report.md").read_text()

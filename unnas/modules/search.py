@@ -31,7 +31,8 @@ class DartsSearch(StepSeedMixin, HeldOutEvalMixin, L.LightningModule):
             own ground truth, e.g. NAS-Bench-201's CIFAR-10 table; DARTS has none).
         strategy: the search strategy (:mod:`unnas.modules.strategies`): how alphas weigh the ops, how their
             gradients are computed, epoch hooks and derivation: ``FirstOrder`` (default, UnNAS), ``SecondOrder``
-            (DARTS unrolled), ``GDAS``, ``RandomWS`` or ``DDPNAS`` (the last two have no architecture step).
+            (DARTS unrolled), ``GDAS``, ``PCDARTS``, ``RandomWS``, ``DDPNAS`` (these two have no architecture step)
+            or ``TNDNAS``.
         lr / lr_min / momentum / nesterov / weight_decay: SGD on the weights with a per-epoch cosine from lr to lr_min
             (DARTS: plain momentum; NAS-Bench-201's DARTS runs: Nesterov).
         arch_lr / arch_betas / arch_weight_decay: Adam on the alphas (DARTS: 3e-4, (0.5, 0.999), 1e-3; arch_lr 0
@@ -67,7 +68,10 @@ class DartsSearch(StepSeedMixin, HeldOutEvalMixin, L.LightningModule):
         self.strategy = strategy or FirstOrder()
         self.supernet = self.space.supernet(head=task.head, input_channels=task.input_channels)
         self.strategy.configure_supernet(self.supernet)
+        self.strategy.configure_cost(self.cell_cost)
         self.supernet.set_op_weights(self.strategy.op_weights)
+        self._costs: Dict[str, Dict[str, float]] = {}
+        self._input_shape: Optional[Tuple[int, ...]] = None
         self._init_step_seed()
         self.search_steps = 0
         self.alpha_history: List[Dict[str, Any]] = []
@@ -135,6 +139,7 @@ class DartsSearch(StepSeedMixin, HeldOutEvalMixin, L.LightningModule):
         w_opt, a_opt = self.optimizers()
         xw, yw = self.task.prepare(*batch["weights"], train=True)
         xa, ya = self.task.prepare(*batch["arch"], train=True)
+        self._input_shape = tuple(xw.shape[1:])
         progress = self.current_epoch + batch_idx / max(1, self.trainer.num_training_batches)
         if self.strategy.arch_step and progress >= self.hparams.arch_start_epoch:
             a_opt.zero_grad()
@@ -205,6 +210,9 @@ class DartsSearch(StepSeedMixin, HeldOutEvalMixin, L.LightningModule):
             acc, how = self.ground_truth.lookup(genotype)
             entry["true_acc"], entry["true_acc_match"] = acc, how
             self.log("gt/acc", float("nan") if acc is None else float(acc))
+        cells = self.strategy.cells(self.supernet)
+        if cells:
+            entry["cells"] = [self._cell_record(c) for c in cells]
         if self.trainer.world_size > 1:
             # DDP replicas must hold the same alphas (their gradients are averaged); check it rather than trust it.
             flat = torch.cat([a.detach().flatten() for a in self.supernet.arch_parameters()])
@@ -215,6 +223,28 @@ class DartsSearch(StepSeedMixin, HeldOutEvalMixin, L.LightningModule):
                 raise RuntimeError(f"alphas differ across DDP ranks by {entry['rank_max_abs_diff']:.3g} after epoch {epoch}")
         self.alpha_history.append(entry)
         return entry
+
+    def cell_cost(self, genotype: Any) -> Dict[str, float]:
+        """``{"params", "macs"}`` of *genotype*'s network at this search's shape (the space's ``network`` with the
+        objective's head, as trained under it) for one input as the objective feeds the supernet (the shape of
+        the last training batch; before any, 3x32x32 with the objective's input channels). Cached per
+        architecture."""
+        from unnas.spaces.complexity import count_macs, count_params
+
+        key = self.space.format(genotype)
+        if key not in self._costs:
+            net = self.space.network(genotype, head=self.task.head, input_channels=self.task.input_channels)
+            shape = self._input_shape or (self.task.input_channels, 32, 32)
+            self._costs[key] = {"params": float(count_params(net)), "macs": float(count_macs(net, shape))}
+        return self._costs[key]
+
+    def _cell_record(self, cell: Dict[str, Any]) -> Dict[str, Any]:
+        genotype = cell["genotype"]
+        out = {"genotype": self.space.to_dict(genotype),
+               "score": None if cell.get("score") is None else float(cell["score"]), **self.cell_cost(genotype)}
+        if self.ground_truth is not None:
+            out["true_acc"], out["true_acc_match"] = self.ground_truth.lookup(genotype)
+        return out
 
     @contextmanager
     def _epoch_rng(self, epoch: int):

@@ -15,8 +15,10 @@ class SearchArtefacts(L.Callback):
     """Per epoch (rank 0) into the run folder: the derived architecture as ``genotypes/epoch_NNN.json`` (and on the
     console and in W&B's ``genotype`` table), the whole alpha history ``alphas.json``, the softmaxed alphas as
     ``alphas/epoch_NNN.png``, their mean per op over the epochs ``alphas_evolution.png``, the cell drawing
-    ``cells/epoch_NNN.png`` (the images also to W&B) and, with ground truth, ``true_accuracy.png``. At the end of
-    fit: ``genotype.json`` in the run folder and beside the checkpoints.
+    ``cells/epoch_NNN.png`` (the images also to W&B) and, with ground truth, ``true_accuracy.png``. When the strategy
+    returns several cells (:meth:`~unnas.modules.strategies.SearchStrategy.cells`): ``pareto.png``, their held-out
+    score (and true accuracy, where known) against multiply-adds with the Pareto front marked, and ``front.json``,
+    the cells on the front. At the end of fit: ``genotype.json`` in the run folder and beside the checkpoints.
 
     :class:`~unnas.modules.DartsSearch` adds one by default; list it in ``trainer.callbacks`` to set its options.
 
@@ -50,8 +52,30 @@ class SearchArtefacts(L.Callback):
         for logger in trainer.loggers:
             if hasattr(logger, "log_text"):
                 logger.log_text(key="genotype", columns=["epoch", "genotype"], data=[[epoch, space.format(genotype)]])
+        if entry.get("cells"):
+            self.write_cells(trainer, entry, out)
         if self.plots:
             self._plot(trainer, module, genotype, epoch, out)
+
+    def write_cells(self, trainer: L.Trainer, entry: Dict[str, Any], out: str) -> None:
+        """``front.json`` (the cells no other cell beats on both held-out score and multiply-adds, cheapest first)
+        and, with plots, ``pareto.png`` of an epoch's ``cells``."""
+        from unnas.pareto import pareto_front, plot_pareto
+
+        cells = [c for c in entry["cells"] if c.get("score") is not None]
+        on = pareto_front([(c["macs"], c["score"]) for c in cells])
+        front = sorted((c for c, keep in zip(cells, on) if keep), key=lambda c: c["macs"])
+        with open(os.path.join(out, "front.json"), "w") as f:
+            json.dump({"epoch": entry["epoch"], "cells": len(entry["cells"]), "front": front}, f, indent=1)
+        if not self.plots or not cells:
+            return
+        series = {"held-out accuracy (shared weights), %": [(c["macs"] / 1e6, 100 * c["score"]) for c in cells]}
+        known = [c for c in cells if c.get("true_acc") is not None]
+        if known:
+            series["true accuracy, %"] = [(c["macs"] / 1e6, c["true_acc"]) for c in known]
+        path = plot_pareto(series, os.path.join(out, "pareto.png"), xlabel="multiply-adds of the network (M)",
+                           ylabel="accuracy (%)", title=f"{len(entry['cells'])} cells of epoch {entry['epoch']}")
+        log_image(trainer, "pareto", path)
 
     @staticmethod
     def _plot(trainer: L.Trainer, module: L.LightningModule, genotype: Any, epoch: int, out: str) -> None:

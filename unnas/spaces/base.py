@@ -101,11 +101,14 @@ class Supernet(nn.Module):
         ``weights`` is a tensor ``[edges, ops]``. ``active``, when given, names per edge the only op whose weight is
         not a hard zero (a hard sample): a mixed op then runs that op alone and adds the other ops' weights as
         scalars, which leaves the value unchanged (they are exactly 0) and gives each of them the gradient
-        ``sum(dL/d out)``, as GDAS's official code does.
+        ``sum(dL/d out)``, as GDAS's official code does. ``runs``, when given, says per edge which ops run (a
+        tuple of booleans per edge); the others must have weight exactly 0 and are left out of the sum entirely
+        (no term, no gradient to their parameters), as a pruned op is.
         """
 
         weights: Any
         active: Optional[Tuple[int, ...]] = None
+        runs: Optional[Tuple[Tuple[bool, ...], ...]] = None
 
     primitives: Tuple[str, ...]
     _op_weights_rule: Optional[Callable[[Any, str], Any]] = None
@@ -238,6 +241,13 @@ class SearchSpace(ABC):
     @abstractmethod
     def from_dict(self, obj: Any) -> Any:
         """The architecture of a decoded JSON value; raises :class:`ArchError`."""
+
+    def arch_features(self, arch: Any) -> np.ndarray:
+        """A fixed-length float32 vector of *arch* for surrogate models (``unnas study propose``): equal
+        architectures give equal vectors, distinct ones distinct vectors; the length depends on the space's
+        constructor only."""
+        raise ConfigError(f"the {self.name} space has no architecture encoding; give {type(self).__name__} an "
+                          "arch_features(arch) method")
 
     @classmethod
     @abstractmethod

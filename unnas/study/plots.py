@@ -342,3 +342,50 @@ def cost_frontier_figure(points: Sequence[Mapping[str, Any]], *, target_label: s
 def plot_cost_frontier(points: Sequence[Mapping[str, Any]], out_path: str, **kw: Any) -> str:
     """:func:`cost_frontier_figure` written to ``out_path``."""
     return _save(cost_frontier_figure(points, **kw), out_path)
+
+
+def pareto_panels_figure(panels: Mapping[str, Any], *, labels: Optional[Mapping[str, str]] = None,
+                         title: Optional[str] = None, scale: float = 100.0) -> "plt.Figure":
+    """Accuracy against multiply-adds: one panel per series, ``panels[name] = (points, marked)`` with ``points``
+    the ``(macs, accuracy)`` of each architecture and ``marked`` (or None) a flag per point (e.g. on the ground
+    truth's front, drawn as ×). x = MACs in millions (log scale when they span more than a decade), y = accuracy
+    in percent (axis label: ``labels[name]`` and "(%)"); the series' Pareto front (:func:`unnas.pareto.pareto_front`)
+    ringed and joined by a step line."""
+    from unnas.pareto import pareto_front
+
+    labels = dict(labels or {})
+    names = list(panels)
+    ncols = max(1, min(3, len(names)))
+    nrows = max(1, -(-len(names) // ncols))
+    fig, axes = plt.subplots(nrows, ncols, figsize=(4.4 * ncols, 3.7 * nrows + 0.4), squeeze=False)
+    for ax in axes.flat[len(names):]:
+        ax.set_axis_off()
+    for ax, name in zip(axes.flat, names):
+        points, marked = panels[name]
+        x = np.array([c for c, _ in points], dtype=float) / 1e6
+        y = np.array([v for _, v in points], dtype=float) * scale
+        color = task_color(name, names)
+        on = np.array(pareto_front(list(zip(x, y))), dtype=bool) if len(x) else np.zeros(0, dtype=bool)
+        ax.scatter(x, y, s=16, alpha=0.55, color=color, edgecolors="none",
+                   label=f"{labels.get(name, name)} ({int(on.sum())} of {len(x)} on the front)")
+        if on.any():
+            order = np.argsort(x[on], kind="stable")
+            ax.step(x[on][order], y[on][order], where="post", color=color, lw=1.2)
+            ax.scatter(x[on], y[on], s=70, facecolors="none", edgecolors=color, lw=1.2, zorder=3)
+        if marked is not None and any(marked):
+            m = np.asarray(marked, dtype=bool)
+            ax.scatter(x[m], y[m], s=30, marker="x", color="0.15", lw=1.0, zorder=4, label="on the true front")
+        if len(x) and x.min() > 0 and x.max() / x.min() > 10:
+            ax.set_xscale("log")
+        ax.set_xlabel("multiply-adds per image (M)")
+        ax.set_ylabel(f"{labels.get(name, name)} (%)")
+        ax.grid(alpha=0.3)
+        ax.legend(loc="lower right", fontsize=7)
+    sup = fig.suptitle(title or "Accuracy against multiply-adds (ringed: the Pareto front)", fontsize=11)
+    fit_title(fig, sup)
+    return fig
+
+
+def plot_pareto_panels(panels: Mapping[str, Any], out_path: str, **kw: Any) -> str:
+    """:func:`pareto_panels_figure` written to ``out_path``."""
+    return _save(pareto_panels_figure(panels, **kw), out_path)

@@ -21,6 +21,7 @@ import numpy as np
 from scipy.stats import rankdata as sps_rankdata
 
 from unnas.study import plots
+from unnas.pareto import pareto_front
 from unnas.study.stats import (
     DEFAULT_TOP_K,
     MIN_N,
@@ -39,7 +40,6 @@ from unnas.study.stats import (
     noise_corrected,
     order_tasks,
     pairwise_table,
-    pareto_front,
     rank_field,
     ranker_tasks,
     seed_counts,
@@ -57,6 +57,9 @@ ARCH_ROWS_ALL = 60  # up to this many architectures, report.md/html show every r
 ARCH_ROWS_EDGE = 20  # beyond it, the top and the bottom this many (architectures.csv has all)
 SIZE_FIELDS = ("params", "macs")  # model-size columns of the per-architecture table
 GROUND_TRUTH_COLUMN = "ground truth"  # the true-accuracy column of architectures.csv
+# The size field whose ranker's score is that size itself (unnas.rankers.baselines: ``Macs.name``); its scores stand
+# in for architectures no record gives the field for. No rankers import here: they need torch.
+SIZE_RANKERS = {"params": "params", "macs": "macs"}
 
 Block = Tuple[Any, ...]
 
@@ -200,6 +203,9 @@ def _architectures(records: Sequence[Mapping[str, Any]], table: Mapping[str, Map
         ftable = mean_over_seeds(with_field, metric=field) if with_field else {}
         forder = ([supervised] if supervised in ftable else []) + order_tasks(t for t in ftable if t != supervised)
         sizes[field] = [ftable[t] for t in forder]
+        # last: the scores of the ranker that counts this size (records too old to carry the field)
+        sizes[field] += [table[t] for t in order_tasks({str(r["task"]) for r in records
+                                                        if r.get("ranker") == SIZE_RANKERS.get(field)}) if t in table]
     archs = sorted({str(r["arch"]) for r in records if "arch" in r} | {a for t in table.values() for a in t})
 
     columns = ["arch"]
@@ -373,6 +379,55 @@ def _table_scores(table: Mapping[str, Mapping[str, float]], scores: Mapping[str,
     return out
 
 
+def _arch_sizes(arch_table: Mapping[str, Any], field: str) -> Dict[str, float]:
+    """arch -> the per-architecture table's ``field`` (``params`` or ``macs``), architectures without it left out."""
+    i = list(arch_table["columns"]).index(field)
+    return {str(r[0]): float(r[i]) for r in arch_table["rows"] if r[i] is not None and math.isfinite(float(r[i]))}
+
+
+def _front(archs: Sequence[str], cost: Mapping[str, float], value: Mapping[str, float]) -> List[str]:
+    """The archs on the Pareto front of (cost, value) (lower cost, higher value), by cost then arch id."""
+    on = pareto_front([(cost[a], value[a]) for a in archs])
+    return sorted((a for a, keep in zip(archs, on) if keep), key=lambda a: (cost[a], a))
+
+
+def _pareto(table: Mapping[str, Mapping[str, float]], tasks: Sequence[str], rankers: Sequence[str],
+            macs: Mapping[str, float], gt: Optional[Mapping[str, float]], gt_key: Optional[str]) -> Dict[str, Any]:
+    """Per trained objective, the Pareto front of its architectures' accuracy (the value it ranks by, mean over
+    seeds) against their MACs; with ground truth, the true accuracy's front over the same architectures and how
+    many of the objective's front cells are on it (with the count a random pick of as many cells would give)."""
+    out: Dict[str, Any] = {"n_archs_with_macs": len(macs), "truth": None, "tasks": {}, "left_out": {}}
+    if gt is not None:
+        known = sorted(a for a in macs if a in gt)
+        out["truth"] = {"name": gt_key, "n": len(known),
+                        "front": [{"arch": a, "macs": macs[a], "true_acc": gt[a]} for a in _front(known, macs, gt)]}
+    for t in tasks:
+        if t in rankers:
+            continue
+        archs = sorted(a for a in table[t] if a in macs)
+        if not archs:
+            out["left_out"][t] = (f"none of its {len(table[t])} architecture(s) has a MACs count; give its records "
+                                  "`macs`, or score them with the `macs` ranker")
+            continue
+        front = _front(archs, macs, table[t])
+        entry: Dict[str, Any] = {"n": len(archs), "n_archs": len(table[t]), "n_front": len(front)}
+        truth_front: set = set()
+        if gt is not None:
+            known = [a for a in archs if a in gt]
+            truth_front = set(_front(known, macs, gt))
+            front_known = [a for a in front if a in gt]
+            entry.update(truth_front=_front(known, macs, gt), n_known=len(known), n_truth_front=len(truth_front),
+                         n_front_known=len(front_known),
+                         n_front_on_truth_front=sum(a in truth_front for a in front_known),
+                         chance=len(front_known) * len(truth_front) / len(known) if known else None)
+        entry["front"] = [{"arch": a, "macs": macs[a], "acc": table[t][a],
+                           "true_acc": gt.get(a) if gt is not None else None,
+                           "on_truth_front": (a in truth_front) if gt is not None and a in gt else None}
+                          for a in front]
+        out["tasks"][t] = entry
+    return out
+
+
 # ---------------------------------------------------------------------------------------------------- build
 
 
@@ -408,6 +463,10 @@ def build_report(records: Iterable[Mapping[str, Any]], out_dir: str,
 
     ``table_scores``: task -> {arch -> the benchmark table's own score for that ranker task}, named
     ``table_scores_name``: each is set against our score and, with ground truth, against the true accuracy.
+
+    Each trained objective's accuracy is also set against the architectures' MACs (the per-architecture table's
+    ``macs``), with its Pareto front and, with ground truth, how many of its front cells are on the true front
+    (``pareto`` in the result, ``fig_pareto.png``).
     """
     records = [dict(r) for r in records]
     os.makedirs(out_dir, exist_ok=True)
@@ -511,6 +570,8 @@ def build_report(records: Iterable[Mapping[str, Any]], out_dir: str,
 
     arch_table = _architectures(records, table, tasks, supervised, gt)
     _write_csv(os.path.join(out_dir, "architectures.csv"), arch_table["columns"], arch_table["rows"])
+    arch_macs = _arch_sizes(arch_table, "macs")
+    pareto = _pareto(table, tasks, rankers, arch_macs, gt, gt_key)
 
     # ------------------------------------------------------------------------------------------- figures
     labels = {t: _label(t) for t in mat_tasks}
@@ -556,6 +617,21 @@ def build_report(records: Iterable[Mapping[str, Any]], out_dir: str,
             target_label=labels.get(cost_target, cost_target), labels=labels,
             title=f"{title}: cost and ranking quality vs {labels.get(cost_target, cost_target)} "
                   "(small points: after e+1 epochs)")
+    if figures and pareto["tasks"]:
+        panels = {}
+        if pareto["truth"] is not None and pareto["truth"]["n"]:
+            known = sorted(a for a in arch_macs if a in gt)
+            panels[gt_key] = ([(arch_macs[a], gt[a]) for a in known], None)
+        for t, entry in pareto["tasks"].items():
+            archs = sorted(a for a in table[t] if a in arch_macs)
+            on_truth = set(entry.get("truth_front") or ())
+            panels[t] = ([(arch_macs[a], table[t][a]) for a in archs],
+                         [a in on_truth for a in archs] if gt is not None else None)
+        figs["pareto"] = plots.plot_pareto_panels(
+            panels, os.path.join(out_dir, "fig_pareto.png"), scale=scale,
+            labels={t: labels.get(t, t) if t == gt_key else f"{labels.get(t, t)} accuracy" for t in panels},
+            title=f"{title}: accuracy against multiply-adds (ringed: each panel's Pareto front"
+                  + (f"; ×: on the front of {gt_key}" if gt is not None else "") + ")")
     figs = {k: os.path.basename(v) for k, v in figs.items()}
 
     summary = {t: _task_summary(t, records, table[t], counts[t], stds.get(t, {})) for t in tasks}
@@ -575,7 +651,7 @@ def build_report(records: Iterable[Mapping[str, Any]], out_dir: str,
         "ground_truth_correlations": gt_rows,
         "spearman_matrix": {"tasks": mt, "rho": rho, "n": mcount},
         "best_of_m": bom, "best_of_m_ground_truth": bom_gt,
-        "budget": budget, "noise": noise, "cost": cost, "table_scores": scores_block,
+        "budget": budget, "noise": noise, "cost": cost, "table_scores": scores_block, "pareto": pareto,
         "architectures": arch_table,
         "notes": notes,
         "accuracy": {"mean_over_seeds": ext, "seed_counts": counts},
@@ -831,6 +907,66 @@ def _cost_blocks(res: Mapping[str, Any]) -> List[Block]:
     return b
 
 
+def _pareto_blocks(res: Mapping[str, Any]) -> List[Block]:
+    par = res["pareto"]
+    trained = [t for t in res["tasks"] if t not in set(res.get("ranker_tasks") or [])]
+    if not trained:
+        return []
+    scale = res["settings"]["accuracy_scale_for_display"]
+    gt = res["ground_truth"]
+    b: List[Block] = [("h", 2, "Accuracy against multiply-adds")]
+    if not par["tasks"]:
+        b.append(("p", "Not available: no architecture has a MACs count (records without `macs`, and no `macs` "
+                       "ranker); give the records `macs` or add the `macs` ranker to the study."))
+        return b
+    truth = par["truth"]
+    b.append(("p", "Each trained objective's accuracy (%, the mean over seeds of the value it ranks by) against the "
+                   "architecture's multiply-adds per image (the `macs` column of the architectures table). An "
+                   "architecture is on an objective's Pareto front when no other one has at most its MACs and at "
+                   "least its accuracy, and fewer MACs or a higher accuracy: the efficient cells the objective "
+                   "would pick. Rankers are left out (their scores are not accuracies)."
+                   + (f" With {gt['name']} as the true accuracy, the true front is taken over the same "
+                      "architectures (those of the objective with MACs and a known true accuracy); *on the true "
+                      "front* counts the objective's front cells on it, next to the count a random pick of as many "
+                      "cells would give on average." if truth is not None else "")))
+    for t, why in par["left_out"].items():
+        b.append(("p", f"{_label(t)} is left out: {why}."))
+    head = ["objective", "archs with MACs", "front cells"]
+    if truth is not None:
+        head += ["with a known true accuracy", "on the true front (chance)", "true front cells"]
+    body = []
+    for t, e in par["tasks"].items():
+        row = [_label(t), f"{e['n']} of {e['n_archs']}", str(e["n_front"])]
+        if truth is not None:
+            row += [str(e["n_front_known"]),
+                    f"{e['n_front_on_truth_front']} ({_num(e['chance'])})" if e["n_known"] else "–",
+                    f"{e['n_truth_front']} of {e['n_known']}"]
+        body.append(row)
+    b.append(("table", head, body))
+    head = ["objective", "arch", "MACs (M)", "accuracy (%)"]
+    if truth is not None:
+        head += [f"{gt['name']} (%)", "on the true front"]
+    body = []
+    if truth is not None:
+        for p in truth["front"]:
+            body.append([f"{gt['name']} (all {truth['n']} archs)", f"`{p['arch']}`", _size(p["macs"], 1e6), "–",
+                         _pct(p["true_acc"], scale), "yes"])
+    for t, e in par["tasks"].items():
+        for p in e["front"]:
+            row = [_label(t), f"`{p['arch']}`", _size(p["macs"], 1e6), _pct(p["acc"], scale)]
+            if truth is not None:
+                row += [_pct(p["true_acc"], scale),
+                        "–" if p["on_truth_front"] is None else "yes" if p["on_truth_front"] else ""]
+            body.append(row)
+    b.append(("p", "The front architectures, by MACs"
+                   + (f" (first: the front of {gt['name']} over all the study's architectures with MACs)"
+                      if truth is not None else "") + "."))
+    b.append(("table", head, body))
+    if "pareto" in res["files"]["plots"]:
+        b.append(("img", res["files"]["plots"]["pareto"], "accuracy against multiply-adds"))
+    return b
+
+
 def _table_score_blocks(res: Mapping[str, Any]) -> List[Block]:
     ts = res["table_scores"]
     if ts is None:
@@ -980,6 +1116,7 @@ def _blocks(res: Mapping[str, Any]) -> List[Block]:
     b += _budget_blocks(res)
     b += _noise_blocks(res)
     b += _cost_blocks(res)
+    b += _pareto_blocks(res)
     b += _table_score_blocks(res)
 
     if res["complexity_correlations"]:
@@ -1108,11 +1245,64 @@ def _corr_rows_for_table(rows: Sequence[Mapping[str, Any]], labels: Sequence[str
     return out
 
 
+TABLE_SCORE_COMPARISONS = ("table_vs_truth", "ours_vs_truth", "difference", "ours_vs_table")
+
+
+def section_tables(result: Mapping[str, Any]) -> Dict[str, Tuple[List[str], List[List[Any]]]]:
+    """The tables of the budget, noise, cost, benchmark-score and Pareto sections of a :func:`build_report` result
+    as ``{name: (columns, rows)}`` (values in the records' unit, as in correlations.json); a section the report
+    does not have gives no table."""
+    out: Dict[str, Tuple[List[str], List[List[Any]]]] = {}
+    rho_cols = ["n", "rho", "ci_low", "ci_high", "computable", "reason"]
+    budget = result.get("budget") or {"tasks": {}}
+    rows = [[t, target, p["epoch"]] + [p[c] for c in rho_cols]
+            for t, info in budget["tasks"].items() for target, curve in info["curves"].items() for p in curve]
+    if rows:
+        out["budget"] = (["task", "target", "epoch"] + rho_cols, rows)
+    noise = result.get("noise") or {"tasks": {}, "corrected": []}
+    rel_cols = ["n_seeds", "k", "r", "ci_low", "ci_high", "reliability", "reliability_ci_low",
+                "reliability_ci_high", "computable", "reason"]
+    if noise["tasks"]:
+        out["noise_reliability"] = (["task"] + rel_cols, [[t] + [r[c] for c in rel_cols]
+                                                           for t, r in noise["tasks"].items()])
+    cor_cols = ["kind", "x", "y", "n", "rho", "r_x", "r_y", "corrected", "computable", "reason"]
+    if noise["corrected"]:
+        out["noise_corrected"] = (cor_cols, [[c[k] for k in cor_cols] for c in noise["corrected"]])
+    cost = result.get("cost") or {"points": []}
+    if cost["points"]:
+        out["cost_frontier"] = (
+            ["task", "epoch", "cost_s", "rho", "n", "on_front", "threads"],
+            [[p["task"], p["epoch"], p["cost_s"], p["rho"], p["n"], p["on_front"],
+              ", ".join(map(str, cost["tasks"][p["task"]]["threads"]))] for p in cost["points"]])
+    ts = result.get("table_scores")
+    if ts and ts["tasks"]:
+        rows = []
+        for t, e in ts["tasks"].items():
+            for comp in TABLE_SCORE_COMPARISONS:
+                if comp in e:
+                    c = e[comp]
+                    rows.append([t, comp, c["n"], c.get("rho", c.get("value")), c["ci_low"], c["ci_high"],
+                                 c["computable"], c["reason"]])
+        out["table_scores"] = (["task", "comparison"] + rho_cols, rows)
+    par = result.get("pareto")
+    if par and par["tasks"]:
+        rows = [[par["truth"]["name"], p["arch"], p["macs"], None, p["true_acc"], True]
+                for p in (par["truth"]["front"] if par["truth"] else [])]
+        rows += [[t, p["arch"], p["macs"], p["acc"], p["true_acc"], p["on_truth_front"]]
+                 for t, e in par["tasks"].items() for p in e["front"]]
+        out["pareto_front"] = (["objective", "arch", "macs", "acc", "true_acc", "on_truth_front"], rows)
+        sum_cols = ["n", "n_archs", "n_front", "n_front_known", "n_front_on_truth_front", "n_truth_front", "n_known",
+                    "chance"]
+        out["pareto_summary"] = (["objective"] + sum_cols,
+                                 [[t] + [e.get(c) for c in sum_cols] for t, e in par["tasks"].items()])
+    return out
+
+
 def log_report_to_wandb(result: Mapping[str, Any], run: Any, prefix: str = "study") -> Dict[str, Any]:
     """Log a :func:`build_report` result to a wandb run: the summary, correlation (vs supervised, pairs, vs the
-    reference, vs the ground truth, model size), Spearman-matrix, best-of-m and per-architecture tables
-    (``wandb.Table``), the figures (``wandb.Image``), and each computable row's Spearman rho in
-    ``run.summary`` (``<prefix>/spearman/<y>_vs_<x>``; ``<y>_vs_ground_truth`` for the ground truth).
+    reference, vs the ground truth, model size), Spearman-matrix, best-of-m and per-architecture tables and those
+    of :func:`section_tables` (``wandb.Table``), the figures (``wandb.Image``), and each computable row's Spearman
+    rho in ``run.summary`` (``<prefix>/spearman/<y>_vs_<x>``; ``<y>_vs_ground_truth`` for the ground truth).
     Returns the dict passed to ``run.log``."""
     import wandb  # only here: building a report needs no wandb
 
@@ -1145,6 +1335,8 @@ def log_report_to_wandb(result: Mapping[str, Any], run: Any, prefix: str = "stud
     if arch and arch["rows"]:
         payload[f"{prefix}/architectures"] = wandb.Table(columns=list(arch["columns"]),
                                                          data=[list(r) for r in arch["rows"]])
+    for name, (columns, data) in section_tables(result).items():
+        payload[f"{prefix}/{name}"] = wandb.Table(columns=columns, data=data)
     for name, rel in result["files"]["plots"].items():
         payload[f"{prefix}/plots/{name}"] = wandb.Image(os.path.join(result["out_dir"], rel), caption=name)
     run.log(payload)

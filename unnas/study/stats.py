@@ -626,13 +626,6 @@ def task_costs(records: Iterable[Mapping[str, Any]]) -> Dict[str, Dict[str, Any]
             for task, v in times.items()}
 
 
-def pareto_front(points: Sequence[Tuple[float, float]]) -> List[bool]:
-    """For each ``(cost, value)`` point: True when no other point is at most as costly and at least as good
-    while strictly cheaper or strictly better (lower cost and higher value are better)."""
-    pts = [(float(c), float(v)) for c, v in points]
-    return [not any(c2 <= c and v2 >= v and (c2 < c or v2 > v) for c2, v2 in pts) for c, v in pts]
-
-
 # ---------------------------------------------------------------------------------------------------- table scores
 
 

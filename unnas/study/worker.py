@@ -710,10 +710,11 @@ def work(directory: str, max_jobs: Optional[int] = None, lease_s: float = DEFAUL
                                          f"worker stops: fix the cause, then `unnas study work {directory} --retry-failed`")
                 else:
                     same_error = []
-                    fmt = ".6g" if "ranker" in result else ".4f"  # a ranker's score is no accuracy in [0, 1]
+                    # a ranker's score is no accuracy in [0, 1]
+                    what = f"score={result.get('best_acc'):.6g}" if "ranker" in result else f"best_acc={result.get('best_acc'):.4f}"
                     if store.finish(job, me, {"threads": torch.get_num_threads(), **result}):
                         summary.recorded += 1
-                        log(f"[{me}] job {job.id} done in {time.time() - t0:.0f}s: best_acc={result.get('best_acc'):{fmt}}  "
+                        log(f"[{me}] job {job.id} done in {time.time() - t0:.0f}s: {what}  "
                             f"{progress_line(store)}")
                     else:
                         summary.lost += 1

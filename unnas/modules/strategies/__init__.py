@@ -6,7 +6,9 @@ architecture gradients are computed, what happens at epoch boundaries and how th
 - :class:`GDAS`: one op per edge sampled by Gumbel-max, straight-through gradients, tau annealed over the epochs;
 - :class:`PCDARTS`: partial channel connections (1/k of the channels through the ops) and edge normalisation;
 - :class:`RandomWS`: random search with weight sharing (uniform paths, then the best of sampled cells);
-- :class:`DDPNAS`: a categorical distribution per edge, updated from held-out scores, pruned to one cell.
+- :class:`DDPNAS`: a categorical distribution per edge, updated from held-out scores, pruned to one cell;
+- :class:`TNDNAS`: DARTS first order on a space shrunk by alpha, with an accuracy–cost Pareto front of sampled cells
+  under a resource budget.
 
 A new strategy is one module of this package with a subclass of :class:`SearchStrategy`, exported here
 (docs/search_strategies.md).
@@ -18,6 +20,7 @@ from unnas.modules.strategies.gdas import GDAS, linear_tau, straight_through
 from unnas.modules.strategies.pcdarts import PCDARTS
 from unnas.modules.strategies.random_ws import RandomWS
 from unnas.modules.strategies.ddpnas import DDPNAS
+from unnas.modules.strategies.tndnas import TNDNAS
 
 __all__ = ["SearchStrategy", "FirstOrder", "SecondOrder", "GDAS", "OpWeights", "Batch", "LossFn", "linear_tau",
-           "straight_through", "PCDARTS", "RandomWS", "DDPNAS"]
+           "straight_through", "PCDARTS", "RandomWS", "DDPNAS", "TNDNAS"]

@@ -18,6 +18,8 @@ OpWeights = Supernet.OpWeights
 ArchSample = Dict[str, Tuple[int, ...]]
 #: ``evaluate(samples) -> scores``: the held-out accuracy (a fraction) of every sample with the shared weights
 Evaluate = Callable[[Sequence[ArchSample]], List[float]]
+#: ``cost(genotype) -> {"params": ..., "macs": ...}``: the size of the architecture's network at the search's shape
+Cost = Callable[[Any], Dict[str, float]]
 
 
 class SearchStrategy:
@@ -36,6 +38,10 @@ class SearchStrategy:
     def configure_supernet(self, supernet: Supernet) -> None:
         """Called once by the module after it builds the supernet, before the optimisers are made (e.g. to learn
         the shapes of the alpha matrices, or to add architecture parameters)."""
+
+    def configure_cost(self, cost: Cost) -> None:
+        """Called once by the module with the function that sizes an architecture (parameters and multiply-adds of
+        its network at the search's shape and input), for strategies that hold a resource budget."""
 
     def op_weights(self, alpha: torch.Tensor, key: str) -> Union[torch.Tensor, OpWeights]:
         """The op weights ``[edges, ops]`` of alpha matrix *key* for one forward pass (default: DARTS's softmax), or
@@ -65,6 +71,13 @@ class SearchStrategy:
     def derive(self, supernet: Supernet) -> Any:
         """The discrete architecture of the current alphas (default: the space's own rule, ``supernet.genotype()``)."""
         return supernet.genotype()
+
+    def cells(self, supernet: Supernet) -> List[Dict[str, Any]]:
+        """The cells a strategy returns beside :meth:`derive`'s (e.g. the scored candidates of random search, the
+        accuracy–cost front of progressive shrinking): ``[{"genotype": architecture, "score": held-out accuracy
+        or None}]``. The module sizes each one and looks up its true accuracy; the search callback draws them
+        against their multiply-adds with the Pareto front. Default: none."""
+        return []
 
 
 # ------------------------------------------------------------------------------------------ hard samples

@@ -73,6 +73,11 @@ class RandomWS(SearchStrategy):
             return supernet.genotype()
         return genotype_at(supernet, one_hot(self.best, self.shapes))
 
+    def cells(self, supernet: Supernet) -> List[Dict[str, Any]]:
+        """Every candidate of the last evaluation with its held-out score."""
+        return [{"genotype": genotype_at(supernet, one_hot(c, self.shapes)), "score": s}
+                for c, s in zip(self.candidates, self.scores)]
+
     def state_dict(self) -> Dict[str, Any]:
         if self.best is None:
             return {}

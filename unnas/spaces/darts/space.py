@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from typing import Any, Dict, List, Literal, Mapping, Optional, Tuple
 
+import numpy as np
+
 from unnas.errors import ConfigError
-from unnas.spaces.base import DatasetSpec, HeadFactory, SearchSpace, check_positive, register_space
+from unnas.spaces.base import ArchError, DatasetSpec, HeadFactory, SearchSpace, check_positive, register_space
 from unnas.spaces.darts.genotype import (SAMPLED_PREFIX, Genotype, GenotypeError, describe, format_genotype,
                                          genotype_from_dict, get_genotype, load_genotype, parse_genotype,
                                          registered_names)
@@ -77,6 +79,29 @@ class DartsSpace(SearchSpace):
         if isinstance(obj, dict) and "genotype" in obj and isinstance(obj["genotype"], (dict, list)):
             obj = obj["genotype"]
         return genotype_from_dict(obj)
+
+    def arch_features(self, arch: Genotype) -> np.ndarray:
+        """Per cell (normal, reduce), per node k an ``(k + 2) x ops`` count matrix of its (input state, op) edges
+        (the discrete form of DARTS's alpha rows, blind to the order of a node's two edges), then the concat as
+        a multi-hot over the cell's states."""
+        from unnas.spaces.darts.ops import OPS, PRIMITIVES
+
+        ops = tuple(PRIMITIVES) + tuple(o for o in OPS if o not in PRIMITIVES)
+        d, steps, parts = self.to_dict(arch), self.steps, []
+        for cell in ("normal", "reduce"):
+            edges = d[cell]
+            if len(edges) != 2 * steps:
+                raise ArchError(f"the {cell} cell has {len(edges) // 2} nodes; this DARTS space encodes {steps} "
+                                "(its steps)")
+            for k in range(steps):
+                m = np.zeros((k + 2, len(ops)), dtype=np.float32)
+                for op, j in edges[2 * k:2 * k + 2]:
+                    m[j, ops.index(op)] += 1.0
+                parts.append(m.ravel())
+            concat = np.zeros(steps + 2, dtype=np.float32)
+            concat[list(d[f"{cell}_concat"])] = 1.0
+            parts.append(concat)
+        return np.concatenate(parts)
 
     @classmethod
     def is_arch(cls, obj: Any) -> bool:

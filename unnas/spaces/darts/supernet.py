@@ -197,29 +197,35 @@ class MixedOp(nn.Module):
         self._ops, self.k = ops, k
         self._configure_paths()
 
-    def forward(self, x, weights, active: Optional[int] = None):
+    def forward(self, x, weights, active: Optional[int] = None, runs: Optional[Sequence[bool]] = None):
+        """The edge's output for its op *weights*; *active*: the only op of a hard sample; *runs*: which ops run
+        (the others have weight exactly 0 and are left out; see :class:`~unnas.spaces.base.Supernet.OpWeights`)."""
         if self.k == 1:
-            return self._mix(x, weights, active)
+            return self._mix(x, weights, active, runs)
         c = x.shape[1] // self.k
-        out = self._mix(x[:, :c].contiguous(), weights, active)
+        out = self._mix(x[:, :c].contiguous(), weights, active, runs)
         rest = x[:, c:]
         if self.stride != 1:
             # ceil_mode: the ops' stride-2 outputs have ceil(n / 2) pixels, odd n included
             rest = F.max_pool2d(rest, 2, 2, ceil_mode=True)
         return to_layout(channel_shuffle(torch.cat([out, rest], dim=1), self.k), self.speedups)
 
-    def _mix(self, x, weights, active: Optional[int]):
+    def _mix(self, x, weights, active: Optional[int], runs: Optional[Sequence[bool]] = None):
         if active is not None:
             return self._forward_one(x, weights, active)
-        if self._plain:
-            return sum(w * op(x) for w, op in zip(weights, self._ops))
+        runs = [True] * len(self._ops) if runs is None else [bool(r) for r in runs]
+        if len(runs) != len(self._ops) or not any(runs):
+            raise ValueError(f"runs must name at least one of the edge's {len(self._ops)} ops, got {runs}")
+        if self._plain or not any(r and not s for r, s in zip(runs, self._skip)):
+            # (also when only skipped ops run: `none` then gives the output's shape)
+            return sum(w * op(x) for w, op, r in zip(weights, self._ops, runs) if r)
         fold, fuse = self.speedups.fold_weights, self.speedups.recompute_depthwise
         rectified = None
         if self.speedups.shared_relu and self._leading_relu:
             rectified = F.relu(x)
         out = None
-        for w, skip, op in zip(weights, self._skip, self._ops):
-            if skip:
+        for w, skip, op, run in zip(weights, self._skip, self._ops, runs):
+            if skip or not run:
                 continue
             out = _add(out, self._term(op, x, w, rectified, fold, fuse))
         return out
@@ -249,10 +255,10 @@ def _add(total, term):
 
 
 def unpack_op_weights(weights):
-    """``(weights, active)`` of an :class:`~unnas.spaces.base.Supernet.OpWeights` or a plain weight tensor."""
+    """``(weights, active, runs)`` of an :class:`~unnas.spaces.base.Supernet.OpWeights` or a plain weight tensor."""
     if isinstance(weights, SupernetBase.OpWeights):
-        return weights.weights, weights.active
-    return weights, None
+        return weights.weights, weights.active, weights.runs
+    return weights, None, None
 
 
 class SearchCell(nn.Module):
@@ -273,20 +279,20 @@ class SearchCell(nn.Module):
     def forward(self, s0, s1, weights, edge_weights: Optional[torch.Tensor] = None):
         """*weights*: the cell's :class:`~unnas.spaces.base.Supernet.OpWeights` (or a plain ``[edges, ops]`` tensor);
         *edge_weights*: one factor per edge multiplying its mixed op's output (PC-DARTS's normalised betas)."""
-        weights, active = unpack_op_weights(weights)
+        weights, active, runs = unpack_op_weights(weights)
         states = [self.preprocess0(s0), self.preprocess1(s1)]
         offset = 0
         for _ in range(self._steps):
-            s = sum(_edge_term(self._ops[offset + j], h, weights, active, edge_weights, offset + j)
+            s = sum(_edge_term(self._ops[offset + j], h, weights, active, runs, edge_weights, offset + j)
                     for j, h in enumerate(states))
             offset += len(states)
             states.append(s)
         return cat_channels(states[-self._multiplier:], self.speedups)
 
 
-def _edge_term(op: MixedOp, x, weights, active, edge_weights, e: int):
+def _edge_term(op: MixedOp, x, weights, active, runs, edge_weights, e: int):
     """Edge *e*'s mixed-op output, times its edge weight when there are edge weights."""
-    out = op(x, weights[e], None if active is None else active[e])
+    out = op(x, weights[e], None if active is None else active[e], None if runs is None else runs[e])
     return out if edge_weights is None else edge_weights[e] * out
 
 

@@ -130,6 +130,23 @@ class NB101Space(SearchSpace):
     def from_dict(self, obj: Any) -> NB101Cell:
         return cell_from_dict(obj)
 
+    def arch_features(self, arch: Any) -> np.ndarray:
+        """The adjacency matrix padded to 7 vertices (the output vertex always last; upper triangle, row by row),
+        then a one-hot op per inner vertex slot (all zero for a padded slot)."""
+        from unnas.spaces.nb101.cell import MAX_VERTICES, OPS
+
+        d = self.to_dict(arch)
+        n, V = len(d["ops"]), MAX_VERTICES
+        slot = [i if i < n - 1 else V - 1 for i in range(n)]
+        adj = np.zeros((V, V), dtype=np.float32)
+        for i, row in enumerate(d["matrix"]):
+            for j, e in enumerate(row):
+                adj[slot[i], slot[j]] = float(e)
+        ops = np.zeros((V - 2, len(OPS)), dtype=np.float32)
+        for i, op in enumerate(d["ops"][1:-1], 1):
+            ops[slot[i] - 1, OPS.index(op)] = 1.0
+        return np.concatenate([adj[np.triu_indices(V, 1)], ops.ravel()])
+
     @classmethod
     def is_arch(cls, obj: Any) -> bool:
         if not isinstance(obj, NB101Cell):

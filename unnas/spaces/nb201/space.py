@@ -120,6 +120,13 @@ class NB201Space(SearchSpace):
     def from_dict(self, obj: Any) -> NB201Cell:
         return cell_from_dict(obj)
 
+    def arch_features(self, arch: Any) -> np.ndarray:
+        """One-hot op per edge, the 6 edges in arch-string order (30 numbers)."""
+        from unnas.spaces.nb201.ops import PRIMITIVES
+
+        eye = np.eye(len(PRIMITIVES), dtype=np.float32)
+        return np.concatenate([eye[PRIMITIVES.index(op)] for op in self.from_dict(self.to_dict(arch))])
+
     @classmethod
     def is_arch(cls, obj: Any) -> bool:
         if not isinstance(obj, NB201Cell):

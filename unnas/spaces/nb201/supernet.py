@@ -54,13 +54,14 @@ class SearchCell(nn.Module):
     def forward(self, x, weights, edge_weights: Optional[torch.Tensor] = None):
         """*weights*: the cell's :class:`~unnas.spaces.base.Supernet.OpWeights` (or a plain ``[6, ops]`` tensor);
         *edge_weights*: one factor per edge multiplying its mixed op's output (PC-DARTS's normalised betas)."""
-        weights, active = unpack_op_weights(weights)
+        weights, active, runs = unpack_op_weights(weights)
         nodes = [x]
         for node in (1, 2, 3):
             out = None
             for e, (i, j) in enumerate(EDGES):
                 if i == node:
-                    y = self.edges[e](nodes[j], weights[e], None if active is None else active[e])
+                    y = self.edges[e](nodes[j], weights[e], None if active is None else active[e],
+                                      None if runs is None else runs[e])
                     if edge_weights is not None:
                         y = edge_weights[e] * y
                     out = y if out is None else out + y

@@ -1,0 +1,67 @@
+#!/usr/bin/env bash
+# Every search strategy on NAS-Bench-201 at CPU scale, with each objective and seed, on the CIFAR-10 subset of the
+# configs, then the summary (summarize.py). Strategies and their configs (configs/search/):
+#   darts   nb201_cifar10_cpu.yaml (DARTS first order)     gdas    nb201_cifar10_gdas_cpu.yaml
+#   pcdarts nb201_cifar10_pcdarts_cpu.yaml                  rsws    nb201_cifar10_rsws_cpu.yaml
+#   ddpnas  nb201_cifar10_ddpnas_cpu.yaml                   tndnas  nb201_cifar10_tndnas_cpu.yaml
+# Objectives: supervised (the configs' own), rotation, jigsaw, random_labels (pretext_tasks.RandomLabels, 10 classes).
+# Run from the repository root:
+#   bash docs/results/nb201-strategies/run.sh [CIFAR10_ROOT]
+# Environment (defaults in brackets): SEEDS ["1 2 3"], STRATEGIES ["darts gdas pcdarts rsws ddpnas tndnas"],
+# OBJECTIVES ["supervised rotation jigsaw random_labels"], THREADS [2] (OMP_NUM_THREADS and torch threads of a run),
+# OUT [docs/results/nb201-strategies] (runs go to $OUT/searches, the summary to $OUT),
+# LOGS [/tmp/unnas-nb201-strategies-logs] (console output of every run), e.g.
+#   SEEDS=1 STRATEGIES=ddpnas OBJECTIVES=supervised OUT=/tmp/nb201-strategies bash docs/results/nb201-strategies/run.sh
+# A strategy without its config is skipped with a line. A finished run (genotype.json and cpu_seconds.json exist) is
+# skipped, so the script resumes where it stopped. Every run's wall, user and system seconds (bash's `time`, the
+# run and its children) are written to cpu_seconds.json in its folder.
+set -euo pipefail
+ROOT_DATA=${1:-data/cifar10}
+SEEDS=${SEEDS:-"1 2 3"}
+STRATEGIES=${STRATEGIES:-"darts gdas pcdarts rsws ddpnas tndnas"}
+OBJECTIVES=${OBJECTIVES:-"supervised rotation jigsaw random_labels"}
+THREADS=${THREADS:-2}
+OUT=${OUT:-docs/results/nb201-strategies}
+LOGS=${LOGS:-/tmp/unnas-nb201-strategies-logs}
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+declare -A TASK=([supervised]="pretext_tasks.Supervised" [rotation]="pretext_tasks.Rotation"
+                 [jigsaw]="pretext_tasks.Jigsaw" [random_labels]="pretext_tasks.RandomLabels")
+for objective in $OBJECTIVES; do
+  if [ -z "${TASK[$objective]+x}" ]; then
+    echo "run.sh: error: unknown objective '$objective' in OBJECTIVES; use some of: ${!TASK[*]}" >&2
+    exit 2
+  fi
+done
+mkdir -p "$LOGS" "$OUT/searches"
+TIMEFORMAT='%R %U %S'
+for strategy in $STRATEGIES; do
+  if [ "$strategy" = darts ]; then config=configs/search/nb201_cifar10_cpu.yaml
+  else config="configs/search/nb201_cifar10_${strategy}_cpu.yaml"; fi
+  if [ ! -f "$config" ]; then echo "skip: $strategy ($config does not exist)"; continue; fi
+  for objective in $OBJECTIVES; do
+    for seed in $SEEDS; do
+      name="${strategy}_${objective}_seed${seed}"
+      run="$OUT/searches/$name"
+      if [ -f "$run/version_0/genotype.json" ] && [ -f "$run/version_0/cpu_seconds.json" ]; then continue; fi
+      rm -rf "$run"
+      extra=()  # the configs' objective is supervised (10 classes)
+      if [ "$objective" != supervised ]; then extra=(--model.init_args.task="${TASK[$objective]}"); fi
+      if ! { time OMP_NUM_THREADS="$THREADS" unnas fit -c "$config" --seed_everything="$seed" \
+          --data.source.init_args.root="$ROOT_DATA" "${extra[@]}" \
+          --trainer.logger='[{"class_path": "lightning.pytorch.loggers.CSVLogger", "init_args": {"save_dir": "'"$OUT/searches"'", "name": "'"$name"'"}}]' \
+          --trainer.callbacks='[]' --trainer.enable_checkpointing=false --trainer.enable_progress_bar=false \
+          > "$LOGS/$name.log" 2>&1; } 2> "$LOGS/$name.time"; then
+        echo "run $name failed; see $LOGS/$name.log"
+        exit 1
+      fi
+      read -r wall user sys < "$LOGS/$name.time"
+      printf '{"wall_s": %s, "user_s": %s, "sys_s": %s, "cpu_s": %s, "threads": %s}\n' "$wall" "$user" "$sys" \
+        "$(awk -v u="$user" -v s="$sys" 'BEGIN {printf "%.3f", u + s}')" "$THREADS" > "$run/version_0/cpu_seconds.json"
+      # keep what the summary and a reader need: alphas.json (every epoch's alphas, cell, true accuracy and the
+      # strategy's state), metrics.csv, genotype.json, front.json, the config and the plots of the whole run
+      rm -rf "$run/version_0/alphas" "$run/version_0/cells" "$run/version_0/genotypes" "$run/version_0/hparams.yaml"
+      echo "done: $name (${wall}s wall, $user user + $sys sys)"
+    done
+  done
+done
+python "$HERE/summarize.py" "$OUT"

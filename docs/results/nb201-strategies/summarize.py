@@ -1,0 +1,145 @@
+"""Summary of the NAS-Bench-201 strategy searches (run.sh): per strategy and objective, the final cell's true CIFAR-10
+accuracy from the embedded NAS-Bench-201 table (isomorphic cells included; mean ± std over the seeds whose cell the
+table covers, with the coverage "k of n"), the CPU seconds per run, the published full-scale figures where they exist,
+and random cells of the space as the baseline. Writes results.json and summary.md into the folder given (default:
+beside this file):
+
+    python docs/results/nb201-strategies/summarize.py [FOLDER]
+"""
+
+from __future__ import annotations
+
+import argparse
+import glob
+import json
+import os
+import re
+import statistics
+
+from unnas.spaces import NB201Space
+from unnas.spaces.nb201.benchmark import NB201Table
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+RUN_NAME = re.compile(r"^(?P<strategy>[a-z0-9]+)_(?P<objective>[a-z0-9_]+)_seed(?P<seed>\d+)$")
+#: display order (strategies or objectives not listed follow, alphabetically)
+ORDER = ("darts", "gdas", "pcdarts", "rsws", "ddpnas", "tndnas", "supervised", "rotation", "jigsaw", "random_labels")
+PUBLISHED_SOURCE = ("Dong & Yang, \"NAS-Bench-201: Extending the Scope of Reproducible Neural Architecture Search\", "
+                    "ICLR 2020, Table 5: CIFAR-10 test accuracy (%) of the cell found by each method's full-scale "
+                    "search (supernet C=16, N=5, CIFAR-10 training set), mean ± std over its runs")
+#: the paper's rows for the strategies run here (DARTS-V1 is first-order DARTS, the config nb201_cifar10_cpu.yaml)
+PUBLISHED = {"darts": {"method": "DARTS-V1", "mean": 54.30, "std": 0.00},
+             "gdas": {"method": "GDAS", "mean": 93.61, "std": 0.09}}
+#: rows of the same table without a configuration here
+PUBLISHED_OTHER = [{"method": "DARTS-V2 (second order)", "mean": 54.30, "std": 0.00}]
+
+
+def _key(name: str):
+    return (ORDER.index(name), "") if name in ORDER else (len(ORDER), name)
+
+
+def mean_std(values):
+    """``(mean, sample std)`` of *values* (std 0 for one value; ``(None, None)`` for none)."""
+    if not values:
+        return None, None
+    return statistics.mean(values), (statistics.stdev(values) if len(values) > 1 else 0.0)
+
+
+def fmt(mean, std, known=None, runs=None, digits=2):
+    """``mean ± std`` with the coverage ``(k of n)`` when some runs are not covered."""
+    if mean is None:
+        return "–" if not runs else f"– (0 of {runs})"
+    cov = f" ({known} of {runs})" if known is not None and known != runs else ""
+    return f"{mean:.{digits}f} ± {std:.{digits}f}{cov}"
+
+
+def load_runs(folder: str, space, truth) -> dict:
+    """Every finished run under *folder*/searches: its final cell, true accuracy and CPU seconds."""
+    runs = {}
+    for path in sorted(glob.glob(os.path.join(folder, "searches", "*", "version_0", "alphas.json"))):
+        name = path.split(os.sep)[-3]
+        match = RUN_NAME.match(name)
+        if match is None:
+            continue
+        with open(path) as f:
+            history = json.load(f)["epochs"]
+        cell = space.from_dict(history[-1]["genotype"])
+        acc, how = truth.lookup(cell)
+        seconds_path = os.path.join(os.path.dirname(path), "cpu_seconds.json")
+        seconds = None
+        if os.path.exists(seconds_path):
+            with open(seconds_path) as f:
+                seconds = json.load(f)
+        runs[name] = {"strategy": match["strategy"], "objective": match["objective"], "seed": int(match["seed"]),
+                      "epochs": len(history), "final_cell": str(cell), "true_acc": acc, "match": how,
+                      "per_epoch_true_acc": [e.get("true_acc") for e in history], "seconds": seconds}
+    return runs
+
+
+def summarize(runs: dict) -> list:
+    """Per strategy and objective: runs, seeds, true accuracy mean ± std over the covered runs, CPU seconds."""
+    rows = []
+    pairs = sorted({(r["strategy"], r["objective"]) for r in runs.values()},
+                   key=lambda p: (_key(p[0]), _key(p[1])))
+    for strategy, objective in pairs:
+        group = sorted((r for r in runs.values() if (r["strategy"], r["objective"]) == (strategy, objective)),
+                       key=lambda r: r["seed"])
+        accs = [r["true_acc"] for r in group if r["true_acc"] is not None]
+        m, s = mean_std(accs)
+        timed = [r["seconds"] for r in group if r["seconds"]]
+        cpu_m, cpu_s = mean_std([t["cpu_s"] for t in timed])
+        wall_m, wall_s = mean_std([t["wall_s"] for t in timed])
+        rows.append({"strategy": strategy, "objective": objective, "runs": len(group),
+                     "seeds": [r["seed"] for r in group], "known": len(accs), "true_acc_mean": m, "true_acc_std": s,
+                     "true_accs": [r["true_acc"] for r in group], "final_cells": [r["final_cell"] for r in group],
+                     "cpu_s_mean": cpu_m, "cpu_s_std": cpu_s, "wall_s_mean": wall_m, "wall_s_std": wall_s,
+                     "timed_runs": len(timed), "published": PUBLISHED.get(strategy)})
+    return rows
+
+
+def main(argv=None) -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("folder", nargs="?", default=HERE, help="the folder run.sh wrote (its searches/ holds the runs)")
+    folder = p.parse_args(argv).folder
+    space, truth = NB201Space(), NB201Table("cifar10")
+    runs = load_runs(folder, space, truth)
+    rows = summarize(runs)
+    rng_cells = space.sample(2000, seed=0)
+    random_accs = [a for a in (truth.query(c) for c in rng_cells) if a is not None]
+    r_mean, r_std = mean_std(random_accs)
+    out = {"dataset": "cifar10", "source": truth.coverage(), "runs": runs, "by_strategy_objective": rows,
+           "random": {"n_sampled": len(rng_cells), "n_known": len(random_accs), "mean": r_mean, "std": r_std},
+           "published": {"source": PUBLISHED_SOURCE, "rows": PUBLISHED, "other": PUBLISHED_OTHER}}
+    with open(os.path.join(folder, "results.json"), "w") as f:
+        json.dump(out, f, indent=1)
+    lines = ["# NAS-Bench-201 CPU searches by strategy and objective: the final cell's true CIFAR-10 accuracy", "",
+             f"Ground truth: {truth.coverage()}. Accuracy: mean ± std over the runs whose final cell the table "
+             "covers; \"(k of n)\": k of the n runs covered. CPU seconds: user + system of the whole run "
+             "(`time`), mean ± std over the runs.", "",
+             "| strategy | objective | seeds | final cell's true accuracy (%) | CPU s per run | wall s per run | "
+             "published (full scale) |", "|---|---|---|---|---|---|---|"]
+    for r in rows:
+        pub = r["published"]
+        pub_text = f"{pub['method']} {pub['mean']:.2f} ± {pub['std']:.2f}" if pub else "–"
+        lines.append(f"| {r['strategy']} | {r['objective']} | {','.join(map(str, r['seeds']))} | "
+                     f"{fmt(r['true_acc_mean'], r['true_acc_std'], r['known'], r['runs'])} | "
+                     f"{fmt(r['cpu_s_mean'], r['cpu_s_std'], digits=0)} | {fmt(r['wall_s_mean'], r['wall_s_std'], digits=0)} "
+                     f"| {pub_text} |")
+    lines.append(f"| random cells (uniform over the space) | | {len(rng_cells)} cells | "
+                 f"{fmt(r_mean, r_std, len(random_accs), len(rng_cells))} | | | |")
+    lines += ["", f"Published: {PUBLISHED_SOURCE}. Other rows of that table: "
+              + "; ".join(f"{o['method']} {o['mean']:.2f} ± {o['std']:.2f}" for o in PUBLISHED_OTHER)
+              + ". They are not comparable one to one: the searches here are CPU-sized (C=8, N=1, 640 images, "
+              "8 epochs) and the ground truth is the table's metric named above.", "",
+              "Per run: final cell, its true accuracy (how the table matched it), CPU seconds.", ""]
+    for name, r in sorted(runs.items(), key=lambda kv: (_key(kv[1]["strategy"]), _key(kv[1]["objective"]),
+                                                        kv[1]["seed"])):
+        acc = "?" if r["true_acc"] is None else f"{r['true_acc']:.2f}"
+        cpu = "?" if not r["seconds"] else f"{r['seconds']['cpu_s']:.0f}"
+        lines.append(f"- **{name}**: `{r['final_cell']}` {acc} ({r['match']}), {cpu} CPU s")
+    with open(os.path.join(folder, "summary.md"), "w") as f:
+        f.write("\n".join(lines) + "\n")
+    print("\n".join(lines[:len(rows) + 8]))
+
+
+if __name__ == "__main__":
+    main()
