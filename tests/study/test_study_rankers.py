@@ -199,6 +199,19 @@ def test_ranker_task_scores_real_images_of_its_data_source(tmp_path):
         assert r["best_acc"] != pytest.approx(NASWOT(seed=3).score(net, gaussian_batch((3, 8, 8), 4, 2, seed=3)))
 
 
+def test_data_free_rankers_load_no_images(tmp_path):
+    """synflow, params and macs score a study whose data folder does not exist (they read only the shape)."""
+    source = {"class_path": "unnas.data.ImageFolder", "init_args": {"root": "elsewhere"}}
+    config = ranker_only_config(tmp_path, {"rankers": {"space": SPACE, "input_shape": [3, 8, 8], "num_classes": 2,
+                                                       "batch_size": 4, "data": source}, "tasks": {}})
+    study = str(tmp_path / "s")
+    init_study(study, archs="nb201-sample:2", tasks=["synflow", "params", "macs", "naswot"], seeds=[3], config=config)
+    assert frozen(study, "naswot")["data"]["init_args"]["root"] == "elsewhere"
+    summary = work(study, log=lambda m: None, threads=1)
+    assert summary.recorded == 6 and summary.failed == 2
+    assert {r["task"] for r in Store.open(study).results()} == {"synflow", "params", "macs"}
+
+
 def test_data_true_without_a_training_source_is_one_line(tmp_path, capsys):
     config = ranker_only_config(tmp_path, {"rankers": {"data": True}})
     code, _ = run(["study", "init", str(tmp_path / "s"), "--archs", "nb201-sample:1", "--tasks", "naswot",

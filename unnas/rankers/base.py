@@ -88,6 +88,9 @@ class Ranker(ABC):
 
     #: registry key and ``--rankers`` value
     name: ClassVar[str]
+    #: whether the score depends on the batch's pixel values (``False``: only on its shape, or not on it at all),
+    #: so a study scores a data-free ranker without loading images
+    needs_images: ClassVar[bool] = True
 
     def __init__(self, seed: int = 0):
         self.seed = seed

@@ -17,6 +17,7 @@ class Params(Ranker):
     """
 
     name = "params"
+    needs_images = False
 
     def _score(self, net: nn.Module, batch: RankBatch) -> float:
         return float(count_params(net))
@@ -30,6 +31,7 @@ class Macs(Ranker):
     """
 
     name = "macs"
+    needs_images = False
 
     def _score(self, net: nn.Module, batch: RankBatch) -> float:
         return float(count_macs(net, tuple(batch.images.shape[1:])))

@@ -52,6 +52,7 @@ class Synflow(Ranker):
     """
 
     name = "synflow"
+    needs_images = False
 
     def _score(self, net: nn.Module, batch: RankBatch) -> float:
         return synflow(net, tuple(batch.images.shape[1:]))

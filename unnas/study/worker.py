@@ -260,7 +260,8 @@ def _build_ranker(cfg: Dict[str, Any], where: str):
 def rank_job(directory: str, job: Job, cfg: Dict[str, Any]) -> Dict[str, Any]:
     """Score one job with its task's ranker: the network of the study's space at the frozen shape, initialised
     after ``torch.manual_seed(seed)``, on the Gaussian batch of that seed, or the seeded batch of real images when
-    the config has ``data`` (the ranker's own seed is the job's too). The record's ``best_acc`` is the score, so the
+    the config has ``data`` and the ranker reads pixels (``Ranker.needs_images``; synflow, params and macs do
+    not, and load no data) (the ranker's own seed is the job's too). The record's ``best_acc`` is the score, so the
     report ranks by it."""
     import torch
 
@@ -275,7 +276,7 @@ def rank_job(directory: str, job: Job, cfg: Dict[str, Any]) -> Dict[str, Any]:
     torch.manual_seed(int(job.seed))
     net = space.network(space.load(job.genotype), head=objective.head if objective is not None else None,
                         num_classes=cfg["num_classes"], input_channels=channels)
-    if source is None:
+    if source is None or not ranker.needs_images:  # a data-free ranker reads only the batch's shape
         batch = gaussian_batch(cfg["input_shape"], cfg["batch_size"], cfg["num_classes"], seed=int(job.seed))
     else:  # a pretext objective standardises the images in its own prepare
         batch = data_batch(source, cfg["input_shape"], cfg["batch_size"], seed=int(job.seed),

@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# The training-free rankers' reference results (docs/results/rankers/README.md). Run from the repository root:
+#   bash docs/results/rankers/run.sh [CIFAR10_ROOT]
+# Every part resumes (a finished job is kept); a worker is restarted every 200 jobs because the resident memory of
+# one process grows across many ranker jobs. One worker at a time, 2 torch threads.
+set -euo pipefail
+DATA=${1:-../shared/data/cifar10}
+OUT=docs/results/rankers
+TASKS=synflow,naswot,jacov,grad_norm,snip,grasp,fisher,params,macs
+work() {  # work DIR: run the study's jobs to the end
+  for _ in $(seq 1 100); do
+    unnas study work "$1" --threads 2 --lease 300 --max-jobs 200 >> "$(dirname "$1")/work.log" 2>&1
+    if unnas study status "$1" 2>/dev/null | grep -q ", 0 left\]"; then break; fi
+  done
+}
+copy_of() {  # copy_of SRC DST: a trained study's job store (the ranker tasks are added to the copy)
+  if [ ! -f "$2/study.sqlite" ]; then
+    mkdir -p "$2" && cp -r "$1/study.sqlite" "$1/configs" "$2/"
+    if [ -d "$1/runs" ]; then ln -s "$(realpath --relative-to="$2" "$1/runs")" "$2/runs"; fi
+  fi
+}
+# 1. every ranker on the 491 NAS-Bench-201 table cells, at NASLib's setting, on real CIFAR-10 images
+D=$OUT/nb201-cifar10/study
+[ -f $D/study.sqlite ] || unnas study init $D --config configs/study/nb201_rankers_cifar10.yaml --archs nb201-table \
+  --tasks $TASKS --data-root "$DATA"
+work $D
+# 2. every ranker beside the trained objectives of the DARTS-space CPU study (24 of the paper's 500 architectures)
+D=$OUT/darts-cifar10-cpu-study/study
+copy_of docs/results/cifar10-cpu-study/study $D
+unnas study add $D --tasks $TASKS --config configs/study/darts_rankers_cifar10.yaml > /dev/null
+work $D
+# 3. every ranker beside the trained objectives of the NAS-Bench-201 CPU study (60 table cells, seeds 1 and 2)
+D=$OUT/nb201-cpu-study/study
+copy_of docs/results/nb201-cpu-study/study $D
+unnas study add $D --tasks $TASKS --config configs/study/nb201_rankers_cifar10.yaml > /dev/null
+work $D
+# 4. the data-free rankers on the CIFAR-100 and ImageNet16-120 networks (no images of those data sets needed)
+for ds in cifar100 imagenet16; do
+  D=$OUT/nb201-$ds/study
+  [ -f $D/study.sqlite ] || unnas study init $D --config configs/study/nb201_rankers_$ds.yaml --archs nb201-table \
+    --tasks synflow,params,macs
+  work $D
+done
+echo "all ranker studies done"
