@@ -97,3 +97,14 @@ class RecordingDraws:
         out = super().op_weights(alpha, key)
         self.draws.append((key, out.active))
         return out
+
+
+def one_config_error(make) -> str:
+    """The message of the :class:`~unnas.errors.ConfigError` that ``make()`` raises (the test fails if it raises none)."""
+    import pytest
+
+    from unnas.errors import ConfigError
+
+    with pytest.raises(ConfigError) as info:
+        make()
+    return str(info.value)

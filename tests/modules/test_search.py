@@ -9,7 +9,7 @@ import torch
 from lightning.pytorch import Trainer, seed_everything
 
 from conftest import TASKS, CrashAtSecondEpoch, generated, write_config
-from pretext_tasks import Rotation, Supervised
+from pretext_tasks import Supervised
 from unnas.cli import main
 from unnas.data import Generated, ImageDataModule
 from unnas.modules import DartsSearch, FirstOrder, SecondOrder
