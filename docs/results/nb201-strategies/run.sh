@@ -32,14 +32,22 @@ for objective in $OBJECTIVES; do
     exit 2
   fi
 done
+config_of() {  # the search config of a strategy
+  if [ "$1" = darts ]; then echo configs/search/nb201_cifar10_cpu.yaml
+  else echo "configs/search/nb201_cifar10_${1}_cpu.yaml"; fi
+}
 mkdir -p "$LOGS" "$OUT/searches"
 TIMEFORMAT='%R %U %S'
 for strategy in $STRATEGIES; do
-  if [ "$strategy" = darts ]; then config=configs/search/nb201_cifar10_cpu.yaml
-  else config="configs/search/nb201_cifar10_${strategy}_cpu.yaml"; fi
-  if [ ! -f "$config" ]; then echo "skip: $strategy ($config does not exist)"; continue; fi
-  for objective in $OBJECTIVES; do
-    for seed in $SEEDS; do
+  config=$(config_of "$strategy")
+  if [ ! -f "$config" ]; then echo "skip: $strategy ($config does not exist)"; fi
+done
+# seeds outermost: a partial run covers every strategy and objective once before it repeats any
+for seed in $SEEDS; do
+  for strategy in $STRATEGIES; do
+    config=$(config_of "$strategy")
+    if [ ! -f "$config" ]; then continue; fi
+    for objective in $OBJECTIVES; do
       name="${strategy}_${objective}_seed${seed}"
       run="$OUT/searches/$name"
       if [ -f "$run/version_0/genotype.json" ] && [ -f "$run/version_0/cpu_seconds.json" ]; then continue; fi
