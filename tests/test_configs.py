@@ -38,7 +38,9 @@ def _overlay_parts():
 
 
 OVERLAY_PARTS = _overlay_parts()
-CONFIGS = [c for c in ALL if c not in STUDY_DIR and c not in OVERLAY_PARTS]
+#: search-strategy overlays: composed with a search config (``-c base.yaml -c strategies/<name>.yaml``)
+STRATEGY_OVERLAYS = [c for c in ALL if os.path.dirname(c) == os.path.join(ROOT, "configs", "search", "strategies")]
+CONFIGS = [c for c in ALL if c not in STUDY_DIR and c not in OVERLAY_PARTS and c not in STRATEGY_OVERLAYS]
 # the paper's four objectives are in every study config; the CPU ones add the other trained objectives
 PAPER_OBJECTIVES = ("supervised", "rotation", "colorization", "jigsaw")
 OBJECTIVES = PAPER_OBJECTIVES + ("random_labels", "contrastive")
@@ -153,3 +155,25 @@ def test_cpu_search_configs_turn_off_the_switches_that_lose_at_their_width(task,
     monkeypatch.chdir(ROOT)
     cli = run(["-c", f"configs/search/cifar10_{task}_cpu.yaml", "--trainer.accelerator=cpu"], run=False)
     assert cli.model.supernet.speedups == Speedups(depthwise_backward=False, recompute_depthwise=False)
+
+
+@pytest.mark.parametrize("overlay", STRATEGY_OVERLAYS, ids=[os.path.basename(c) for c in STRATEGY_OVERLAYS])
+@pytest.mark.parametrize("base", ["nb201_cifar10_cpu", "cifar10_rotation_cpu"])
+def test_every_strategy_overlay_sets_only_the_strategy_and_composes_with_a_search_config(overlay, base, monkeypatch):
+    import yaml
+
+    from unnas.lightning_cli import run
+
+    with open(overlay) as f:
+        entry = yaml.safe_load(f)
+    assert list(entry) == ["model"] and list(entry["model"]) == ["init_args"]
+    assert list(entry["model"]["init_args"]) == ["strategy"]
+    monkeypatch.chdir(ROOT)
+    monkeypatch.setenv("WANDB_MODE", "disabled")
+    cli = run(["-c", os.path.join("configs", "search", f"{base}.yaml"), "-c", overlay, "--trainer.accelerator=cpu"],
+              run=False)
+    strategy = cli.model.strategy
+    assert f"{type(strategy).__module__.rsplit('.', 1)[0]}.{type(strategy).__name__}" == \
+        entry["model"]["init_args"]["strategy"]["class_path"]
+    for name, value in (entry["model"]["init_args"]["strategy"].get("init_args") or {}).items():
+        assert getattr(strategy, name) == value

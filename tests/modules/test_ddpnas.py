@@ -182,7 +182,7 @@ def test_impossible_settings_are_one_config_error_line(make, message):
 
 
 def test_the_config_is_the_darts_recipe_with_one_strategy_line(monkeypatch):
-    cli = strategy_overlay("nb201_cifar10_cpu", "nb201_cifar10_ddpnas_cpu",
+    cli = strategy_overlay("nb201_cifar10_cpu", "ddpnas",
                            {"class_path": "unnas.modules.strategies.DDPNAS", "init_args": {"prune_every": 2}},
                            monkeypatch)
     # 5 ops, one pruned every 2 epochs: one cell is left exactly at the end of the 8 epochs

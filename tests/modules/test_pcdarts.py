@@ -342,8 +342,8 @@ def test_a_pcdarts_search_optimises_the_betas_and_resumes_them(tmp_path):
 
 
 # ------------------------------------------------------------------------------------------- configs
-@pytest.mark.parametrize("base, pc", [("nb201_cifar10_cpu", "nb201_cifar10_pcdarts_cpu"),
-                                      ("cifar10_rotation_cpu", "cifar10_rotation_pcdarts_cpu")])
+@pytest.mark.parametrize("base, pc", [("nb201_cifar10_cpu", "pcdarts"),
+                                      ("cifar10_rotation_cpu", "pcdarts")])
 def test_pcdarts_configs_are_their_darts_recipe_with_one_strategy_line(base, pc, monkeypatch):
     cli = strategy_overlay(base, pc, {"class_path": "unnas.modules.strategies.PCDARTS"}, monkeypatch)
     strategy = cli.model.strategy

@@ -225,8 +225,8 @@ def test_impossible_settings_are_one_config_error_line(make, message):
     assert one_config_error(make) == message
 
 
-@pytest.mark.parametrize("base, config", [("nb201_cifar10_cpu", "nb201_cifar10_rsws_cpu"),
-                                          ("cifar10_rotation_cpu", "cifar10_rotation_rsws_cpu")])
+@pytest.mark.parametrize("base, config", [("nb201_cifar10_cpu", "rsws"),
+                                          ("cifar10_rotation_cpu", "rsws")])
 def test_the_configs_are_their_darts_recipe_with_one_strategy_line(base, config, monkeypatch):
     cli = strategy_overlay(base, config, {"class_path": "unnas.modules.strategies.RandomWS"}, monkeypatch)
     strategy = cli.model.strategy

@@ -60,16 +60,18 @@ def test_a_configured_callback_replaces_the_default(tmp_path):
 
 
 @pytest.mark.parametrize("config, shape, files", [
-    ("nb201_cifar10_gdas_cpu", ["--model.init_args.space.init_args.channels=2",
-                                "--model.init_args.task.init_args.num_classes=4"], ("true_accuracy.png",)),
-    ("cifar10_rotation_gdas_cpu", ["--model.init_args.space.init_args.channels=2",
-                                   "--model.init_args.space.init_args.layers=3"], ()),
+    ("nb201_cifar10_cpu", ["--model.init_args.space.init_args.channels=2",
+                           "--model.init_args.task.init_args.num_classes=4"], ("true_accuracy.png",)),
+    ("cifar10_rotation_cpu", ["--model.init_args.space.init_args.channels=2",
+                              "--model.init_args.space.init_args.layers=3"], ()),
 ])
-def test_the_gdas_configs_write_the_files_of_a_search(config, shape, files, tmp_path, monkeypatch):
-    """``unnas fit -c configs/search/<config>.yaml`` on generated images, shrunk to one tiny epoch."""
+def test_the_gdas_overlay_writes_the_files_of_a_search(config, shape, files, tmp_path, monkeypatch):
+    """``unnas fit -c configs/search/<config>.yaml -c configs/search/strategies/gdas.yaml`` on generated images,
+    shrunk to one tiny epoch."""
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("WANDB_MODE", "disabled")
-    args = ["fit", "-c", os.path.join(ROOT, "configs", "search", f"{config}.yaml"), "--trainer.accelerator=cpu",
+    args = ["fit", "-c", os.path.join(ROOT, "configs", "search", f"{config}.yaml"),
+            "-c", os.path.join(ROOT, "configs", "search", "strategies", "gdas.yaml"), "--trainer.accelerator=cpu",
             "--trainer.max_epochs=1", "--trainer.limit_train_batches=1", "--trainer.limit_val_batches=1",
             "--data.source=unnas.data.Generated", "--data.source.init_args.size=8", "--data.train_size=16",
             "--data.test_size=8", "--data.batch_size=4", "--threads=1", *shape]

@@ -288,8 +288,8 @@ def test_the_checkpointed_strategy_state_is_restored():
 
 
 # ------------------------------------------------------------------------------------------- configs
-@pytest.mark.parametrize("base, gdas", [("nb201_cifar10_cpu", "nb201_cifar10_gdas_cpu"),
-                                        ("cifar10_rotation_cpu", "cifar10_rotation_gdas_cpu")])
+@pytest.mark.parametrize("base, gdas", [("nb201_cifar10_cpu", "gdas"),
+                                        ("cifar10_rotation_cpu", "gdas")])
 def test_gdas_configs_are_their_darts_recipe_with_one_strategy_line(base, gdas, monkeypatch):
     cli = strategy_overlay(base, gdas, {"class_path": "unnas.modules.strategies.GDAS"}, monkeypatch)
     strategy = cli.model.strategy

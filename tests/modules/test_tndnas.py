@@ -349,7 +349,7 @@ def test_impossible_settings_are_one_config_error_line(make, message):
 
 
 def test_the_config_is_the_darts_recipe_with_one_strategy_line(monkeypatch):
-    cli = strategy_overlay("nb201_cifar10_cpu", "nb201_cifar10_tndnas_cpu",
+    cli = strategy_overlay("nb201_cifar10_cpu", "tndnas_nb201_cpu",
                            {"class_path": "unnas.modules.strategies.TNDNAS",
                             "init_args": {"budget": 4500000.0, "resource": "macs", "shrink_every": 2, "min_ops": 2,
                                           "num_candidates": 10}},

@@ -1,9 +1,8 @@
 #!/usr/bin/env bash
 # Every search strategy on NAS-Bench-201 at CPU scale, with each objective and seed, on the CIFAR-10 subset of the
-# configs, then the summary (summarize.py). Strategies and their configs (configs/search/):
-#   darts   nb201_cifar10_cpu.yaml (DARTS first order)     gdas    nb201_cifar10_gdas_cpu.yaml
-#   pcdarts nb201_cifar10_pcdarts_cpu.yaml                  rsws    nb201_cifar10_rsws_cpu.yaml
-#   ddpnas  nb201_cifar10_ddpnas_cpu.yaml                   tndnas  nb201_cifar10_tndnas_cpu.yaml
+# configs, then the summary (summarize.py). Every run is configs/search/nb201_cifar10_cpu.yaml (DARTS first order)
+# composed with its strategy's overlay (configs/search/strategies/): darts (none), gdas, pcdarts, rsws, ddpnas,
+# tndnas (tndnas_nb201_cpu.yaml).
 # Objectives: supervised (the configs' own), rotation, jigsaw, random_labels (pretext_tasks.RandomLabels, 10 classes).
 # Run from the repository root:
 #   bash docs/results/nb201-strategies/run.sh [CIFAR10_ROOT]
@@ -32,9 +31,13 @@ for objective in $OBJECTIVES; do
     exit 2
   fi
 done
-config_of() {  # the search config of a strategy
-  if [ "$1" = darts ]; then echo configs/search/nb201_cifar10_cpu.yaml
-  else echo "configs/search/nb201_cifar10_${1}_cpu.yaml"; fi
+BASE=configs/search/nb201_cifar10_cpu.yaml
+config_of() {  # the strategy overlay of a strategy (DARTS first order: the base config itself)
+  case "$1" in
+    darts) echo "$BASE" ;;
+    tndnas) echo configs/search/strategies/tndnas_nb201_cpu.yaml ;;
+    *) echo "configs/search/strategies/$1.yaml" ;;
+  esac
 }
 mkdir -p "$LOGS" "$OUT/searches"
 TIMEFORMAT='%R %U %S'
@@ -54,7 +57,7 @@ for seed in $SEEDS; do
       rm -rf "$run"
       extra=()  # the configs' objective is supervised (10 classes)
       if [ "$objective" != supervised ]; then extra=(--model.init_args.task="${TASK[$objective]}"); fi
-      if ! { time OMP_NUM_THREADS="$THREADS" unnas fit -c "$config" --seed_everything="$seed" \
+      if ! { time OMP_NUM_THREADS="$THREADS" unnas fit -c "$BASE" -c "$config" --seed_everything="$seed" \
           --data.source.init_args.root="$ROOT_DATA" "${extra[@]}" \
           --trainer.logger='[{"class_path": "lightning.pytorch.loggers.CSVLogger", "init_args": {"save_dir": "'"$OUT/searches"'", "name": "'"$name"'"}}]' \
           --trainer.callbacks='[]' --trainer.enable_checkpointing=false --trainer.enable_progress_bar=false \
