@@ -191,92 +191,12 @@ def study_report(args: argparse.Namespace, out: TextIO, stdin: TextIO) -> None:
 
 
 # ------------------------------------------------------------------------------------ a study as a search
-SEARCH_FILE = "search_rounds.json"
-PROPOSALS_FOLDER = "proposals"
-# The settings a search's rounds were made with; resuming with others would mix two searches in one record.
-SEARCH_SETTINGS = ("objective", "pool", "per_round", "kappa", "seed", "ensemble", "steps")
-
-
 def _check_predictor_args(args: argparse.Namespace) -> None:
     for flag in ("n", "per_round", "rounds", "ensemble", "steps", "holdout_folds"):
         _positive(getattr(args, flag, None), "--" + flag.replace("_", "-"))
     if not math.isfinite(args.kappa) or args.kappa < 0:
         raise UsageError(f"--kappa must be a finite number >= 0 (0: predicted mean; > 0: mean + kappa * std), "
                          f"got {args.kappa}")
-
-
-def _objective_scores(store: Any, objective: str) -> Dict[str, float]:
-    """Arch -> the objective's score as the report reads it: the mean over seeds of each finished job's rank value
-    (its ``rank_metric``, else ``best_acc``)."""
-    from unnas.study.stats import mean_over_seeds
-
-    return mean_over_seeds([r for r in store.results() if r["task"] == objective]).get(objective, {})
-
-
-def _canonical(genotype_json: str) -> str:
-    return json.dumps(json.loads(genotype_json), sort_keys=True)
-
-
-def fit_and_propose(directory: str, objective: str, n: int, pool: str, *, kappa: float = 0.0, seed: int = 0,
-                    ensemble: int = 5, steps: int = 300, holdout_folds: int = 0) -> Dict[str, Any]:
-    """Fit the surrogate to the finished *objective* jobs of the study in *directory* and pick the *n* architectures
-    of the set *pool* with the highest predicted score (``mean + kappa * std``) that the study does not hold (by id
-    or by architecture). Returns ``{"n_train", "pool_left", "heldout" (with ``holdout_folds``), "proposals": [{"id",
-    "mean", "std", "score", "arch"}]}``; adds nothing."""
-    import numpy as np
-
-    from unnas.study.predictor import arch_features, fit_surrogate, holdout_rho, propose
-    from unnas.study.store import Store, StudyError
-    from unnas.study.worker import resolve_arch_set
-
-    store = Store.open(directory)
-    meta = store.meta()
-    if objective not in meta["tasks"]:
-        raise StudyError(f"{directory} has no objective {objective!r}; its objectives: {', '.join(meta['tasks'])}")
-    space_name = meta.get("space", "darts")
-    space = space_class(space_name)()
-    study_archs = dict(store.archs())
-    scores = _objective_scores(store, objective)
-    if len(scores) < 2:
-        raise StudyError(f"{directory} has {'no' if not scores else len(scores)} finished {objective} job"
-                         f"{'' if len(scores) == 1 else 's'}; the surrogate needs at least 2 scored architectures: "
-                         f"run `unnas study work {directory}` first")
-    train = [a for a in study_archs if a in scores]
-    X = np.stack([arch_features(space, study_archs[a]) for a in train])
-    y = np.array([scores[a] for a in train])
-    held = set(study_archs) | {_canonical(g) for g in study_archs.values()}
-    candidates, pool_json, seen = [], {}, set()
-    for a, g in resolve_arch_set(pool, space_name)[1]:
-        key = _canonical(g)
-        if a in held or key in held or key in seen:
-            continue
-        seen.add(key)
-        pool_json[a] = g
-        candidates.append((a, arch_features(space, g)))
-    if not candidates:
-        raise StudyError(f"every architecture of the pool {pool} is already in the study; pass a larger --pool")
-    surrogate = fit_surrogate(X, y, ensemble=ensemble, seed=seed, steps=steps)
-    picked = propose(surrogate, candidates, n, kappa=kappa)
-    out: Dict[str, Any] = {"n_train": len(train), "pool_left": len(candidates),
-                           "proposals": [{**p, "arch": json.loads(pool_json[p["id"]])} for p in picked]}
-    if holdout_folds:
-        out["heldout"] = holdout_rho(X, y, folds=holdout_folds, seed=seed, ensemble=ensemble, steps=steps)
-    return out
-
-
-def _write_proposals(directory: str, objective: str, proposals: Sequence[Mapping[str, Any]]) -> str:
-    """``DIR/proposals/<objective>-<k>.jsonl`` (the next free k): one JSON line per proposal, as `unnas arch sample`
-    writes them (``id`` and the space's JSON form), which `study add --archs` reads."""
-    folder = os.path.join(directory, PROPOSALS_FOLDER)
-    os.makedirs(folder, exist_ok=True)
-    k = 1
-    while os.path.exists(os.path.join(folder, f"{objective}-{k}.jsonl")):
-        k += 1
-    path = os.path.join(folder, f"{objective}-{k}.jsonl")
-    with open(path, "w", encoding="utf-8") as f:
-        for p in proposals:
-            f.write(json.dumps({"id": p["id"], **p["arch"]}) + "\n")
-    return path
 
 
 def _print_proposals(found: Mapping[str, Any], objective: str, pool: str, fmt: str, out: TextIO) -> None:
@@ -289,115 +209,41 @@ def _print_proposals(found: Mapping[str, Any], objective: str, pool: str, fmt: s
         print(f"  {p['id']:<24} {p['mean']:{fmt}} ± {p['std']:{fmt}}", file=out)
 
 
-def _score_format(store: Any, objective: str) -> str:
-    from unnas.study.stats import is_ranker_record
-
-    return ".6g" if any(is_ranker_record(r) for r in store.results() if r["task"] == objective) else ".4f"
-
-
 def study_propose(args: argparse.Namespace, out: TextIO, stdin: TextIO) -> None:
     """Fit the surrogate to the finished jobs of one objective and add its best-predicted pool architectures."""
+    from unnas.study.smbo import fit_and_propose, score_format, write_proposals
     from unnas.study.store import Store
     from unnas.study.worker import add_to_study
 
     _check_predictor_args(args)
     found = fit_and_propose(args.dir, args.objective, args.n, args.pool, kappa=args.kappa, seed=args.seed,
                             ensemble=args.ensemble, steps=args.steps)
-    _print_proposals(found, args.objective, args.pool, _score_format(Store.open(args.dir), args.objective), out)
-    path = _write_proposals(args.dir, args.objective, found["proposals"])
+    _print_proposals(found, args.objective, args.pool, score_format(Store.open(args.dir), args.objective), out)
+    path = write_proposals(args.dir, args.objective, found["proposals"])
     added = add_to_study(args.dir, archs=path)
     print(f"added {added} jobs to {args.dir} from {path}; run them with `unnas study work {args.dir}`", file=out)
 
 
-def _read_search(path: str) -> Optional[Dict[str, Any]]:
-    from unnas.study.store import StudyError
-
-    if not os.path.exists(path):
-        return None
-    try:
-        with open(path, encoding="utf-8") as f:
-            record = json.load(f)
-    except (OSError, ValueError) as e:
-        raise StudyError(f"cannot read {path} ({e}); restore it, or delete it to start the search over") from None
-    if not isinstance(record, dict) or not isinstance(record.get("rounds"), list):
-        raise StudyError(f"{path} is not a search record (no 'rounds' list); restore it, or delete it to start over")
-    return record
-
-
-def _write_search(path: str, record: Mapping[str, Any]) -> None:
-    tmp = f"{path}.{os.getpid()}.tmp"
-    with open(tmp, "w", encoding="utf-8") as f:
-        json.dump(record, f, indent=1)
-        f.write("\n")
-    os.replace(tmp, path)
-
-
 def study_search(args: argparse.Namespace, out: TextIO, stdin: TextIO) -> int:
-    """A study run as a search: rounds of propose (surrogate on the finished jobs) then work, recorded in
+    """A study run as a search (:func:`unnas.study.smbo.run_search`): rounds of propose then work, recorded in
     ``DIR/search_rounds.json``; a finished round is not run again."""
-    import numpy as np
-
-    from unnas.study.store import Store, StudyError
-    from unnas.study.worker import Interrupted, add_to_study, default_threads, work
+    from unnas.study.smbo import SEARCH_FILE, SEARCH_SETTINGS, run_search
+    from unnas.study.worker import Interrupted, default_threads
 
     _check_predictor_args(args)
     _check_work_args(args)
-    store = Store.open(args.dir)
-    path = os.path.join(args.dir, SEARCH_FILE)
-    settings = {k: getattr(args, k) for k in SEARCH_SETTINGS}
-    record = _read_search(path) or {**settings, "rounds": []}
-    recorded = {k: record.get(k) for k in SEARCH_SETTINGS}
-    if recorded != settings:
-        differ = ", ".join(f"{k} {recorded[k]!r} (given {settings[k]!r})" for k in SEARCH_SETTINGS
-                           if recorded[k] != settings[k])
-        raise StudyError(f"{path} records a search with other settings: {differ}; continue it with its settings, or "
-                         f"move the file away to start another search")
-    log = lambda m: print(m, file=out, flush=True)  # noqa: E731
-    threads = args.threads or default_threads(1)
-    fmt = None
-    failed = 0
     try:
-        for r in range(1, args.rounds + 1):
-            rounds = record["rounds"]
-            current = rounds[r - 1] if len(rounds) >= r else None
-            if current is not None and current.get("status") == "done":
-                continue
-            if current is None:
-                work(args.dir, lease_s=args.lease, log=log, threads=threads)  # what the study still holds first
-                found = fit_and_propose(args.dir, args.objective, args.per_round, args.pool, kappa=args.kappa,
-                                        seed=args.seed, ensemble=args.ensemble, steps=args.steps,
-                                        holdout_folds=args.holdout_folds)
-                fmt = fmt or _score_format(store, args.objective)
-                log(f"round {r}/{args.rounds}:")
-                _print_proposals(found, args.objective, args.pool, fmt, out)
-                current = {"round": r, "status": "proposed", "n_train": found["n_train"],
-                           "pool_left": found["pool_left"], "heldout": found["heldout"],
-                           "proposals": [{k: p[k] for k in ("id", "mean", "std", "score")} for p in found["proposals"]],
-                           "file": os.path.relpath(_write_proposals(args.dir, args.objective, found["proposals"]),
-                                                   args.dir)}
-                rounds.append(current)
-                _write_search(path, record)
-            added = add_to_study(args.dir, archs=os.path.join(args.dir, current["file"]))  # none again on resuming
-            current["jobs_added"] = current.get("jobs_added", 0) + added
-            summary = work(args.dir, lease_s=args.lease, log=log, threads=threads)
-            failed += summary.failed
-            scores = _objective_scores(store, args.objective)
-            measured = {p["id"]: scores.get(p["id"]) for p in current["proposals"]}
-            done = [v for v in measured.values() if v is not None]
-            best = max(scores.items(), key=lambda kv: kv[1]) if scores else (None, None)
-            current.update(status="done", measured=measured, failed=summary.failed,
-                           measured_mean=float(np.mean(done)) if done else None,
-                           best={"id": best[0], "score": best[1]})
-            _write_search(path, record)
-            fmt = fmt or _score_format(store, args.objective)
-            mean = f"{current['measured_mean']:{fmt}}" if done else "none measured"
-            log(f"round {r}/{args.rounds} done: proposals' {args.objective} mean {mean}; best so far {best[0]} "
-                f"{best[1]:{fmt}}")
+        failed = run_search(args.dir, {k: getattr(args, k) for k in SEARCH_SETTINGS}, args.rounds,
+                            holdout_folds=args.holdout_folds, lease_s=args.lease,
+                            threads=args.threads or default_threads(1),
+                            log=lambda m: print(m, file=out, flush=True),
+                            on_proposals=lambda r, found, fmt: _print_proposals(found, args.objective, args.pool,
+                                                                               fmt, out))
     except Interrupted as e:
         print(f"unnas: interrupted by {e}; the job in hand went back to the queue and `unnas study search` "
               f"resumes this round", file=sys.stderr)
         return e.exit_status
-    print(f"{args.rounds} rounds recorded in {path}"
+    print(f"{args.rounds} rounds recorded in {os.path.join(args.dir, SEARCH_FILE)}"
           + (f"; {failed} jobs failed (`unnas study status {args.dir}` lists them)" if failed else ""), file=out)
     return 1 if failed else 0
 
