@@ -13,6 +13,9 @@ work() {  # work DIR: run the study's jobs to the end
     if unnas study status "$1" 2>/dev/null | grep -q ", 0 left\]"; then break; fi
   done
 }
+report() {  # report DIR TITLE [--gt-dataset D]: the study's report into DIR/../report
+  unnas study report "$1" --out "$(dirname "$1")/report" --title "$2" "${@:3}" > /dev/null
+}
 copy_of() {  # copy_of SRC DST: a trained study's job store (the ranker tasks are added to the copy)
   if [ ! -f "$2/study.sqlite" ]; then
     mkdir -p "$2" && cp -r "$1/study.sqlite" "$1/configs" "$2/"
@@ -24,21 +27,27 @@ D=$OUT/nb201-cifar10/study
 [ -f $D/study.sqlite ] || unnas study init $D --config configs/study/nb201_rankers_cifar10.yaml --archs nb201-table \
   --tasks $TASKS --data-root "$DATA"
 work $D
+report $D "Training-free rankers on the 491 NAS-Bench-201 table cells (CIFAR-10)"
 # 2. every ranker beside the trained objectives of the DARTS-space CPU study (24 of the paper's 500 architectures)
 D=$OUT/darts-cifar10-cpu-study/study
 copy_of docs/results/cifar10-cpu-study/study $D
 unnas study add $D --tasks $TASKS --config configs/study/darts_rankers_cifar10.yaml > /dev/null
 work $D
-# 3. every ranker beside the trained objectives of the NAS-Bench-201 CPU study (60 table cells, seeds 1 and 2)
-D=$OUT/nb201-cpu-study/study
-copy_of docs/results/nb201-cpu-study/study $D
-unnas study add $D --tasks $TASKS --config configs/study/nb201_rankers_cifar10.yaml > /dev/null
-work $D
-# 4. the data-free rankers on the CIFAR-100 and ImageNet16-120 networks (no images of those data sets needed)
+report $D "Training-free rankers beside the DARTS-space CPU study (24 of the paper's 500 architectures)"
+# 3. the data-free rankers on the CIFAR-100 and ImageNet16-120 networks (no images of those data sets needed)
 for ds in cifar100 imagenet16; do
   D=$OUT/nb201-$ds/study
   [ -f $D/study.sqlite ] || unnas study init $D --config configs/study/nb201_rankers_$ds.yaml --archs nb201-table \
     --tasks synflow,params,macs
   work $D
+  gt=$ds; [ $ds = imagenet16 ] && gt=imagenet16-120
+  report $D "Data-free rankers on the 491 NAS-Bench-201 table cells ($ds networks)" --gt-dataset $gt
 done
+# 4. every ranker beside the trained objectives of the NAS-Bench-201 CPU study (60 table cells, seeds 1 and 2)
+D=$OUT/nb201-cpu-study/study
+copy_of docs/results/nb201-cpu-study/study $D
+unnas study add $D --tasks $TASKS --config configs/study/nb201_rankers_cifar10.yaml > /dev/null
+work $D
+report $D "Training-free rankers beside the NAS-Bench-201 CPU study (60 table cells)"
+python docs/results/rankers/summarize.py
 echo "all ranker studies done"
