@@ -126,6 +126,26 @@ def test_jacov_of_a_linear_net_sees_identical_jacobians():
     assert jacobian_score(torch.eye(4, dtype=torch.float64)) > expected
 
 
+def test_a_cell_cut_off_from_its_input_scores_the_degenerate_value_as_in_naslib():
+    """NAS-Bench-201 cells whose output does not depend on the input: the Jacobian is zero (its correlations are
+    undefined) and every sample has the same ReLU codes (a singular kernel); NASLib's table holds -1e8 for their
+    jacov. Both rankers give that finite value, so the cells rank last."""
+    from unnas.rankers.activations import DEGENERATE_SCORE
+
+    batch = gaussian_batch((3, 32, 32), 6, 10, seed=0)
+    assert DEGENERATE_SCORE == -1e8
+    # nb201/09379 (a 3x3 conv whose node feeds nothing): the Jacobian is zero
+    assert RANKERS["jacov"]().score(_tiny("|nor_conv_3x3~0|+|none~0|none~1|+|none~0|none~1|avg_pool_3x3~2|"),
+                                    batch) == DEGENERATE_SCORE
+    # nb201/01130 (no conv; no ReLU sees the input): every sample has the same codes
+    assert RANKERS["naswot"]().score(_tiny("|none~0|+|skip_connect~0|avg_pool_3x3~1|+|none~0|skip_connect~1|none~2|"),
+                                     batch) == DEGENERATE_SCORE
+    assert jacobian_score(torch.zeros(4, 5, dtype=torch.float64)) == DEGENERATE_SCORE
+    connected = _tiny("|nor_conv_3x3~0|+|nor_conv_3x3~0|none~1|+|none~0|none~1|nor_conv_3x3~2|")
+    assert RANKERS["jacov"]().score(connected, batch) > DEGENERATE_SCORE
+    assert RANKERS["naswot"]().score(connected, batch) > DEGENERATE_SCORE
+
+
 def test_params_and_macs_of_a_linear_layer():
     batch = RankBatch(torch.zeros(2, 4), torch.zeros(2, dtype=torch.long))
     net = nn.Linear(4, 3)

@@ -56,16 +56,28 @@ def relu_kernel_of(net: nn.Module, x: Tensor) -> Tensor:
     return kernel
 
 
+#: the score of a degenerate network, whose proxy is undefined (a singular NASWOT kernel, a Jacobian that does not
+#: vary): NASLib's value for such cells (its zero-cost table holds it for the cells whose output does not depend on
+#: their input), so they rank last and the score stays a finite number
+DEGENERATE_SCORE = -1e8
+
+
 def naswot(net: nn.Module, x: Tensor) -> float:
-    """NASWOT: ``log|det K|`` of the ReLU-code kernel of *net* on *x* (``-inf`` when ``K`` is singular)."""
+    """NASWOT: ``log|det K|`` of the ReLU-code kernel of *net* on *x*; :data:`DEGENERATE_SCORE` when ``K`` is
+    singular (``log|det K| = -inf``: two samples with the same codes, e.g. a cell cut off from its input)."""
     net.train()
-    return float(torch.linalg.slogdet(relu_kernel_of(net, x))[1])
+    logdet = float(torch.linalg.slogdet(relu_kernel_of(net, x))[1])
+    return logdet if logdet != float("-inf") else DEGENERATE_SCORE
 
 
 def jacobian_score(jacobians: Tensor, k: float = 1e-5) -> float:
-    """``−Σ (log(λ + k) + 1/(λ + k))`` over the eigenvalues of the correlation matrix of the rows of *jacobians*."""
-    corr = torch.corrcoef(jacobians.flatten(1).to(torch.float64))
-    eig = torch.linalg.eigvalsh(corr)
+    """``−Σ (log(λ + k) + 1/(λ + k))`` over the eigenvalues of the correlation matrix of the rows of *jacobians*;
+    :data:`DEGENERATE_SCORE` when a row does not vary (its correlations are undefined: the output does not depend
+    on that input)."""
+    rows = jacobians.flatten(1).to(torch.float64)
+    if bool((rows.std(dim=1) == 0).any()):
+        return DEGENERATE_SCORE
+    eig = torch.linalg.eigvalsh(torch.corrcoef(rows))
     return float(-(torch.log(eig + k) + 1.0 / (eig + k)).sum())
 
 

@@ -8,6 +8,7 @@ DATA=${1:-../shared/data/cifar10}
 OUT=docs/results/rankers
 TASKS=synflow,naswot,jacov,grad_norm,snip,grasp,fisher,params,macs
 work() {  # work DIR: run the study's jobs to the end
+  unnas study work "$1" --threads 2 --lease 300 --max-jobs 200 --retry-failed >> "$(dirname "$1")/work.log" 2>&1
   for _ in $(seq 1 100); do
     unnas study work "$1" --threads 2 --lease 300 --max-jobs 200 >> "$(dirname "$1")/work.log" 2>&1
     if unnas study status "$1" 2>/dev/null | grep -q ", 0 left\]"; then break; fi
