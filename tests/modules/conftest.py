@@ -102,3 +102,19 @@ def one_config_error(make) -> str:
     with pytest.raises(ConfigError) as info:
         make()
     return str(info.value)
+
+
+def fit_search(root, model, epochs: int, callbacks=(), ckpt=None):
+    """Fit search *model* on 32 generated 8x8 images (batches of 8, half for the alphas) for *epochs*, checkpointing
+    ``last.ckpt`` under ``root/ckpt`` (resumed from *ckpt* when given); returns the model."""
+    from lightning.pytorch import Trainer
+    from lightning.pytorch.callbacks import ModelCheckpoint
+
+    from unnas.data import Generated, ImageDataModule
+
+    Trainer(max_epochs=epochs, accelerator="cpu", logger=False, enable_progress_bar=False, enable_model_summary=False,
+            num_sanity_val_steps=0, default_root_dir=str(root),
+            callbacks=[ModelCheckpoint(dirpath=str(root / "ckpt"), save_last=True), *callbacks]).fit(
+        model, ImageDataModule(Generated(train_size=32, test_size=8, size=8), batch_size=8, train_portion=0.5),
+        ckpt_path=ckpt)
+    return model

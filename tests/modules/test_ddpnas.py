@@ -9,13 +9,11 @@ import pytest
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from lightning.pytorch import Trainer, seed_everything
-from lightning.pytorch.callbacks import ModelCheckpoint
+from lightning.pytorch import seed_everything
 from scipy import stats
 
-from conftest import CrashAtSecondEpoch, RecordingDraws, strategy_overlay, one_config_error
+from conftest import CrashAtSecondEpoch, RecordingDraws, strategy_overlay, one_config_error, fit_search
 from pretext_tasks import Supervised
-from unnas.data import Generated, ImageDataModule
 from unnas.modules import DartsSearch
 from unnas.modules.strategies import DDPNAS
 from unnas.modules.strategies.ddpnas import probabilities, prune_weakest, round_scores, update_theta
@@ -140,13 +138,7 @@ def _search(strategy):
 
 
 def _fit(root, strategy, epochs=3, callbacks=(), ckpt=None):
-    model = _search(strategy)
-    Trainer(max_epochs=epochs, accelerator="cpu", logger=False, enable_progress_bar=False, enable_model_summary=False,
-            num_sanity_val_steps=0, default_root_dir=str(root),
-            callbacks=[ModelCheckpoint(dirpath=str(root / "ckpt"), save_last=True), *callbacks]).fit(
-        model, ImageDataModule(Generated(train_size=32, test_size=8, size=8), batch_size=8, train_portion=0.5),
-        ckpt_path=ckpt)
-    return model
+    return fit_search(root, _search(strategy), epochs, callbacks, ckpt)
 
 
 def test_a_resumed_search_has_the_same_distribution_draws_and_cells(tmp_path):

@@ -7,11 +7,10 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
-from lightning.pytorch import Trainer, seed_everything
-from lightning.pytorch.callbacks import ModelCheckpoint
+from lightning.pytorch import seed_everything
 from scipy import stats
 
-from conftest import CrashAtSecondEpoch, RecordingDraws, strategy_overlay, one_config_error
+from conftest import CrashAtSecondEpoch, RecordingDraws, strategy_overlay, one_config_error, fit_search
 from pretext_tasks import Supervised
 from unnas.data import Generated, ImageDataModule
 from unnas.modules import DartsSearch
@@ -151,12 +150,7 @@ def test_evaluate_scores_each_sample_on_the_held_out_batches_with_batch_statisti
 
 
 def _fit(root, strategy, epochs=2, callbacks=(), ckpt=None):
-    model = _search(strategy, arch_lr=0.5)
-    Trainer(max_epochs=epochs, accelerator="cpu", logger=False, enable_progress_bar=False, enable_model_summary=False,
-            num_sanity_val_steps=0, default_root_dir=str(root),
-            callbacks=[ModelCheckpoint(dirpath=str(root / "ckpt"), save_last=True), *callbacks]).fit(
-        model, _data(), ckpt_path=ckpt)
-    return model
+    return fit_search(root, _search(strategy, arch_lr=0.5), epochs, callbacks, ckpt)
 
 
 def test_a_search_has_no_architecture_step_and_records_the_candidates(tmp_path, capsys):

@@ -9,12 +9,10 @@ import torch
 import torch.nn.functional as F
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from lightning.pytorch import Trainer, seed_everything
-from lightning.pytorch.callbacks import ModelCheckpoint
+from lightning.pytorch import seed_everything
 
-from conftest import CrashAtSecondEpoch, strategy_overlay, one_config_error
+from conftest import CrashAtSecondEpoch, strategy_overlay, one_config_error, fit_search
 from pretext_tasks import Supervised
-from unnas.data import Generated, ImageDataModule
 from unnas.modules import DartsSearch
 from unnas.modules.strategies import TNDNAS
 from unnas.modules.strategies.tndnas import REMOVED_ALPHA, budget_front, masked_softmax, shrink
@@ -280,12 +278,7 @@ def test_darts_space_rounds_derive_a_darts_genotype_within_budget():
 def _fit(root, strategy, epochs=2, callbacks=(), ckpt=None):
     model = DartsSearch(Supervised(num_classes=4), space=NB201Space(channels=2, layers=1), strategy=strategy,
                         arch_lr=0.05)
-    Trainer(max_epochs=epochs, accelerator="cpu", logger=False, enable_progress_bar=False, enable_model_summary=False,
-            num_sanity_val_steps=0, default_root_dir=str(root),
-            callbacks=[ModelCheckpoint(dirpath=str(root / "ckpt"), save_last=True), *callbacks]).fit(
-        model, ImageDataModule(Generated(train_size=32, test_size=8, size=8), batch_size=8, train_portion=0.5),
-        ckpt_path=ckpt)
-    return model
+    return fit_search(root, model, epochs, callbacks, ckpt)
 
 
 BUDGET = 20_000.0  # multiply-adds at C=2, N=1, 8x8 inputs: the cells span 10,656 to 52,128
