@@ -67,7 +67,31 @@ def test_grad_norm_snip_fisher_match_hand_gradients_of_a_linear_classifier():
     assert grad_norm(_linear(w), x, y, CE) == pytest.approx(float(grad.norm()), rel=1e-9)
     assert snip(_linear(w), x, y, CE) == pytest.approx(float((w * grad).abs().sum()), rel=1e-9)
     g_nk = (x @ w.T) * delta
-    assert fisher(_linear(w), x, y, CE) == pytest.approx(float(0.5 * g_nk.pow(2).mean(0).sum()), rel=1e-9)
+    # every one of a channel's 4 weights carries the channel's value, as in zero-cost-nas and NASLib
+    assert fisher(_linear(w), x, y, CE) == pytest.approx(4 * float(0.5 * g_nk.pow(2).mean(0).sum()), rel=1e-9)
+
+
+class _SpatialMean(nn.Module):
+    def forward(self, x):
+        return x.flatten(2).mean(-1)
+
+
+def test_fisher_weights_each_channel_by_its_in_channels_times_kernel_area():
+    g = torch.Generator().manual_seed(5)
+    conv = nn.Conv2d(2, 3, 3, padding=1, bias=False).double()
+    head = nn.Linear(3, 4, bias=False).double()
+    with torch.no_grad():
+        conv.weight.copy_(torch.randn(3, 2, 3, 3, generator=g, dtype=torch.float64))
+        head.weight.copy_(torch.randn(4, 3, generator=g, dtype=torch.float64))
+    x = torch.randn(6, 2, 5, 5, generator=g, dtype=torch.float64)
+    y = torch.tensor([0, 3, 1, 2, 2, 0])
+    a = conv(x)
+    logits = head(a.flatten(2).mean(-1))
+    ga, gl = torch.autograd.grad(CE(logits, y), (a, logits))
+    per_channel_conv = 0.5 * (a * ga).flatten(2).sum(-1).pow(2).mean(0)   # one value per output channel
+    per_channel_head = 0.5 * (logits * gl).pow(2).mean(0)
+    expected = float(per_channel_conv.sum() * (2 * 9) + per_channel_head.sum() * 3)
+    assert fisher(nn.Sequential(conv, _SpatialMean(), head), x, y, CE) == pytest.approx(expected, rel=1e-9)
 
 
 def test_grasp_is_minus_weight_times_hessian_gradient_product():

@@ -51,8 +51,10 @@ def grasp(net: nn.Module, x: Tensor, y: Tensor, loss_fn: LossFn) -> float:
 
 
 def fisher(net: nn.Module, x: Tensor, y: Tensor, loss_fn: LossFn) -> float:
-    """Fisher (Turner et al., ICLR 2020, as zero-cost-nas computes it): for each output channel ``k`` of every
-    layer, ``½ · mean_n (Σ_spatial a ⊙ ∂L/∂a)²`` over the layer's activations ``a``, summed."""
+    """Fisher (Turner et al., ICLR 2020, as zero-cost-nas and NASLib compute it): for each output channel ``k`` of
+    every layer, ``F_k = ½ · mean_n (Σ_spatial a ⊙ ∂L/∂a)²`` over the layer's activations ``a``; the score is
+    ``Σ_layers Σ_k F_k · |W_k|``, ``|W_k|`` the number of weights of channel ``k`` (in-channels x kernel area): the
+    references give every weight of a channel its channel's value and sum over weights."""
     net.train()
     net.zero_grad(set_to_none=True)
     total = []
@@ -61,7 +63,7 @@ def fisher(net: nn.Module, x: Tensor, y: Tensor, loss_fn: LossFn) -> float:
         def on_grad(grad):
             g = output.detach() * grad
             g_nk = g.flatten(2).sum(-1) if g.dim() > 2 else g
-            total.append(g_nk.pow(2).mean(0).mul(0.5).sum())
+            total.append(g_nk.pow(2).mean(0).mul(0.5).sum() * module.weight[0].numel())
         if output.requires_grad:
             output.register_hook(on_grad)
 
