@@ -126,6 +126,30 @@ def test_add_seeds_objectives_and_architectures(tmp_path, capsys, study_config):
     one_line_error(capsys, run(["study", "add", study])[0], "needs --archs, --tasks or --seeds")
 
 
+def test_reset_requeues_the_finished_and_failed_jobs_of_an_objective_and_keeps_the_rest(tmp_path, capsys, study_config):  # noqa: F811
+    study = str(tmp_path / "s")
+    assert init(study, study_config, "--data-root", str(tmp_path))[0] == 0
+    assert run(["study", "add", study, "--tasks", "rotation", "--seeds", "1,2"])[0] == 0
+    store = Store.open(study)
+    jobs = [store.claim("w", 60) for _ in range(8)]
+    for job in jobs[:6]:
+        store.finish(job, "w", {"best_acc": job.id / 10})
+    store.fail(jobs[6], "w", "boom")  # jobs[7] stays running
+    before = {(r["arch"], r["task"], r["seed"]): r["best_acc"] for r in store.results()}
+    code, out = run(["study", "reset", study, "--tasks", "rotation", "--seeds", "2"])
+    reset_now = [j for j in jobs[:7] if j.task == "rotation" and j.seed == 2]
+    assert code == 0 and f"reset {len(reset_now)} jobs of rotation" in out
+    after = {(r["arch"], r["task"], r["seed"]): r["best_acc"] for r in store.results()}
+    assert after == {k: v for k, v in before.items() if not (k[1] == "rotation" and k[2] == 2)}
+    assert all((f["task"], f["seed"]) != ("rotation", 2) for f in store.failures())
+    assert [r["id"] for r in store.running()] == [jobs[7].id]
+    again = store.claim("w2", 60)  # a reset job is claimed as a new attempt
+    assert again is not None and (again.task, again.seed) == ("rotation", 2) and again.attempts == 2
+    one_line_error(capsys, run(["study", "reset", study, "--tasks", "jigsaw"])[0], "no objective jigsaw",
+                   "supervised")
+    one_line_error(capsys, run(["study", "reset", study, "--tasks", "rotation", "--seeds", "7"])[0], "no seed 7")
+
+
 # ------------------------------------------------------------------------------------------- work, status
 @pytest.mark.parametrize("argv, needle", [
     (["--workers", "0"], "--workers must be at least 1"),

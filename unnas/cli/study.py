@@ -55,6 +55,17 @@ def study_add(args: argparse.Namespace, out: TextIO, stdin: TextIO) -> None:
     print(f"added {n} jobs to {args.dir} ({total} in all); run them with `unnas study work {args.dir}`", file=out)
 
 
+def study_reset(args: argparse.Namespace, out: TextIO, stdin: TextIO) -> None:
+    from unnas.study.store import Store
+
+    tasks = _names(args.tasks)
+    if not tasks:
+        raise UsageError("study reset needs --tasks (the objectives or rankers whose jobs to run again)")
+    n = Store.open(args.dir).reset(tasks, _ints(args.seeds or "", "--seeds"))
+    print(f"reset {n} jobs of {', '.join(tasks)} in {args.dir}; run them again with `unnas study work {args.dir}`",
+          file=out)
+
+
 def _check_work_args(args: argparse.Namespace) -> None:
     from unnas.study.worker import check_lease
 
@@ -343,6 +354,13 @@ def add_parser(sub) -> None:
     add.add_argument("--seeds", help="comma-separated seeds to add")
     add.add_argument("--config", help="study config for the new objectives (default: the one given at init)")
     add.set_defaults(func=study_add)
+
+    rs = ssub.add_parser("reset", help="run an objective's or ranker's finished and failed jobs again (their results "
+                                       "are discarded), e.g. after a fix to it")
+    rs.add_argument("dir")
+    rs.add_argument("--tasks", required=True, help="comma-separated objectives or rankers to reset")
+    rs.add_argument("--seeds", help="comma-separated seeds (default: every seed)")
+    rs.set_defaults(func=study_reset)
 
     wk = ssub.add_parser("work", help="claim and train jobs until none is left")
     wk.add_argument("dir")

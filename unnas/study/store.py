@@ -274,6 +274,26 @@ class Store:
         with self._connect(immediate=True) as con:
             return con.execute("UPDATE jobs SET status = 'pending', worker = NULL WHERE status = 'failed'").rowcount
 
+    def reset(self, tasks: Sequence[str], seeds: Sequence[int] = ()) -> int:
+        """Put the finished and failed jobs of *tasks* (of *seeds* only, when given) back in the queue and discard
+        their results, e.g. after a fix to an objective or ranker; a running job is left to its worker. Returns how
+        many jobs were reset. A task or seed the study does not hold is a :class:`StudyError`."""
+        with self._connect(immediate=True) as con:
+            known_tasks = {r[0] for r in con.execute("SELECT DISTINCT task FROM jobs")}
+            known_seeds = {r[0] for r in con.execute("SELECT DISTINCT seed FROM jobs")}
+            for kind, given, known in (("objective", tasks, known_tasks), ("seed", seeds, known_seeds)):
+                missing = [str(v) for v in given if v not in known]
+                if missing:
+                    raise StudyError(f"the study has no {kind} {', '.join(missing)}; it has "
+                                     f"{', '.join(str(v) for v in sorted(known))}")
+            where = f"status IN ('done', 'failed') AND task IN ({', '.join('?' * len(tasks))})"
+            args: List[Any] = list(tasks)
+            if seeds:
+                where += f" AND seed IN ({', '.join('?' * len(seeds))})"
+                args += [int(v) for v in seeds]
+            return con.execute("UPDATE jobs SET status = 'pending', worker = NULL, lease_expires = NULL, "
+                               "error = NULL, result = NULL, finished = NULL WHERE " + where, args).rowcount
+
     # -------------------------------------------------------------------------------- reading
     def find(self, arch: str, task: str, seed: int) -> Optional[int]:
         with self._connect() as con:
