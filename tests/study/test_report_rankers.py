@@ -182,3 +182,11 @@ def test_study_report_reads_the_table_scores_of_its_rankers(tmp_path, monkeypatc
         expect = sps.spearmanr([ours[a] for a in archs], [rows[a][field] for a in archs]).statistic
         assert ts["tasks"][task]["ours_vs_table"]["rho"] == pytest.approx(expect)
         assert ts["tasks"][task]["table_vs_truth"]["n"] == 6
+
+
+def test_every_task_of_a_study_gets_its_own_colour_and_marker_pair():
+    tasks = ["supervised", "rotation", "colorization", "jigsaw", "random_labels", "contrastive", "synflow", "naswot",
+             "jacov", "grad_norm", "snip", "grasp", "fisher", "params", "macs"] + [f"extra{i}" for i in range(20)]
+    styles = [(plots.task_color(t, tasks), plots.task_marker(t, tasks)) for t in tasks]
+    assert len(set(styles)) == len(tasks)
+    assert plots.task_marker("supervised", tasks) == plots.task_marker("synflow", tasks) == "o"

@@ -37,6 +37,19 @@ def task_color(task: str, tasks: Sequence[str] = ()) -> str:
     return _PALETTE[4 + i % (len(_PALETTE) - 4)]
 
 
+_MARKERS = ["o", "s", "^", "D", "v", "P", "X", "*"]
+
+
+def task_marker(task: str, tasks: Sequence[str] = ()) -> str:
+    """A marker per task that tells apart the tasks :func:`task_color` gives the same colour (its colours repeat
+    after five tasks besides the fixed four): circles for the first colour round, then squares, triangles, ..."""
+    if task in _FIXED:
+        return _MARKERS[0]
+    others = [t for t in tasks if t not in _FIXED]
+    i = others.index(task) if task in others else sum(map(ord, task))
+    return _MARKERS[(i // (len(_PALETTE) - 4)) % len(_MARKERS)]
+
+
 def integer_ticks(axis: Any) -> None:
     """Ticks of an axis (``ax.xaxis`` / ``ax.yaxis``) of integer values (ranks, counts, seeds): integers only."""
     axis.set_major_locator(MaxNLocator(integer=True))
@@ -308,13 +321,13 @@ def cost_frontier_figure(points: Sequence[Mapping[str, Any]], *, target_label: s
     fig, ax = plt.subplots(figsize=(6.6, 4.4))
     for task in tasks:
         mine = sorted((p for p in pts if p["task"] == task), key=lambda p: p["cost_s"])
-        color = task_color(task, tasks)
+        color, marker = task_color(task, tasks), task_marker(task, tasks)
         ax.plot([p["cost_s"] for p in mine], [p["rho"] for p in mine], "-", color=color, lw=1.0, alpha=0.7)
         full = [p for p in mine if p["epoch"] is None]
-        ax.scatter([p["cost_s"] for p in full], [p["rho"] for p in full], s=40, color=color, zorder=3,
+        ax.scatter([p["cost_s"] for p in full], [p["rho"] for p in full], s=40, color=color, marker=marker, zorder=3,
                    label=labels.get(task, task))
         part = [p for p in mine if p["epoch"] is not None]
-        ax.scatter([p["cost_s"] for p in part], [p["rho"] for p in part], s=12, color=color, zorder=3)
+        ax.scatter([p["cost_s"] for p in part], [p["rho"] for p in part], s=12, color=color, marker=marker, zorder=3)
     front = sorted((p for p in pts if p["on_front"]), key=lambda p: p["cost_s"])
     if front:
         ax.step([p["cost_s"] for p in front], [p["rho"] for p in front], where="post", color="0.2", ls="--", lw=1.0,
@@ -333,7 +346,7 @@ def cost_frontier_figure(points: Sequence[Mapping[str, Any]], *, target_label: s
     ax.set_xlabel("seconds per architecture (this run's machine; log scale)")
     ax.set_ylabel(f"Spearman \u03c1 vs {target_label}")
     ax.grid(alpha=0.3)
-    sup = fig.suptitle(title or f"Cost and ranking quality (small points: after e+1 epochs; judged on "
+    sup = fig.suptitle(title or f"Cost and ranking quality (small points: a trained objective stopped after fewer epochs; judged on "
                        f"{target_label})", fontsize=10)
     fit_title(fig, sup)
     return fig

@@ -616,7 +616,7 @@ def build_report(records: Iterable[Mapping[str, Any]], out_dir: str,
             cost["points"], os.path.join(out_dir, "fig_cost_frontier.png"),
             target_label=labels.get(cost_target, cost_target), labels=labels,
             title=f"{title}: cost and ranking quality vs {labels.get(cost_target, cost_target)} "
-                  "(small points: after e+1 epochs)")
+                  "(small points: a trained objective stopped after fewer epochs)")
     if figures and pareto["tasks"]:
         panels = {}
         if pareto["truth"] is not None and pareto["truth"]["n"]:
