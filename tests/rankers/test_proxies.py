@@ -1,6 +1,8 @@
 """Rankers: closed forms on tiny networks, determinism, and orderings a broken ranker would get wrong."""
 
+import gc
 import math
+import weakref
 
 import pytest
 import torch
@@ -235,3 +237,25 @@ def test_loss_rankers_take_a_label_free_pretext_loss():
 def test_unknown_ranker_names_the_known_ones():
     with pytest.raises(ConfigError, match="known rankers: synflow, naswot"):
         ranker_class("synflo")
+
+
+class _RememberOutput(nn.Module):
+    """A linear classifier that keeps a weak reference to its last output."""
+
+    def __init__(self):
+        super().__init__()
+        self.layer = nn.Linear(4, 3)
+        self.last = None
+
+    def forward(self, x):
+        out = self.layer(x)
+        self.last = weakref.ref(out)
+        return out
+
+
+@pytest.mark.parametrize("proxy", [fisher, grad_norm, snip, grasp])
+def test_loss_proxies_free_the_batch_graph_when_they_return(proxy):
+    net = _RememberOutput()
+    proxy(net, torch.randn(6, 4), torch.tensor([0, 1, 2, 0, 1, 2]), CE)
+    gc.collect()
+    assert net.last() is None  # a reference cycle through autograd would keep every scored batch's graph alive

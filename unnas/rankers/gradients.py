@@ -57,23 +57,31 @@ def fisher(net: nn.Module, x: Tensor, y: Tensor, loss_fn: LossFn) -> float:
     references give every weight of a channel its channel's value and sum over weights."""
     net.train()
     net.zero_grad(set_to_none=True)
-    total = []
+    outputs: list = []  # (layer, output) of every Conv2d/Linear call
 
     def on_output(module, inputs, output):
-        def on_grad(grad):
-            g = output.detach() * grad
-            g_nk = g.flatten(2).sum(-1) if g.dim() > 2 else g
-            total.append(g_nk.pow(2).mean(0).mul(0.5).sum() * module.weight[0].numel())
         if output.requires_grad:
-            output.register_hook(on_grad)
+            outputs.append((module, output))
 
+    # The gradients of the layer outputs come from autograd.grad, not from hooks on the outputs: a hook that
+    # closes over its own tensor makes a reference cycle through autograd that keeps every batch's graph alive.
     handles = [m.register_forward_hook(on_output) for m in weight_layers(net)]
     try:
-        loss_fn(logits_of(net, x), y).backward()
+        loss = loss_fn(logits_of(net, x), y)
     finally:
         for h in handles:
             h.remove()
-    return float(sum(float(t) for t in total))
+    if not outputs:
+        return 0.0
+    grads = torch.autograd.grad(loss, [a for _, a in outputs], allow_unused=True)
+    total = 0.0
+    for (module, a), g in zip(outputs, grads):
+        if g is None:
+            continue
+        ag = a.detach() * g
+        g_nk = ag.flatten(2).sum(-1) if ag.dim() > 2 else ag
+        total += float(g_nk.pow(2).mean(0).mul(0.5).sum()) * module.weight[0].numel()
+    return total
 
 
 class _GradientRanker(LossRanker):
