@@ -29,20 +29,34 @@ D=$OUT/nb201-cifar10/study
   --tasks $TASKS --data-root "$DATA"
 work $D
 report $D "Training-free rankers on the 491 NAS-Bench-201 table cells (CIFAR-10)"
+# 1b. the seed noise of the two rankers whose score is furthest from the table's (grasp) or least stable (jacov):
+# 80 table cells, seeds 1-3 (the report's noise section: each ranker's seed-to-seed rho)
+D=$OUT/nb201-cifar10-seeds/study
+[ -f $D/study.sqlite ] || unnas study init $D --config configs/study/nb201_rankers_cifar10.yaml --archs nb201-table:80 \
+  --tasks grasp,jacov --seeds 1,2,3 --data-root "$DATA"
+work $D
+report $D "grasp and jacov with three seeds on 80 NAS-Bench-201 table cells (CIFAR-10)"
 # 2. every ranker beside the trained objectives of the DARTS-space CPU study (24 of the paper's 500 architectures)
 D=$OUT/darts-cifar10-cpu-study/study
 copy_of docs/results/cifar10-cpu-study/study $D
 unnas study add $D --tasks $TASKS --config configs/study/darts_rankers_cifar10.yaml > /dev/null
 work $D
 report $D "Training-free rankers beside the DARTS-space CPU study (24 of the paper's 500 architectures)"
-# 3. the data-free rankers on the CIFAR-100 and ImageNet16-120 networks (no images of those data sets needed)
+# 3. the CIFAR-100 and ImageNet16-120 networks: the data-free rankers, and every ranker where the data set's root is
+# given (CIFAR100_ROOT, IMAGENET16_ROOT: an ImageFolder copy or torchvision's layout, as the configs say)
 for ds in cifar100 imagenet16; do
   D=$OUT/nb201-$ds/study
+  root_var=$(echo "${ds}_ROOT" | tr a-z A-Z); root=${!root_var:-}
   [ -f $D/study.sqlite ] || unnas study init $D --config configs/study/nb201_rankers_$ds.yaml --archs nb201-table \
     --tasks synflow,params,macs
+  if [ -n "$root" ]; then
+    unnas study add $D --tasks naswot,jacov,grad_norm,snip,grasp,fisher > /dev/null
+    sed -i "s|^\( *root:\).*|\1 $root|" $D/configs/*.yaml   # the frozen configs' data root
+  fi
   work $D
   gt=$ds; [ $ds = imagenet16 ] && gt=imagenet16-120
-  report $D "Data-free rankers on the 491 NAS-Bench-201 table cells ($ds networks)" --gt-dataset $gt
+  what="Data-free rankers"; [ -n "$root" ] && what="Training-free rankers"
+  report $D "$what on the 491 NAS-Bench-201 table cells ($ds networks)" --gt-dataset $gt
 done
 # 4. every ranker beside the trained objectives of the NAS-Bench-201 CPU study (60 table cells, seeds 1 and 2)
 D=$OUT/nb201-cpu-study/study

@@ -9,6 +9,7 @@ table's rho). Run after run.sh and the reports:
 
 from __future__ import annotations
 
+import csv
 import json
 import os
 
@@ -16,6 +17,8 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 #: (folder, what it is), in the order of the page
 STUDIES = (
     ("nb201-cifar10", "NAS-Bench-201, the 491 table cells, CIFAR-10 (C=16, N=5, a batch of 64 real CIFAR-10 images)"),
+    ("nb201-cifar10-seeds", "NAS-Bench-201, 80 table cells, CIFAR-10: grasp and jacov with seeds 1, 2 and 3 (each "
+                            "seed a new initialisation and a new batch)"),
     ("nb201-cifar100", "NAS-Bench-201, the 491 table cells, CIFAR-100 networks (data-free rankers only)"),
     ("nb201-imagenet16", "NAS-Bench-201, the 491 table cells, ImageNet16-120 networks (data-free rankers only)"),
     ("nb201-cpu-study", "NAS-Bench-201 CPU study: 60 table cells, rankers beside the objectives trained with the "
@@ -74,6 +77,38 @@ def table_check(corr):
     return rows
 
 
+def per_seed_rows(folder, corr):
+    """Markdown rows for a study with several seeds of its rankers: each seed's rho to the true accuracy and to the
+    benchmark table's own score (NAS-Bench-201 CIFAR-10), and the report's seed-to-seed rho."""
+    from scipy.stats import spearmanr
+
+    from unnas.spaces import NB201Space
+    from unnas.spaces.nb201.benchmark import NB201Table
+
+    noise = (corr.get("noise") or {}).get("tasks") or {}
+    tasks = [t for t in corr.get("ranker_tasks") or [] if (noise.get(t) or {}).get("n_seeds", 0) > 1]
+    if not tasks:
+        return []
+    with open(os.path.join(HERE, folder, "report", "architectures.csv"), encoding="utf-8") as f:
+        rows = list(csv.DictReader(f))
+    space, table = NB201Space(), NB201Table(dataset="cifar10")
+    records = {r["arch"]: table.record(space.load(r["arch"])) or {} for r in rows}
+    out = ["Per seed (each seed: a new initialisation and a new batch):", "",
+           "| ranker | seed | ρ(ours, truth) | ρ(ours, table's) | ρ(table's, truth) | seed-to-seed ρ [95% CI] |",
+           "|---|---|---|---|---|---|"]
+    for task in tasks:
+        n = noise[task]
+        seed_rho = (f"{n['r']:.2f} [{n['ci_low']:.2f}, {n['ci_high']:.2f}]" if n.get("computable") else "–")
+        for col in sorted(c for c in rows[0] if c.startswith(f"{task} s")):
+            keep = [r for r in rows if r[col] not in ("", None) and task in records[r["arch"]]]
+            ours = [float(r[col]) for r in keep]
+            truth = [float(r["ground truth"]) for r in keep]
+            theirs = [records[r["arch"]][task] for r in keep]
+            out.append(f"| {task} | {col.split(' s')[-1]} | {spearmanr(ours, truth)[0]:.2f} | "
+                       f"{spearmanr(ours, theirs)[0]:.2f} | {spearmanr(theirs, truth)[0]:.2f} | {seed_rho} |")
+    return out + [""]
+
+
 def main() -> None:
     out = ["# Training-free rankers: summary of the reference results", "",
            "Written by `python docs/results/rankers/summarize.py` from each study's `report/correlations.json`; "
@@ -94,6 +129,8 @@ def main() -> None:
         check = table_check(corr)
         if check:
             out += ["The benchmark table's own scores on the same cells:", ""] + check + [""]
+        if folder.startswith("nb201-cifar10"):
+            out += per_seed_rows(folder, corr)
     with open(os.path.join(HERE, "summary.md"), "w", encoding="utf-8") as f:
         f.write("\n".join(out))
     print(f"wrote {os.path.join(HERE, 'summary.md')}")
