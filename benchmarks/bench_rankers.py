@@ -11,6 +11,12 @@ ranker and the total print on stdout; ``--out`` writes the per-ranker total and 
     python benchmarks/bench_rankers.py                                   # all rankers, all 500, batch 64, 2 threads
     python benchmarks/bench_rankers.py --archs 3 --threads 1             # a quick look (3 evenly spaced archs)
     python benchmarks/bench_rankers.py --rankers naswot,grasp --archs 20 --out rankers.json
+
+``--workers K`` times ``unnas rank`` end to end instead: the architectures' ids on its stdin, every ranker, K worker
+processes with ``--threads`` torch threads each, the wall time from the call to the last line (the workers'
+start-up included), e.g. all 500 on both cores of a 2-core CPU:
+
+    python benchmarks/bench_rankers.py --workers 2 --threads 1 --batch 16 --out rank_e2e.json
 """
 
 from __future__ import annotations
@@ -72,6 +78,27 @@ def time_rankers(archs, space, rankers, batch, seed: int, warmup: int, log=None)
     return times
 
 
+def time_rank_command(archs, names, shape: dict, batch: int, seed: int, threads: int, workers: int) -> dict:
+    """Wall seconds of ``unnas rank`` over *archs* (``(id, genotype)`` pairs, their ids on stdin) with every ranker
+    of *names*, and its output rows."""
+    import io
+
+    from unnas.cli import main as unnas_main
+
+    argv = ["rank", "-", "--space", "darts", "--rankers", ",".join(names), "--batch", str(batch), "--seed", str(seed),
+            "--threads", str(threads), "--workers", str(workers), "--json"]
+    for key in ("channels", "layers"):
+        if key in shape:
+            argv += [f"--{key}", str(shape[key])]
+    out = io.StringIO()
+    t0 = time.perf_counter()
+    status = unnas_main(argv, out=out, stdin=io.StringIO("".join(f"{a}\n" for a, _ in archs)))
+    wall = time.perf_counter() - t0
+    if status != 0:
+        raise SystemExit(f"unnas {' '.join(argv)} failed with status {status}")
+    return {"wall_s": wall, "rows": [json.loads(line) for line in out.getvalue().splitlines()]}
+
+
 def main(argv=None) -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--archs", type=int, default=500,
@@ -86,12 +113,17 @@ def main(argv=None) -> None:
     p.add_argument("--warmup", type=int, default=1, help="architectures scored untimed first (default 1)")
     p.add_argument("--out", help="write the timings as JSON to this file")
     p.add_argument("--quiet", action="store_true", help="no per-architecture progress on stderr")
+    p.add_argument("--workers", type=int, default=0,
+                   help="time `unnas rank` end to end with this many worker processes (default 0: every ranker "
+                        "timed on its own in this process)")
     args = p.parse_args(argv)
     for flag in ("archs", "batch", "threads"):
         if getattr(args, flag) < 1:
             raise SystemExit(f"--{flag} must be at least 1, got {getattr(args, flag)}")
     if args.warmup < 0:
         raise SystemExit(f"--warmup must be at least 0, got {args.warmup}")
+    if args.workers < 0:
+        raise SystemExit(f"--workers must be at least 0, got {args.workers}")
 
     import torch
 
@@ -111,6 +143,24 @@ def main(argv=None) -> None:
         space.network(archs[0][1], num_classes=10)  # a shape the network cannot take fails here, in one line
     except (ConfigError, ArchError) as e:
         raise SystemExit(str(e)) from None
+    if args.workers:
+        run = time_rank_command(archs, names, shape, args.batch, args.seed, args.threads, args.workers)
+        n = len(archs)
+        print(f"# unnas rank over {n} {ARCH_SET} architectures, {len(names)} rankers, DartsSpace("
+              f"{', '.join(f'{k}={v}' for k, v in shape.items())}), batch {args.batch}, {args.workers} worker(s) x "
+              f"{args.threads} thread(s), torch {torch.__version__}")
+        print(f"{'wall':<10} {run['wall_s']:9.2f} s   {run['wall_s'] / n:7.3f} s/arch ({run['wall_s'] / 60:.2f} min)")
+        if args.out:
+            record = {"command": " ".join(["python", "benchmarks/bench_rankers.py",
+                                           *(sys.argv[1:] if argv is None else argv)]),
+                      "arch_set": spec, "space": shape, "batch": args.batch, "seed": args.seed,
+                      "workers": args.workers, "threads": args.threads, "rankers": names, "torch": torch.__version__,
+                      "machine": platform.processor() or platform.machine(), "cpu_count": os.cpu_count(),
+                      "wall_s": run["wall_s"], "rows": run["rows"]}
+            with open(args.out, "w", encoding="utf-8") as f:
+                json.dump(record, f, indent=1)
+            print(f"wrote {args.out}")
+        return
     batch = gaussian_batch((3, 32, 32), args.batch, 10, args.seed)
 
     times = time_rankers(archs, space, rankers, batch, args.seed, min(args.warmup, len(archs)),

@@ -44,6 +44,17 @@ def test_rank_rotation_objective_and_other_spaces():
     assert set(json.loads(out.getvalue())) == {"genotype", "naswot", "params"}
 
 
+def test_rank_with_two_worker_processes_prints_the_same_lines_in_the_same_order():
+    genotypes = "nb201_all_conv3x3\nnb201_all_skip\nnb201_resnet\n|nor_conv_1x1~0|+|none~0|avg_pool_3x3~1|+|skip_connect~0|none~1|nor_conv_3x3~2|\n"
+    outputs = []
+    for workers in ("1", "2"):
+        out = io.StringIO()
+        assert main(["rank", "-", "--space", "nb201", "--rankers", "synflow,jacov,snip,fisher", "--seed", "4",
+                     "--workers", workers, *SMALL], out=out, stdin=io.StringIO(genotypes)) == 0
+        outputs.append(out.getvalue())
+    assert outputs[0] == outputs[1] and len(outputs[0].splitlines()) == 4
+
+
 def test_rank_bad_input_is_one_line(capsys):
     assert main(["rank", "nb201_resnet", "--rankers", "synflo"]) == 2
     err = capsys.readouterr().err
@@ -54,6 +65,13 @@ def test_rank_bad_input_is_one_line(capsys):
     assert "at least 2" in capsys.readouterr().err
     assert main(["rank", "-", "--space", "nb201"], stdin=io.StringIO("")) == 2
     assert "no genotypes" in capsys.readouterr().err
+    assert main(["rank", "-", "--space", "nb201", "--workers", "2"], stdin=io.StringIO("")) == 2
+    assert "no genotypes" in capsys.readouterr().err
+    assert main(["rank", "-", "--space", "nb201", "--workers", "2"], stdin=io.StringIO("nb201_resnet\n|bogus~0|\n")) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "stdin line 2" in err, err
+    assert main(["rank", "nb201_resnet", "--workers", "0"]) == 2
+    assert "--workers must be at least 1" in capsys.readouterr().err
 
 
 def test_rank_progress_off_a_terminal_is_one_stderr_line_per_genotype(capsys):
@@ -96,3 +114,19 @@ def test_bench_rankers_times_every_registered_ranker_per_architecture(tmp_path, 
 
 def test_bench_rankers_reads_the_cpu_study_shape():
     assert _bench().space_arguments(_bench().DEFAULT_CONFIG) == {"network": "cifar", "channels": 8, "layers": 5}
+
+
+def test_bench_rankers_end_to_end_times_unnas_rank_over_the_architectures(tmp_path, capsys):
+    from unnas.spaces import DartsSpace
+
+    out = tmp_path / "e2e.json"
+    _bench().main(["--archs", "2", "--batch", "2", "--channels", "4", "--layers", "3", "--threads", "1",
+                   "--workers", "1", "--rankers", "synflow,params", "--out", str(out)])
+    record = json.loads(out.read_text())
+    archs = DartsSpace().arch_set("unnas500:2")
+    assert [r["genotype"] for r in record["rows"]] == [a for a, _ in archs]
+    assert all(set(r) == {"genotype", "synflow", "params"} for r in record["rows"]) and record["wall_s"] > 0
+    params = [DartsSpace(channels=4, layers=3).network(g, num_classes=10) for _, g in archs]
+    assert [r["params"] for r in record["rows"]] == [float(sum(p.numel() for n, p in net.named_parameters()
+                                                               if "auxiliary" not in n)) for net in params]
+    assert "wall" in capsys.readouterr().out

@@ -183,11 +183,12 @@ class _Progress:
 def rank(args: argparse.Namespace, out: TextIO, stdin: TextIO) -> None:
     import torch
 
-    from unnas.rankers import LossRanker, ranker_class
+    from unnas.rankers import ranker_class
 
+    args.workers = getattr(args, "workers", 1)
     torch.set_num_threads(max(1, args.threads))
     for value, flag in ((args.channels, "--channels"), (args.layers, "--layers"), (args.batch, "--batch"),
-                        (args.threads, "--threads")):
+                        (args.threads, "--threads"), (args.workers, "--workers")):
         _positive(value, flag)
     names = [n.strip() for n in args.rankers.split(",") if n.strip()]
     if not names:
@@ -196,8 +197,9 @@ def rank(args: argparse.Namespace, out: TextIO, stdin: TextIO) -> None:
         raise UsageError(f"jacov correlates the Jacobians of a batch: --batch must be at least 2, got {args.batch}")
     if args.device == "cuda" and not torch.cuda.is_available():
         raise UsageError("--device cuda: no CUDA device is available; use --device cpu")
-    objective_cls = objective_class(args.objective)
-    classes_of_ranker = [ranker_class(name) for name in names]
+    objective_class(args.objective)  # unknown objectives and rankers fail here, before any output
+    for name in names:
+        ranker_class(name)
     check_archs(args, args.genotypes)
     data_classes: Optional[int] = None
     if args.data is not None:
@@ -207,37 +209,92 @@ def rank(args: argparse.Namespace, out: TextIO, stdin: TextIO) -> None:
             data_classes = image_source(args.data).num_classes
         except DataError as e:
             raise UsageError(f"--data {args.data}: {e}") from None
-    device = torch.device(args.device)
-    settings: dict = {}
-
-    def setting(cls):
-        if cls.name not in settings:
-            _, spec, space = space_for_dataset(cls, args)
-            classes = data_classes or spec.num_classes
-            objective = make_objective(objective_cls, spec.style, classes) if objective_cls else None
-            batches = rank_batches(objective, spec, args.batch, args.seed, classes, args.data)
-            rankers: List = [c(objective=objective, seed=args.seed) if issubclass(c, LossRanker) else c(seed=args.seed)
-                             for c in classes_of_ranker]
-            settings[cls.name] = (space, classes, objective, rankers, batches.loss.to(device), batches.net.to(device))
-        return settings[cls.name]
-
     total = None if "-" in args.genotypes else len(args.genotypes)
     progress = _Progress(total, out)
+    items = _archs(args, args.genotypes, stdin)
     try:
-        for label, cls, arch in _archs(args, args.genotypes, stdin):
-            space, classes, objective, rankers, loss_batch, net_batch = setting(cls)
-            torch.manual_seed(args.seed)
-            net = space.network(arch, head=objective.head if objective is not None else None, num_classes=classes,
-                                input_channels=objective.input_channels if objective is not None else 3).to(device)
-            row = {"genotype": label}
-            for ranker in rankers:
-                batch = loss_batch if isinstance(ranker, LossRanker) else net_batch
-                row[ranker.name] = _json_number(ranker.score(net, batch))
-            progress.emit(json.dumps(row) if args.json else "\t".join(str(v) for v in row.values()), label)
+        if args.workers == 1:
+            scorer = _Scorer(args, data_classes)
+            for label, row in map(scorer, items):
+                progress.emit(_line(row, args.json), label)
+        else:
+            import multiprocessing as mp
+            from concurrent.futures import ProcessPoolExecutor
+
+            # spawn: a forked child would inherit the parent's torch thread pools
+            pool = ProcessPoolExecutor(args.workers, mp_context=mp.get_context("spawn"), initializer=_start_worker,
+                                       initargs=({k: v for k, v in vars(args).items() if k != "func"}, data_classes))
+            try:
+                for label, row in pool.map(_score_in_worker, items):
+                    progress.emit(_line(row, args.json), label)
+            finally:  # on an error or an interrupt, the genotypes not yet started are dropped
+                pool.shutdown(wait=True, cancel_futures=True)
     finally:
         progress.close()
     if not progress.n:
         raise UsageError("no genotypes given (stdin was empty)")
+
+
+def _line(row: dict, as_json: bool) -> str:
+    return json.dumps(row) if as_json else "\t".join(str(v) for v in row.values())
+
+
+class _Scorer:
+    """Scores ``(label, space class, arch)`` items for the parsed ``unnas rank`` arguments: every network built after
+    ``torch.manual_seed(seed)``, every ranker on the same seeded batch (one setting per space, made on first use)."""
+
+    def __init__(self, args: argparse.Namespace, data_classes: Optional[int]):
+        import torch
+
+        from unnas.rankers import LossRanker, ranker_class
+
+        self.args, self.data_classes, self.settings = args, data_classes, {}
+        self.objective_cls = objective_class(args.objective)
+        self.ranker_classes = [ranker_class(n.strip()) for n in args.rankers.split(",") if n.strip()]
+        self.device = torch.device(args.device)
+        self.loss_ranker = LossRanker
+
+    def setting(self, cls):
+        if cls.name not in self.settings:
+            args = self.args
+            _, spec, space = space_for_dataset(cls, args)
+            classes = self.data_classes or spec.num_classes
+            objective = make_objective(self.objective_cls, spec.style, classes) if self.objective_cls else None
+            batches = rank_batches(objective, spec, args.batch, args.seed, classes, args.data)
+            rankers: List = [c(objective=objective, seed=args.seed) if issubclass(c, self.loss_ranker)
+                             else c(seed=args.seed) for c in self.ranker_classes]
+            self.settings[cls.name] = (space, classes, objective, rankers, batches.loss.to(self.device),
+                                       batches.net.to(self.device))
+        return self.settings[cls.name]
+
+    def __call__(self, item):
+        import torch
+
+        label, cls, arch = item
+        space, classes, objective, rankers, loss_batch, net_batch = self.setting(cls)
+        torch.manual_seed(self.args.seed)
+        net = space.network(arch, head=objective.head if objective is not None else None, num_classes=classes,
+                            input_channels=objective.input_channels if objective is not None else 3).to(self.device)
+        row = {"genotype": label}
+        for ranker in rankers:
+            batch = loss_batch if isinstance(ranker, self.loss_ranker) else net_batch
+            row[ranker.name] = _json_number(ranker.score(net, batch))
+        return label, row
+
+
+_WORKER: Optional[_Scorer] = None
+
+
+def _start_worker(args: dict, data_classes: Optional[int]) -> None:
+    import torch
+
+    global _WORKER
+    torch.set_num_threads(max(1, args["threads"]))
+    _WORKER = _Scorer(argparse.Namespace(**args), data_classes)
+
+
+def _score_in_worker(item):
+    return _WORKER(item)
 
 
 def add_parser(sub) -> None:
@@ -266,6 +323,9 @@ def add_parser(sub) -> None:
     p.add_argument("--seed", type=int, default=0,
                    help="seeds the batch, each network's initialisation and the rankers")
     p.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
-    p.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
+    p.add_argument("--threads", type=int, default=1, help="torch threads (default 1; per worker with --workers)")
+    p.add_argument("--workers", type=int, default=1,
+                   help="processes that score genotypes in parallel, each with --threads torch threads; the output "
+                        "is the same and in the same order (default 1)")
     p.add_argument("--json", action="store_true", help="one JSON object per genotype per line (else tab-separated)")
     p.set_defaults(func=rank)
