@@ -53,12 +53,14 @@ def fmt(mean, std, known=None, runs=None, digits=2):
 
 
 def load_runs(folder: str, space, truth) -> dict:
-    """Every finished run under *folder*/searches: its final cell, true accuracy and CPU seconds."""
+    """Every finished run under *folder*/searches (``genotype.json`` and ``cpu_seconds.json`` written, as run.sh
+    counts them; a run stopped part-way is left out): its final cell, true accuracy and CPU seconds."""
     runs = {}
     for path in sorted(glob.glob(os.path.join(folder, "searches", "*", "version_0", "alphas.json"))):
         name = path.split(os.sep)[-3]
         match = RUN_NAME.match(name)
-        if match is None:
+        done = all(os.path.exists(os.path.join(os.path.dirname(path), f)) for f in ("genotype.json", "cpu_seconds.json"))
+        if match is None or not done:
             continue
         with open(path) as f:
             history = json.load(f)["epochs"]
