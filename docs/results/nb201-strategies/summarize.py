@@ -1,8 +1,8 @@
 """Summary of the NAS-Bench-201 strategy searches (run.sh): per strategy and objective, the final cell's true CIFAR-10
 accuracy from the embedded NAS-Bench-201 table (isomorphic cells included; mean ± std over the seeds whose cell the
 table covers, with the coverage "k of n"), the CPU seconds per run, the published full-scale figures where they exist,
-and random cells of the space as the baseline. Writes results.json and summary.md into the folder given (default:
-beside this file):
+and random cells of the space (and of the table, the pool of the smbo runs) as the baselines. Writes results.json
+and summary.md into the folder given (default: beside this file):
 
     python docs/results/nb201-strategies/summarize.py [FOLDER]
 """
@@ -22,7 +22,8 @@ from unnas.spaces.nb201.benchmark import NB201Table
 HERE = os.path.dirname(os.path.abspath(__file__))
 RUN_NAME = re.compile(r"^(?P<strategy>[a-z0-9]+)_(?P<objective>[a-z0-9_]+)_seed(?P<seed>\d+)$")
 #: display order (strategies or objectives not listed follow, alphabetically)
-ORDER = ("darts", "gdas", "pcdarts", "rsws", "ddpnas", "tndnas", "supervised", "rotation", "jigsaw", "random_labels")
+ORDER = ("darts", "gdas", "pcdarts", "rsws", "ddpnas", "tndnas", "smbo",
+         "supervised", "rotation", "jigsaw", "random_labels")
 PUBLISHED_SOURCE = ("Dong & Yang, \"NAS-Bench-201: Extending the Scope of Reproducible Neural Architecture Search\", "
                     "ICLR 2020, Table 5: CIFAR-10 test accuracy (%) of the cell found by each method's full-scale "
                     "search (supernet C=16, N=5, CIFAR-10 training set), mean ± std over its runs")
@@ -52,28 +53,61 @@ def fmt(mean, std, known=None, runs=None, digits=2):
     return f"{mean:.{digits}f} ± {std:.{digits}f}{cov}"
 
 
+def _seconds(run_dir: str):
+    path = os.path.join(run_dir, "cpu_seconds.json")
+    if not os.path.exists(path):
+        return None
+    with open(path) as f:
+        return json.load(f)
+
+
+def _supernet_run(path: str, space, truth) -> dict:
+    """A supernet search (alphas.json): the last epoch's cell, and every epoch's cell's true accuracy."""
+    with open(path) as f:
+        history = json.load(f)["epochs"]
+    cell = space.from_dict(history[-1]["genotype"])
+    acc, how = truth.lookup(cell)
+    return {"epochs": len(history), "final_cell": str(cell), "true_acc": acc, "match": how,
+            "per_epoch_true_acc": [e.get("true_acc") for e in history]}
+
+
+def _smbo_run(path: str, space, truth) -> dict:
+    """A study run as a search (search_rounds.json): the best-scored cell after the last round, and the best-scored
+    cell's true accuracy among the initial random cells and after every round."""
+    from unnas.study.smbo import objective_scores
+    from unnas.study.store import Store
+
+    with open(path) as f:
+        record = json.load(f)
+    rounds = record["rounds"]
+    store = Store.open(os.path.dirname(path))
+    archs = dict(store.archs())
+    proposed = {p["id"] for r in rounds for p in r["proposals"]}
+    initial = {a: v for a, v in objective_scores(store, record["objective"]).items() if a not in proposed}
+    best_ids = [max(initial, key=initial.get)] + [r["best"]["id"] for r in rounds]
+    cells = [space.load(archs[a]) for a in best_ids]
+    acc, how = truth.lookup(cells[-1])
+    return {"rounds": len(rounds), "trained": len(archs), "final_cell": str(cells[-1]), "true_acc": acc,
+            "match": how, "per_round_true_acc": [truth.lookup(c)[0] for c in cells]}
+
+
 def load_runs(folder: str, space, truth) -> dict:
     """Every finished run under *folder*/searches (``genotype.json`` and ``cpu_seconds.json`` written, as run.sh
     counts them; a run stopped part-way is left out): its final cell, true accuracy and CPU seconds."""
     runs = {}
-    for path in sorted(glob.glob(os.path.join(folder, "searches", "*", "version_0", "alphas.json"))):
-        name = path.split(os.sep)[-3]
+    found = [(p, _supernet_run) for p in glob.glob(os.path.join(folder, "searches", "*", "version_0", "alphas.json"))]
+    found += [(p, _smbo_run) for p in glob.glob(os.path.join(folder, "searches", "*", "version_0", "study",
+                                                             "search_rounds.json"))]
+    for path, read in sorted(found):
+        run_dir = os.path.join(folder, "searches", os.path.relpath(path, os.path.join(folder, "searches")).split(
+            os.sep)[0], "version_0")
+        name = os.path.basename(os.path.dirname(run_dir))
         match = RUN_NAME.match(name)
-        done = all(os.path.exists(os.path.join(os.path.dirname(path), f)) for f in ("genotype.json", "cpu_seconds.json"))
+        done = all(os.path.exists(os.path.join(run_dir, f)) for f in ("genotype.json", "cpu_seconds.json"))
         if match is None or not done:
             continue
-        with open(path) as f:
-            history = json.load(f)["epochs"]
-        cell = space.from_dict(history[-1]["genotype"])
-        acc, how = truth.lookup(cell)
-        seconds_path = os.path.join(os.path.dirname(path), "cpu_seconds.json")
-        seconds = None
-        if os.path.exists(seconds_path):
-            with open(seconds_path) as f:
-                seconds = json.load(f)
         runs[name] = {"strategy": match["strategy"], "objective": match["objective"], "seed": int(match["seed"]),
-                      "epochs": len(history), "final_cell": str(cell), "true_acc": acc, "match": how,
-                      "per_epoch_true_acc": [e.get("true_acc") for e in history], "seconds": seconds}
+                      **read(path, space, truth), "seconds": _seconds(run_dir)}
     return runs
 
 
@@ -108,8 +142,11 @@ def main(argv=None) -> None:
     rng_cells = space.sample(2000, seed=0)
     random_accs = [a for a in (truth.query(c) for c in rng_cells) if a is not None]
     r_mean, r_std = mean_std(random_accs)
+    table_accs = [a for a in (truth.query(c) for c in truth.archs()) if a is not None]
+    t_mean, t_std = mean_std(table_accs)
     out = {"dataset": "cifar10", "source": truth.coverage(), "runs": runs, "by_strategy_objective": rows,
            "random": {"n_sampled": len(rng_cells), "n_known": len(random_accs), "mean": r_mean, "std": r_std},
+           "random_table": {"n": len(table_accs), "mean": t_mean, "std": t_std},
            "published": {"source": PUBLISHED_SOURCE, "rows": PUBLISHED, "other": PUBLISHED_OTHER}}
     with open(os.path.join(folder, "results.json"), "w") as f:
         json.dump(out, f, indent=1)
@@ -124,20 +161,27 @@ def main(argv=None) -> None:
         pub_text = f"{pub['method']} {pub['mean']:.2f} ± {pub['std']:.2f}" if pub else "–"
         lines.append(f"| {r['strategy']} | {r['objective']} | {','.join(map(str, r['seeds']))} | "
                      f"{fmt(r['true_acc_mean'], r['true_acc_std'], r['known'], r['runs'])} | "
-                     f"{fmt(r['cpu_s_mean'], r['cpu_s_std'], digits=0)} | {fmt(r['wall_s_mean'], r['wall_s_std'], digits=0)} "
-                     f"| {pub_text} |")
+                     f"{fmt(r['cpu_s_mean'], r['cpu_s_std'], digits=0)} | "
+                     f"{fmt(r['wall_s_mean'], r['wall_s_std'], digits=0)} | {pub_text} |")
     lines.append(f"| random cells (uniform over the space) | | {len(rng_cells)} cells | "
                  f"{fmt(r_mean, r_std, len(random_accs), len(rng_cells))} | | | |")
+    lines.append(f"| table cells (the pool of smbo) | | {len(table_accs)} cells | {fmt(t_mean, t_std)} | | | |")
     lines += ["", f"Published: {PUBLISHED_SOURCE}. Other rows of that table: "
               + "; ".join(f"{o['method']} {o['mean']:.2f} ± {o['std']:.2f}" for o in PUBLISHED_OTHER)
-              + ". They are not comparable one to one: the searches here are CPU-sized (C=8, N=1, 640 images, "
-              "8 epochs) and the ground truth is the table's metric named above.", "",
+              + ". They are not comparable one to one: the searches here are CPU-sized (supernet C=8, N=1, 640 images, "
+              "8 epochs; smbo: 12 cells, each TinyNetwork C=8, N=1 trained 4 epochs on 800 images) and the ground "
+              "truth is the table's metric named above. smbo picks from the table's cells only, so its baseline is "
+              "the table cells' row, not the space's.", "",
               "Per run: final cell, its true accuracy (how the table matched it), CPU seconds.", ""]
     for name, r in sorted(runs.items(), key=lambda kv: (_key(kv[1]["strategy"]), _key(kv[1]["objective"]),
                                                         kv[1]["seed"])):
         acc = "?" if r["true_acc"] is None else f"{r['true_acc']:.2f}"
         cpu = "?" if not r["seconds"] else f"{r['seconds']['cpu_s']:.0f}"
-        lines.append(f"- **{name}**: `{r['final_cell']}` {acc} ({r['match']}), {cpu} CPU s")
+        rounds = ""
+        if r.get("per_round_true_acc"):
+            rounds = "; the best-scored cell's true accuracy among the initial cells, then after each round: " + \
+                " -> ".join("?" if a is None else f"{a:.2f}" for a in r["per_round_true_acc"])
+        lines.append(f"- **{name}**: `{r['final_cell']}` {acc} ({r['match']}), {cpu} CPU s{rounds}")
     with open(os.path.join(folder, "summary.md"), "w") as f:
         f.write("\n".join(lines) + "\n")
     print("\n".join(lines[:len(rows) + 8]))
