@@ -72,6 +72,13 @@ def usable_cores() -> int:
     return max(1, os.cpu_count() or 1)
 
 
+def default_threads() -> int:
+    """Torch threads when nothing else sets them: ``OMP_NUM_THREADS`` where it is a positive integer (the
+    variable the user already set for every OpenMP program), else the usable cores."""
+    env = os.environ.get("OMP_NUM_THREADS", "").strip()
+    return int(env) if env.isdigit() and int(env) >= 1 else usable_cores()
+
+
 def choose_threads(setting: Optional[int], default: Optional[int]) -> int:
     """The torch thread count: *setting* (``threads:``), else *default*, else the process's current count."""
     n = setting if setting is not None else default if default is not None else torch.get_num_threads()
@@ -225,7 +232,7 @@ class UnnasCLI(LightningCLI):
     """LightningCLI with ``threads``, one-line errors for bad settings, checked checkpoints and named W&B runs.
 
     Args:
-        default_threads: torch threads when the config sets no ``threads`` (``unnas fit``: the usable cores);
+        default_threads: torch threads when the config sets no ``threads`` (``unnas fit``: :func:`default_threads`);
             None keeps the calling process's count (study workers and tests set theirs).
     """
 
@@ -274,7 +281,7 @@ class UnnasCLI(LightningCLI):
         cfg.threads = choose_threads(cfg.get("threads"), self.default_threads)
         torch.set_num_threads(cfg.threads)
         if rank_zero_only.rank == 0 and chosen_here:  # a caller that set the threads itself (a worker) prints them once
-            print(f"unnas: torch threads: {cfg.threads} (set with --threads)", flush=True)
+            print(f"unnas: torch threads: {cfg.threads} (set with --threads or OMP_NUM_THREADS)", flush=True)
         check_trainer_settings(cfg.get("trainer") or {})
 
     def instantiate_trainer(self, **kwargs: Any) -> L.Trainer:

@@ -33,6 +33,7 @@ def _data():
 
 def test_fit_uses_the_usable_cores_prints_it_once_and_records_it(in_tmp, capsys, monkeypatch):
     monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 1, 2})
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
     during = []
     monkeypatch.setattr("unnas.modules.ArchTraining.on_train_start",
                         lambda self: during.append(torch.get_num_threads()))
@@ -41,10 +42,29 @@ def test_fit_uses_the_usable_cores_prints_it_once_and_records_it(in_tmp, capsys,
     assert main(["fit", "-c", cfg]) == 0
     assert during == [3]
     out = capsys.readouterr().out
-    assert out.count("unnas: torch threads: 3 (set with --threads)") == 1
+    assert out.count("unnas: torch threads: 3 (set with --threads or OMP_NUM_THREADS)") == 1
     run_dir = in_tmp / "runs" / "threads" / "version_0"
     assert yaml.safe_load((run_dir / "lightning_config.yaml").read_text())["threads"] == 3
     assert yaml.safe_load((run_dir / "hparams.yaml").read_text())["threads"] == 3
+
+
+@pytest.mark.parametrize("env, expected", [("1", 1), ("2", 2), ("0", 3), ("four", 3), ("", 3)])
+def test_fit_takes_its_default_threads_from_omp_num_threads_when_it_is_a_positive_integer(
+        in_tmp, capsys, monkeypatch, env, expected):
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 1, 2})
+    monkeypatch.setenv("OMP_NUM_THREADS", env)
+    during = []
+    monkeypatch.setattr("unnas.modules.ArchTraining.on_train_start",
+                        lambda self: during.append(torch.get_num_threads()))
+    cfg = write_config(in_tmp, _train(), _data(), name="omp", threads=None, limit_train_batches=1,
+                       limit_val_batches=1)
+    assert main(["fit", "-c", cfg]) == 0
+    assert during == [expected]
+    assert f"unnas: torch threads: {expected} " in capsys.readouterr().out
+    # --threads still wins over the variable
+    during.clear()
+    assert main(["fit", "-c", cfg, "--threads=2"]) == 0
+    assert during == [2]
 
 
 def test_threads_setting_is_applied_before_the_model_is_built(in_tmp, capsys, monkeypatch):

@@ -27,11 +27,11 @@ def run_lightning(argv: List[str]) -> int:
     thread count is restored afterwards."""
     import torch
 
-    from unnas.lightning_cli import run, usable_cores
+    from unnas.lightning_cli import default_threads, run
 
     threads = torch.get_num_threads()
     try:
-        run(argv, default_threads=usable_cores())
+        run(argv, default_threads=default_threads())
     except Exception as e:  # noqa: BLE001 - only known user errors are turned into one line; others re-raise
         cause = find_user_error(e)
         if cause is None:

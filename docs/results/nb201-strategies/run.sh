@@ -11,8 +11,8 @@
 # Run from the repository root:
 #   bash docs/results/nb201-strategies/run.sh [CIFAR10_ROOT]
 # Environment (defaults in brackets): SEEDS ["1 2 3"], STRATEGIES ["darts gdas pcdarts rsws ddpnas tndnas smbo"],
-# OBJECTIVES ["supervised rotation jigsaw random_labels"], THREADS [2] (OMP_NUM_THREADS and torch threads of a run),
-# OUT [docs/results/nb201-strategies] (runs go to $OUT/searches, the summary to $OUT),
+# OBJECTIVES ["supervised rotation jigsaw random_labels"], THREADS [2] (torch threads of a run: --threads and
+# OMP_NUM_THREADS), OUT [docs/results/nb201-strategies] (runs go to $OUT/searches, the summary to $OUT),
 # LOGS [/tmp/unnas-nb201-strategies-logs] (console output of every run), SMBO_INIT [6], SMBO_ROUNDS [2],
 # SMBO_PER_ROUND [3] (12 trained cells per smbo run), e.g.
 #   SEEDS=1 STRATEGIES=ddpnas OBJECTIVES=supervised OUT=/tmp/nb201-strategies bash docs/results/nb201-strategies/run.sh
@@ -72,7 +72,8 @@ claim() {  # run folder: true when this process now holds the run (a lock appear
   echo $$ > "$tmp/pid"
   if ! mv -T "$tmp" "$1.lock" 2>/dev/null; then
     pid=$(cat "$1.lock/pid" 2>/dev/null || true)
-    if { [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; } || ! { rm -rf "$1.lock" && mv -T "$tmp" "$1.lock" 2>/dev/null; }; then
+    if { [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; } ||
+       ! { rm -rf "$1.lock" && mv -T "$tmp" "$1.lock" 2>/dev/null; }; then
       rm -rf "$tmp"
       return 1
     fi
@@ -104,8 +105,8 @@ for seed in $SEEDS; do
           echo "run $name failed; see $LOGS/$name.log"
           exit 1
         fi
-      elif ! { time OMP_NUM_THREADS="$THREADS" unnas fit -c "$BASE" -c "$config" --seed_everything="$seed" \
-          --data.source.init_args.root="$ROOT_DATA" "${extra[@]}" \
+      elif ! { time OMP_NUM_THREADS="$THREADS" unnas fit -c "$BASE" -c "$config" --threads="$THREADS" \
+          --seed_everything="$seed" --data.source.init_args.root="$ROOT_DATA" "${extra[@]}" \
           --trainer.logger='[{"class_path": "lightning.pytorch.loggers.CSVLogger", "init_args": {"save_dir": "'"$OUT/searches"'", "name": "'"$name"'"}}]' \
           --trainer.callbacks='[]' --trainer.enable_checkpointing=false --trainer.enable_progress_bar=false \
           > "$LOGS/$name.log" 2>&1; } 2> "$LOGS/$name.time"; then
