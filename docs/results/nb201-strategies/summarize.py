@@ -18,6 +18,7 @@ import statistics
 
 from unnas.spaces import NB201Space
 from unnas.spaces.nb201.benchmark import NB201Table
+from unnas.spaces.nb201.ops import PRIMITIVES
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 RUN_NAME = re.compile(r"^(?P<strategy>[a-z0-9]+)_(?P<objective>[a-z0-9_]+)_seed(?P<seed>\d+)$")
@@ -32,6 +33,28 @@ PUBLISHED = {"darts": {"method": "DARTS-V1", "mean": 54.30, "std": 0.00},
              "gdas": {"method": "GDAS", "mean": 93.61, "std": 0.09}}
 #: rows of the same table without a configuration here
 PUBLISHED_OTHER = [{"method": "DARTS-V2 (second order)", "mean": 54.30, "std": 0.00}]
+
+
+_PARAMS: dict = {}
+
+
+def cell_params_m(space, cell) -> float:
+    """Parameters (millions) of *cell*'s network at the benchmark's size (the space's ``network``: C=16, N=5, 10
+    classes): the all-``none`` network's plus, per edge, what its op adds, measured once per op (parameters add up
+    over modules, and every edge maps C channels to C, so an op adds the same wherever it sits)."""
+    if not _PARAMS:
+        from unnas.spaces.complexity import count_params
+
+        def params(text):
+            return count_params(space.network(space.parse(text)))
+
+        none = "|none~0|+|none~0|none~1|+|none~0|none~1|none~2|"
+        _PARAMS["base"] = params(none)
+        for op in PRIMITIVES:
+            _PARAMS[op] = params(none.replace("none~0", f"{op}~0", 1)) - _PARAMS["base"]
+    text = str(cell)
+    edges = [e.split("~")[0] for e in text.replace("+", "").split("|") if e]
+    return (_PARAMS["base"] + sum(_PARAMS[op] for op in edges)) / 1e6
 
 
 def _key(name: str):
@@ -106,8 +129,9 @@ def load_runs(folder: str, space, truth) -> dict:
         done = all(os.path.exists(os.path.join(run_dir, f)) for f in ("genotype.json", "cpu_seconds.json"))
         if match is None or not done:
             continue
+        run = read(path, space, truth)
         runs[name] = {"strategy": match["strategy"], "objective": match["objective"], "seed": int(match["seed"]),
-                      **read(path, space, truth), "seconds": _seconds(run_dir)}
+                      **run, "params_m": cell_params_m(space, run["final_cell"]), "seconds": _seconds(run_dir)}
     return runs
 
 
@@ -124,12 +148,28 @@ def summarize(runs: dict) -> list:
         timed = [r["seconds"] for r in group if r["seconds"]]
         cpu_m, cpu_s = mean_std([t["cpu_s"] for t in timed])
         wall_m, wall_s = mean_std([t["wall_s"] for t in timed])
+        params_m, params_s = mean_std([r["params_m"] for r in group])
         rows.append({"strategy": strategy, "objective": objective, "runs": len(group),
+                     "params_m_mean": params_m, "params_m_std": params_s,
                      "seeds": [r["seed"] for r in group], "known": len(accs), "true_acc_mean": m, "true_acc_std": s,
                      "true_accs": [r["true_acc"] for r in group], "final_cells": [r["final_cell"] for r in group],
                      "cpu_s_mean": cpu_m, "cpu_s_std": cpu_s, "wall_s_mean": wall_m, "wall_s_std": wall_s,
                      "timed_runs": len(timed), "published": PUBLISHED.get(strategy)})
     return rows
+
+
+def pooled(runs: dict, by: str) -> list:
+    """Per strategy (``by="strategy"``) or objective: runs, covered runs, their true accuracy mean ± std and the
+    final cells' parameters (all runs), pooled over the other factor and the seeds."""
+    out = []
+    for value in sorted({r[by] for r in runs.values()}, key=_key):
+        group = [r for r in runs.values() if r[by] == value]
+        accs = [r["true_acc"] for r in group if r["true_acc"] is not None]
+        m, s = mean_std(accs)
+        pm, ps = mean_std([r["params_m"] for r in group])
+        out.append({by: value, "runs": len(group), "known": len(accs), "true_acc_mean": m, "true_acc_std": s,
+                    "params_m_mean": pm, "params_m_std": ps})
+    return out
 
 
 def main(argv=None) -> None:
@@ -144,35 +184,50 @@ def main(argv=None) -> None:
     r_mean, r_std = mean_std(random_accs)
     table_accs = [a for a in (truth.query(c) for c in truth.archs()) if a is not None]
     t_mean, t_std = mean_std(table_accs)
+    rp_mean, rp_std = mean_std([cell_params_m(space, c) for c in rng_cells])
+    tp_mean, tp_std = mean_std([cell_params_m(space, c) for c in truth.archs()])
+    by_strategy, by_objective = pooled(runs, "strategy"), pooled(runs, "objective")
     out = {"dataset": "cifar10", "source": truth.coverage(), "runs": runs, "by_strategy_objective": rows,
-           "random": {"n_sampled": len(rng_cells), "n_known": len(random_accs), "mean": r_mean, "std": r_std},
-           "random_table": {"n": len(table_accs), "mean": t_mean, "std": t_std},
+           "by_strategy": by_strategy, "by_objective": by_objective,
+           "random": {"n_sampled": len(rng_cells), "n_known": len(random_accs), "mean": r_mean, "std": r_std,
+                      "params_m_mean": rp_mean, "params_m_std": rp_std},
+           "random_table": {"n": len(table_accs), "mean": t_mean, "std": t_std, "params_m_mean": tp_mean,
+                            "params_m_std": tp_std},
            "published": {"source": PUBLISHED_SOURCE, "rows": PUBLISHED, "other": PUBLISHED_OTHER}}
     with open(os.path.join(folder, "results.json"), "w") as f:
         json.dump(out, f, indent=1)
     lines = ["# NAS-Bench-201 CPU searches by strategy and objective: the final cell's true CIFAR-10 accuracy", "",
              f"Ground truth: {truth.coverage()}. Accuracy: mean ± std over the runs whose final cell the table "
-             "covers; \"(k of n)\": k of the n runs covered. CPU seconds: user + system of the whole run "
-             "(`time`), mean ± std over the runs.", "",
-             "| strategy | objective | seeds | final cell's true accuracy (%) | CPU s per run | wall s per run | "
-             "published (full scale) |", "|---|---|---|---|---|---|---|"]
+             "covers; \"(k of n)\": k of the n runs covered. Params: the final cell's network at the benchmark's "
+             "size (C=16, N=5, 10 classes), millions, mean ± std over all runs, covered or not. CPU seconds: user + "
+             "system of the whole run (`time`), mean ± std over the runs.", "",
+             "| strategy | objective | seeds | final cell's true accuracy (%) | params (M) | CPU s per run | "
+             "wall s per run | published (full scale) |", "|---|---|---|---|---|---|---|---|"]
     for r in rows:
         pub = r["published"]
         pub_text = f"{pub['method']} {pub['mean']:.2f} ± {pub['std']:.2f}" if pub else "–"
         lines.append(f"| {r['strategy']} | {r['objective']} | {','.join(map(str, r['seeds']))} | "
                      f"{fmt(r['true_acc_mean'], r['true_acc_std'], r['known'], r['runs'])} | "
+                     f"{fmt(r['params_m_mean'], r['params_m_std'], digits=3)} | "
                      f"{fmt(r['cpu_s_mean'], r['cpu_s_std'], digits=0)} | "
                      f"{fmt(r['wall_s_mean'], r['wall_s_std'], digits=0)} | {pub_text} |")
     lines.append(f"| random cells (uniform over the space) | | {len(rng_cells)} cells | "
-                 f"{fmt(r_mean, r_std, len(random_accs), len(rng_cells))} | | | |")
-    lines.append(f"| table cells (the pool of smbo) | | {len(table_accs)} cells | {fmt(t_mean, t_std)} | | | |")
+                 f"{fmt(r_mean, r_std, len(random_accs), len(rng_cells))} | {fmt(rp_mean, rp_std, digits=3)} | | | |")
+    lines.append(f"| table cells (the pool of smbo) | | {len(table_accs)} cells | {fmt(t_mean, t_std)} | "
+                 f"{fmt(tp_mean, tp_std, digits=3)} | | | |")
+    for by, table in (("strategy", by_strategy), ("objective", by_objective)):
+        other = "objectives" if by == "strategy" else "strategies"
+        lines += ["", f"Pooled by {by} (over the {other} and seeds):", "",
+                  f"| {by} | runs | final cell's true accuracy (%) | params (M) |", "|---|---|---|---|"]
+        lines += [f"| {r[by]} | {r['runs']} | {fmt(r['true_acc_mean'], r['true_acc_std'], r['known'], r['runs'])} | "
+                  f"{fmt(r['params_m_mean'], r['params_m_std'], digits=3)} |" for r in table]
     lines += ["", f"Published: {PUBLISHED_SOURCE}. Other rows of that table: "
               + "; ".join(f"{o['method']} {o['mean']:.2f} ± {o['std']:.2f}" for o in PUBLISHED_OTHER)
               + ". They are not comparable one to one: the searches here are CPU-sized (supernet C=8, N=1, 640 images, "
               "8 epochs; smbo: 12 cells, each TinyNetwork C=8, N=1 trained 4 epochs on 800 images) and the ground "
               "truth is the table's metric named above. smbo picks from the table's cells only, so its baseline is "
               "the table cells' row, not the space's.", "",
-              "Per run: final cell, its true accuracy (how the table matched it), CPU seconds.", ""]
+              "Per run: final cell, its true accuracy (how the table matched it), params, CPU seconds.", ""]
     for name, r in sorted(runs.items(), key=lambda kv: (_key(kv[1]["strategy"]), _key(kv[1]["objective"]),
                                                         kv[1]["seed"])):
         acc = "?" if r["true_acc"] is None else f"{r['true_acc']:.2f}"
@@ -181,7 +236,8 @@ def main(argv=None) -> None:
         if r.get("per_round_true_acc"):
             rounds = "; the best-scored cell's true accuracy among the initial cells, then after each round: " + \
                 " -> ".join("?" if a is None else f"{a:.2f}" for a in r["per_round_true_acc"])
-        lines.append(f"- **{name}**: `{r['final_cell']}` {acc} ({r['match']}), {cpu} CPU s{rounds}")
+        lines.append(f"- **{name}**: `{r['final_cell']}` {acc} ({r['match']}), {r['params_m']:.3f} M params, "
+                     f"{cpu} CPU s{rounds}")
     with open(os.path.join(folder, "summary.md"), "w") as f:
         f.write("\n".join(lines) + "\n")
     print("\n".join(lines[:len(rows) + 8]))
