@@ -31,14 +31,21 @@ def _data():
     return {"source": generated(train_size=16, test_size=8), "batch_size": 8}
 
 
-def test_fit_uses_the_usable_cores_prints_it_once_and_records_it(in_tmp, capsys, monkeypatch):
+def _on_three_cores(in_tmp, monkeypatch, name):
+    """A one-batch training config on a process that may use 3 cores, and the list that receives the torch thread
+    count at the start of training."""
     monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 1, 2})
-    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
     during = []
     monkeypatch.setattr("unnas.modules.ArchTraining.on_train_start",
                         lambda self: during.append(torch.get_num_threads()))
-    cfg = write_config(in_tmp, _train(), _data(), name="threads", threads=None, limit_train_batches=1,
+    cfg = write_config(in_tmp, _train(), _data(), name=name, threads=None, limit_train_batches=1,
                        limit_val_batches=1)
+    return cfg, during
+
+
+def test_fit_uses_the_usable_cores_prints_it_once_and_records_it(in_tmp, capsys, monkeypatch):
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    cfg, during = _on_three_cores(in_tmp, monkeypatch, "threads")
     assert main(["fit", "-c", cfg]) == 0
     assert during == [3]
     out = capsys.readouterr().out
@@ -51,13 +58,8 @@ def test_fit_uses_the_usable_cores_prints_it_once_and_records_it(in_tmp, capsys,
 @pytest.mark.parametrize("env, expected", [("1", 1), ("2", 2), ("0", 3), ("four", 3), ("", 3)])
 def test_fit_takes_its_default_threads_from_omp_num_threads_when_it_is_a_positive_integer(
         in_tmp, capsys, monkeypatch, env, expected):
-    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 1, 2})
     monkeypatch.setenv("OMP_NUM_THREADS", env)
-    during = []
-    monkeypatch.setattr("unnas.modules.ArchTraining.on_train_start",
-                        lambda self: during.append(torch.get_num_threads()))
-    cfg = write_config(in_tmp, _train(), _data(), name="omp", threads=None, limit_train_batches=1,
-                       limit_val_batches=1)
+    cfg, during = _on_three_cores(in_tmp, monkeypatch, "omp")
     assert main(["fit", "-c", cfg]) == 0
     assert during == [expected]
     assert f"unnas: torch threads: {expected} " in capsys.readouterr().out
