@@ -10,7 +10,7 @@
 # Objectives: supervised (the configs' own), rotation, jigsaw, random_labels (pretext_tasks.RandomLabels, 10 classes).
 # Run from the repository root:
 #   bash docs/results/nb201-strategies/run.sh [CIFAR10_ROOT]
-# Environment (defaults in brackets): SEEDS ["1 2 3"], STRATEGIES ["darts gdas pcdarts rsws ddpnas tndnas smbo"],
+# Environment (defaults in brackets): SEEDS ["1 2 3 4 5"], STRATEGIES ["darts gdas pcdarts rsws ddpnas tndnas smbo"],
 # OBJECTIVES ["supervised rotation jigsaw random_labels"], THREADS [2] (torch threads of a run: --threads and
 # OMP_NUM_THREADS), OUT [docs/results/nb201-strategies] (runs go to $OUT/searches, the summary to $OUT),
 # LOGS [/tmp/unnas-nb201-strategies-logs] (console output of every run), SMBO_INIT [6], SMBO_ROUNDS [2],
@@ -24,7 +24,7 @@
 # are written to cpu_seconds.json in its folder.
 set -euo pipefail
 ROOT_DATA=${1:-data/cifar10}
-SEEDS=${SEEDS:-"1 2 3"}
+SEEDS=${SEEDS:-"1 2 3 4 5"}
 STRATEGIES=${STRATEGIES:-"darts gdas pcdarts rsws ddpnas tndnas smbo"}
 OBJECTIVES=${OBJECTIVES:-"supervised rotation jigsaw random_labels"}
 THREADS=${THREADS:-2}
