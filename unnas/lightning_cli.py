@@ -76,7 +76,7 @@ def default_threads() -> int:
     """Torch threads when nothing else sets them: ``OMP_NUM_THREADS`` where it is a positive integer (the
     variable the user already set for every OpenMP program), else the usable cores."""
     env = os.environ.get("OMP_NUM_THREADS", "").strip()
-    return int(env) if env.isdigit() and int(env) >= 1 else usable_cores()
+    return int(env) if env.isascii() and env.isdigit() and int(env) >= 1 else usable_cores()
 
 
 def choose_threads(setting: Optional[int], default: Optional[int]) -> int:
@@ -248,8 +248,9 @@ class UnnasCLI(LightningCLI):
 
     def add_arguments_to_parser(self, parser) -> None:
         parser.add_argument("--threads", type=Optional[int], default=None,
-                            help="torch threads (default for `unnas fit`: the usable cores); saved with the run, "
-                                 "since results at a fixed seed depend on it")
+                            help="torch threads (default for `unnas fit`: OMP_NUM_THREADS where it is a positive "
+                                 "integer, else the usable cores); saved with the run, since results at a fixed "
+                                 "seed depend on it")
 
     def parse_arguments(self, parser, args) -> None:
         try:

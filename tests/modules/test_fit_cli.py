@@ -55,7 +55,7 @@ def test_fit_uses_the_usable_cores_prints_it_once_and_records_it(in_tmp, capsys,
     assert yaml.safe_load((run_dir / "hparams.yaml").read_text())["threads"] == 3
 
 
-@pytest.mark.parametrize("env, expected", [("1", 1), ("2", 2), ("0", 3), ("four", 3), ("", 3)])
+@pytest.mark.parametrize("env, expected", [("1", 1), ("2", 2), ("0", 3), ("four", 3), ("", 3), ("²", 3)])
 def test_fit_takes_its_default_threads_from_omp_num_threads_when_it_is_a_positive_integer(
         in_tmp, capsys, monkeypatch, env, expected):
     monkeypatch.setenv("OMP_NUM_THREADS", env)
@@ -65,8 +65,8 @@ def test_fit_takes_its_default_threads_from_omp_num_threads_when_it_is_a_positiv
     assert f"unnas: torch threads: {expected} " in capsys.readouterr().out
     # --threads still wins over the variable
     during.clear()
-    assert main(["fit", "-c", cfg, "--threads=2"]) == 0
-    assert during == [2]
+    assert main(["fit", "-c", cfg, "--threads=4"]) == 0
+    assert during == [4]
 
 
 def test_threads_setting_is_applied_before_the_model_is_built(in_tmp, capsys, monkeypatch):

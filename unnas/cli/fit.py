@@ -22,9 +22,9 @@ def _user_errors() -> tuple:
 
 
 def run_lightning(argv: List[str]) -> int:
-    """``unnas fit|validate|test ...``: LightningCLI with torch threads defaulting to the usable cores; known user
-    errors (bad settings, a damaged checkpoint, a NaN loss) become one line and exit status 2. The caller's torch
-    thread count is restored afterwards."""
+    """``unnas fit|validate|test ...``: LightningCLI with torch threads defaulting to OMP_NUM_THREADS (a positive
+    integer), else the usable cores; known user errors (bad settings, a damaged checkpoint, a NaN loss) become one
+    line and exit status 2. The caller's torch thread count is restored afterwards."""
     import torch
 
     from unnas.lightning_cli import default_threads, run

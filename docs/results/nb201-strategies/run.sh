@@ -18,7 +18,7 @@
 #   SEEDS=1 STRATEGIES=ddpnas OBJECTIVES=supervised OUT=/tmp/nb201-strategies bash docs/results/nb201-strategies/run.sh
 # A strategy without its config is skipped with a line. A finished run (genotype.json and cpu_seconds.json exist) is
 # skipped, so the script resumes where it stopped. Several run.sh at once share the list: each run is claimed by one
-# of them (a folder <run>.lock holding its process id; the lock of a process no longer running is taken over), so
+# of them (flock on <run>.lock, released by the kernel when the run's processes end, however they end), so
 #   THREADS=1 bash docs/results/nb201-strategies/run.sh DATA & THREADS=1 bash docs/results/nb201-strategies/run.sh DATA
 # runs two searches at a time. Every run's wall, user and system seconds (bash's `time`, the run and its children)
 # are written to cpu_seconds.json in its folder.
@@ -54,7 +54,7 @@ config_of() {  # the strategy overlay of a strategy (DARTS first order: the base
 smbo_search() {  # run folder, objective, seed: a study of the objective run as a search; its best cell -> genotype.json
   local study="$1/version_0/study"
   OMP_NUM_THREADS="$THREADS" unnas study init "$study" --archs "nb201-table:$SMBO_INIT:$3" --tasks "$2" --seeds "$3" \
-    --data-root "$ROOT_DATA" &&
+    --config "$(config_of smbo)" --data-root "$ROOT_DATA" &&
   OMP_NUM_THREADS="$THREADS" unnas study search "$study" --objective "$2" --pool nb201-table --rounds "$SMBO_ROUNDS" \
     --per-round "$SMBO_PER_ROUND" --seed "$3" --threads "$THREADS" &&
   python - "$study" > "$1/version_0/genotype.json" <<'PY'
@@ -64,22 +64,18 @@ best = json.load(open(f"{sys.argv[1]}/search_rounds.json"))["rounds"][-1]["best"
 print(json.dumps({**json.loads(dict(Store.open(sys.argv[1]).archs())[best]), "id": best}, indent=1))
 PY
 }
-HELD=""  # the run this process holds; its lock goes when the run ends or the script exits
-trap 'if [ -n "$HELD" ]; then rm -rf "$HELD.lock"; fi' EXIT
-claim() {  # run folder: true when this process now holds the run (a lock appears whole or not at all: rename)
-  local tmp pid
-  tmp=$(mktemp -d "$1.claim.XXXXXX")
-  echo $$ > "$tmp/pid"
-  if ! mv -T "$tmp" "$1.lock" 2>/dev/null; then
-    pid=$(cat "$1.lock/pid" 2>/dev/null || true)
-    if { [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; } ||
-       ! { rm -rf "$1.lock" && mv -T "$tmp" "$1.lock" 2>/dev/null; }; then
-      rm -rf "$tmp"
-      return 1
-    fi
-  fi
-  HELD="$1"
+command -v flock > /dev/null || { echo "run.sh: error: needs flock (util-linux) to share the runs" >&2; exit 2; }
+HELD=""  # the run this process holds
+claim() {  # run folder: true when this process now holds the run's lock. flock on an open descriptor: the kernel
+  # releases it when every process holding it ends (the run's own processes inherit it), so no lock outlives a run
+  exec {LOCK_FD}>> "$1.lock"
+  if flock -n "$LOCK_FD"; then HELD="$1"; return 0; fi
+  exec {LOCK_FD}>&-
+  return 1
 }
+# The lock file goes once the run is finished (whoever opens it after that finds the run finished and skips it); a
+# run stopped part-way leaves its lock file, unlocked, until a later run.sh finishes the run.
+release() { rm -f "$HELD.lock"; exec {LOCK_FD}>&-; HELD=""; }
 finished() { [ -f "$1/version_0/genotype.json" ] && [ -f "$1/version_0/cpu_seconds.json" ]; }
 mkdir -p "$LOGS" "$OUT/searches"
 TIMEFORMAT='%R %U %S'
@@ -96,7 +92,7 @@ for seed in $SEEDS; do
       name="${strategy}_${objective}_seed${seed}"
       run="$OUT/searches/$name"
       if finished "$run" || ! claim "$run"; then continue; fi
-      if finished "$run"; then rm -rf "$run.lock"; HELD=""; continue; fi  # another process finished it meanwhile
+      if finished "$run"; then release; continue; fi  # another process finished it meanwhile
       rm -rf "$run"
       extra=()  # the configs' objective is supervised (10 classes)
       if [ "$objective" != supervised ]; then extra=(--model.init_args.task="${TASK[$objective]}"); fi
@@ -119,8 +115,7 @@ for seed in $SEEDS; do
       # keep what the summary and a reader need: alphas.json (every epoch's alphas, cell, true accuracy and the
       # strategy's state), metrics.csv, genotype.json, front.json, the config and the plots of the whole run
       rm -rf "$run/version_0/alphas" "$run/version_0/cells" "$run/version_0/genotypes" "$run/version_0/hparams.yaml"
-      rm -rf "$run.lock"
-      HELD=""
+      release
       echo "done: $name (${wall}s wall, $user user + $sys sys)"
     done
   done

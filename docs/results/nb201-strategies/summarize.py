@@ -39,22 +39,22 @@ _PARAMS: dict = {}
 
 
 def cell_params_m(space, cell) -> float:
-    """Parameters (millions) of *cell*'s network at the benchmark's size (the space's ``network``: C=16, N=5, 10
-    classes): the all-``none`` network's plus, per edge, what its op adds, measured once per op (parameters add up
+    """Parameters (millions) of *cell*'s network at *space*'s size (``NB201Space()``: the benchmark's, C=16, N=5,
+    10 classes): the all-``none`` network's plus, per edge, what its op adds, measured once per op (parameters add up
     over modules, and every edge maps C channels to C, so an op adds the same wherever it sits)."""
-    if not _PARAMS:
+    counts = _PARAMS.setdefault((space.channels, space.layers), {})
+    if not counts:
         from unnas.spaces.complexity import count_params
 
         def params(text):
             return count_params(space.network(space.parse(text)))
 
         none = "|none~0|+|none~0|none~1|+|none~0|none~1|none~2|"
-        _PARAMS["base"] = params(none)
+        counts["base"] = params(none)
         for op in PRIMITIVES:
-            _PARAMS[op] = params(none.replace("none~0", f"{op}~0", 1)) - _PARAMS["base"]
-    text = str(cell)
-    edges = [e.split("~")[0] for e in text.replace("+", "").split("|") if e]
-    return (_PARAMS["base"] + sum(_PARAMS[op] for op in edges)) / 1e6
+            counts[op] = params(none.replace("none~0", f"{op}~0", 1)) - counts["base"]
+    edges = [e.split("~")[0] for e in str(cell).replace("+", "").split("|") if e]
+    return (counts["base"] + sum(counts[op] for op in edges)) / 1e6
 
 
 def _key(name: str):
@@ -107,11 +107,11 @@ def _smbo_run(path: str, space, truth) -> dict:
     archs = dict(store.archs())
     proposed = {p["id"] for r in rounds for p in r["proposals"]}
     initial = {a: v for a, v in objective_scores(store, record["objective"]).items() if a not in proposed}
-    best_ids = [max(initial, key=initial.get)] + [r["best"]["id"] for r in rounds]
-    cells = [space.load(archs[a]) for a in best_ids]
+    first = [max(initial, key=initial.get)] if initial else []  # none when no initial cell was scored
+    cells = [space.load(archs[a]) for a in first + [r["best"]["id"] for r in rounds]]
     acc, how = truth.lookup(cells[-1])
     return {"rounds": len(rounds), "trained": len(archs), "final_cell": str(cells[-1]), "true_acc": acc,
-            "match": how, "per_round_true_acc": [truth.lookup(c)[0] for c in cells]}
+            "match": how, "per_round_true_acc": [None] * (not initial) + [truth.lookup(c)[0] for c in cells]}
 
 
 def load_runs(folder: str, space, truth) -> dict:
@@ -187,6 +187,7 @@ def main(argv=None) -> None:
     rp_mean, rp_std = mean_std([cell_params_m(space, c) for c in rng_cells])
     tp_mean, tp_std = mean_std([cell_params_m(space, c) for c in truth.archs()])
     by_strategy, by_objective = pooled(runs, "strategy"), pooled(runs, "objective")
+    smbo_cells = "/".join(str(n) for n in sorted({r["trained"] for r in runs.values() if "trained" in r})) or "no"
     out = {"dataset": "cifar10", "source": truth.coverage(), "runs": runs, "by_strategy_objective": rows,
            "by_strategy": by_strategy, "by_objective": by_objective,
            "random": {"n_sampled": len(rng_cells), "n_known": len(random_accs), "mean": r_mean, "std": r_std,
@@ -213,7 +214,7 @@ def main(argv=None) -> None:
                      f"{fmt(r['wall_s_mean'], r['wall_s_std'], digits=0)} | {pub_text} |")
     lines.append(f"| random cells (uniform over the space) | | {len(rng_cells)} cells | "
                  f"{fmt(r_mean, r_std, len(random_accs), len(rng_cells))} | {fmt(rp_mean, rp_std, digits=3)} | | | |")
-    lines.append(f"| table cells (the pool of smbo) | | {len(table_accs)} cells | {fmt(t_mean, t_std)} | "
+    lines.append(f"| all table cells (the pool of smbo) | | {len(table_accs)} cells | {fmt(t_mean, t_std)} | "
                  f"{fmt(tp_mean, tp_std, digits=3)} | | | |")
     for by, table in (("strategy", by_strategy), ("objective", by_objective)):
         other = "objectives" if by == "strategy" else "strategies"
@@ -224,9 +225,9 @@ def main(argv=None) -> None:
     lines += ["", f"Published: {PUBLISHED_SOURCE}. Other rows of that table: "
               + "; ".join(f"{o['method']} {o['mean']:.2f} ± {o['std']:.2f}" for o in PUBLISHED_OTHER)
               + ". They are not comparable one to one: the searches here are CPU-sized (supernet C=8, N=1, 640 images, "
-              "8 epochs; smbo: 12 cells, each TinyNetwork C=8, N=1 trained 4 epochs on 800 images) and the ground "
-              "truth is the table's metric named above. smbo picks from the table's cells only, so its baseline is "
-              "the table cells' row, not the space's.", "",
+              f"8 epochs; smbo: {smbo_cells} cells, each TinyNetwork C=8, N=1 trained 4 epochs on 800 images) and the "
+              "ground truth is the table's metric named above. smbo picks from the table's cells only, so its "
+              "baseline is the table cells' row, not the space's.", "",
               "Per run: final cell, its true accuracy (how the table matched it), params, CPU seconds.", ""]
     for name, r in sorted(runs.items(), key=lambda kv: (_key(kv[1]["strategy"]), _key(kv[1]["objective"]),
                                                         kv[1]["seed"])):
