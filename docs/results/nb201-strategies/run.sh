@@ -51,10 +51,19 @@ config_of() {  # the strategy overlay of a strategy (DARTS first order: the base
     *) echo "configs/search/strategies/$1.yaml" ;;
   esac
 }
-smbo_search() {  # run folder, objective, seed: a study of the objective run as a search; its best cell -> genotype.json
+supernet_search() {  # run folder, objective, seed, config: the search config with the strategy's overlay
+  local name extra=()  # the configs' objective is supervised (10 classes)
+  name=$(basename "$1")
+  if [ "$2" != supervised ]; then extra=(--model.init_args.task="${TASK[$2]}"); fi
+  OMP_NUM_THREADS="$THREADS" unnas fit -c "$BASE" -c "$4" --threads="$THREADS" \
+    --seed_everything="$3" --data.source.init_args.root="$ROOT_DATA" "${extra[@]}" \
+    --trainer.logger='[{"class_path": "lightning.pytorch.loggers.CSVLogger", "init_args": {"save_dir": "'"$OUT/searches"'", "name": "'"$name"'"}}]' \
+    --trainer.callbacks='[]' --trainer.enable_checkpointing=false --trainer.enable_progress_bar=false
+}
+smbo_search() {  # run folder, objective, seed, study config: the objective's study run as a search -> genotype.json
   local study="$1/version_0/study"
   OMP_NUM_THREADS="$THREADS" unnas study init "$study" --archs "nb201-table:$SMBO_INIT:$3" --tasks "$2" --seeds "$3" \
-    --config "$(config_of smbo)" --data-root "$ROOT_DATA" &&
+    --config "$4" --data-root "$ROOT_DATA" &&
   OMP_NUM_THREADS="$THREADS" unnas study search "$study" --objective "$2" --pool nb201-table --rounds "$SMBO_ROUNDS" \
     --per-round "$SMBO_PER_ROUND" --seed "$3" --threads "$THREADS" &&
   python - "$study" > "$1/version_0/genotype.json" <<'PY'
@@ -94,18 +103,10 @@ for seed in $SEEDS; do
       if finished "$run" || ! claim "$run"; then continue; fi
       if finished "$run"; then release; continue; fi  # another process finished it meanwhile
       rm -rf "$run"
-      extra=()  # the configs' objective is supervised (10 classes)
-      if [ "$objective" != supervised ]; then extra=(--model.init_args.task="${TASK[$objective]}"); fi
-      if [ "$strategy" = smbo ]; then
-        if ! { time smbo_search "$run" "$objective" "$seed" > "$LOGS/$name.log" 2>&1; } 2> "$LOGS/$name.time"; then
-          echo "run $name failed; see $LOGS/$name.log"
-          exit 1
-        fi
-      elif ! { time OMP_NUM_THREADS="$THREADS" unnas fit -c "$BASE" -c "$config" --threads="$THREADS" \
-          --seed_everything="$seed" --data.source.init_args.root="$ROOT_DATA" "${extra[@]}" \
-          --trainer.logger='[{"class_path": "lightning.pytorch.loggers.CSVLogger", "init_args": {"save_dir": "'"$OUT/searches"'", "name": "'"$name"'"}}]' \
-          --trainer.callbacks='[]' --trainer.enable_checkpointing=false --trainer.enable_progress_bar=false \
-          > "$LOGS/$name.log" 2>&1; } 2> "$LOGS/$name.time"; then
+      search=supernet_search
+      if [ "$strategy" = smbo ]; then search=smbo_search; fi
+      if ! { time "$search" "$run" "$objective" "$seed" "$config" > "$LOGS/$name.log" 2>&1; } \
+          2> "$LOGS/$name.time"; then
         echo "run $name failed; see $LOGS/$name.log"
         exit 1
       fi

@@ -76,14 +76,6 @@ def fmt(mean, std, known=None, runs=None, digits=2):
     return f"{mean:.{digits}f} ± {std:.{digits}f}{cov}"
 
 
-def _seconds(run_dir: str):
-    path = os.path.join(run_dir, "cpu_seconds.json")
-    if not os.path.exists(path):
-        return None
-    with open(path) as f:
-        return json.load(f)
-
-
 def _supernet_run(path: str, space, truth) -> dict:
     """A supernet search (alphas.json): the last epoch's cell, and every epoch's cell's true accuracy."""
     with open(path) as f:
@@ -117,22 +109,31 @@ def _smbo_run(path: str, space, truth) -> dict:
 def load_runs(folder: str, space, truth) -> dict:
     """Every finished run under *folder*/searches (``genotype.json`` and ``cpu_seconds.json`` written, as run.sh
     counts them; a run stopped part-way is left out): its final cell, true accuracy and CPU seconds."""
+    readers = (("alphas.json", _supernet_run), (os.path.join("study", "search_rounds.json"), _smbo_run))
     runs = {}
-    found = [(p, _supernet_run) for p in glob.glob(os.path.join(folder, "searches", "*", "version_0", "alphas.json"))]
-    found += [(p, _smbo_run) for p in glob.glob(os.path.join(folder, "searches", "*", "version_0", "study",
-                                                             "search_rounds.json"))]
-    for path, read in sorted(found):
-        run_dir = os.path.join(folder, "searches", os.path.relpath(path, os.path.join(folder, "searches")).split(
-            os.sep)[0], "version_0")
+    for run_dir in sorted(glob.glob(os.path.join(folder, "searches", "*", "version_0"))):
         name = os.path.basename(os.path.dirname(run_dir))
         match = RUN_NAME.match(name)
         done = all(os.path.exists(os.path.join(run_dir, f)) for f in ("genotype.json", "cpu_seconds.json"))
-        if match is None or not done:
+        found = [(os.path.join(run_dir, f), read) for f, read in readers if os.path.exists(os.path.join(run_dir, f))]
+        if match is None or not done or not found:
             continue
+        path, read = found[0]
         run = read(path, space, truth)
+        with open(os.path.join(run_dir, "cpu_seconds.json")) as f:
+            seconds = json.load(f)
         runs[name] = {"strategy": match["strategy"], "objective": match["objective"], "seed": int(match["seed"]),
-                      **run, "params_m": cell_params_m(space, run["final_cell"]), "seconds": _seconds(run_dir)}
+                      **run, "params_m": cell_params_m(space, run["final_cell"]), "seconds": seconds}
     return runs
+
+
+def _accuracy_and_params(group: list) -> dict:
+    """Of a group of runs: how many the table covers, their true accuracy mean ± std, and the final cells'
+    parameters (all runs) mean ± std."""
+    accs = [r["true_acc"] for r in group if r["true_acc"] is not None]
+    m, s = mean_std(accs)
+    pm, ps = mean_std([r["params_m"] for r in group])
+    return {"known": len(accs), "true_acc_mean": m, "true_acc_std": s, "params_m_mean": pm, "params_m_std": ps}
 
 
 def summarize(runs: dict) -> list:
@@ -143,15 +144,11 @@ def summarize(runs: dict) -> list:
     for strategy, objective in pairs:
         group = sorted((r for r in runs.values() if (r["strategy"], r["objective"]) == (strategy, objective)),
                        key=lambda r: r["seed"])
-        accs = [r["true_acc"] for r in group if r["true_acc"] is not None]
-        m, s = mean_std(accs)
         timed = [r["seconds"] for r in group if r["seconds"]]
         cpu_m, cpu_s = mean_std([t["cpu_s"] for t in timed])
         wall_m, wall_s = mean_std([t["wall_s"] for t in timed])
-        params_m, params_s = mean_std([r["params_m"] for r in group])
         rows.append({"strategy": strategy, "objective": objective, "runs": len(group),
-                     "params_m_mean": params_m, "params_m_std": params_s,
-                     "seeds": [r["seed"] for r in group], "known": len(accs), "true_acc_mean": m, "true_acc_std": s,
+                     "seeds": [r["seed"] for r in group], **_accuracy_and_params(group),
                      "true_accs": [r["true_acc"] for r in group], "final_cells": [r["final_cell"] for r in group],
                      "cpu_s_mean": cpu_m, "cpu_s_std": cpu_s, "wall_s_mean": wall_m, "wall_s_std": wall_s,
                      "timed_runs": len(timed), "published": PUBLISHED.get(strategy)})
@@ -164,11 +161,7 @@ def pooled(runs: dict, by: str) -> list:
     out = []
     for value in sorted({r[by] for r in runs.values()}, key=_key):
         group = [r for r in runs.values() if r[by] == value]
-        accs = [r["true_acc"] for r in group if r["true_acc"] is not None]
-        m, s = mean_std(accs)
-        pm, ps = mean_std([r["params_m"] for r in group])
-        out.append({by: value, "runs": len(group), "known": len(accs), "true_acc_mean": m, "true_acc_std": s,
-                    "params_m_mean": pm, "params_m_std": ps})
+        out.append({by: value, "runs": len(group), **_accuracy_and_params(group)})
     return out
 
 
