@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from unnas.spaces.heads import Head
+from pretext_tasks.heads import Head
 
 Style = Literal["cifar", "imagenet"]
 
@@ -149,7 +149,10 @@ class PretextTask(nn.Module):
     buffers that follow ``.to(device)``; the buffers are not persistent, so they never enter a checkpoint.
 
     Attributes:
-        name: short identifier ("supervised", "rotation", "colorization", "jigsaw").
+        name: short identifier ("supervised", "rotation", "colorization", "jigsaw"), the objective's name
+            everywhere (see :mod:`pretext_tasks.registry`).
+        label, order, default_study, color: registry metadata: display name, display order, membership of a
+            study's default objectives, fixed plot colour.
         needs_labels: whether :meth:`prepare` needs dataset labels.
         input_channels: channels of one network input image (1 for colorization).
         num_classes: number of classes the head predicts (per pixel for colorization).
@@ -160,6 +163,14 @@ class PretextTask(nn.Module):
     """
 
     name: str = "task"
+    #: display name in reports and plots
+    label: str = ""
+    #: display and iteration order among the objectives (ties by name)
+    order: float = 100.0
+    #: one of the objectives a study trains when none are named
+    default_study: bool = False
+    #: a fixed matplotlib colour in every figure (None: one from the palette by position)
+    color: Optional[str] = None
     needs_labels: bool = False
     rank_metric: str = "best_acc"
     #: ImageNet style: a random resized crop for training (False: the test crop for training too, for objectives

@@ -10,8 +10,9 @@ import torch
 from kornia.color import rgb_to_lab
 from torch import Tensor
 
+from pretext_tasks.registry import register
 from pretext_tasks.base import PretextTask, Style, as_float_images, random_hflip
-from unnas.spaces.heads import DenseHead, Head
+from pretext_tasks.heads import DenseHead, Head
 
 DATA_DIR = Path(__file__).resolve().parent / "data"
 PTS_IN_HULL = DATA_DIR / "pts_in_hull.npy"
@@ -78,6 +79,7 @@ def nearest_ab_bin(ab: Tensor, bins: Tensor, table: Tensor) -> Tensor:
     return out.reshape(shape)
 
 
+@register
 class Colorization(PretextTask):
     """Predict each pixel's colour bin from the lightness channel.
 
@@ -87,7 +89,7 @@ class Colorization(PretextTask):
     averages of the dataset's RGB statistics: (L/100 - 0.4735)/0.2507 on CIFAR-10, (L/100 - 0.449)/0.226
     on ImageNet). The target of a pixel is the index of the nearest of the 313 ab bin centres
     (:data:`PTS_IN_HULL`), at full input resolution. Head: 1x1 conv to 313 channels + bilinear
-    upsampling to the input size (:class:`~unnas.spaces.heads.DenseHead`). Loss and accuracy are per pixel.
+    upsampling to the input size (:class:`~pretext_tasks.heads.DenseHead`). Loss and accuracy are per pixel.
 
     Args:
         style: "cifar" (flip only) or "imagenet" (Inception crop on the CPU + flip; no PCA lighting).
@@ -96,6 +98,10 @@ class Colorization(PretextTask):
     """
 
     name = "colorization"
+    label = "Colorization"
+    order = 2
+    default_study = True
+    color = "#f28e2b"
     needs_labels = False
     input_channels = 1
 

@@ -12,8 +12,9 @@ from kornia.enhance import adjust_hue, adjust_saturation
 from kornia.geometry.transform import crop_and_resize
 from torch import Tensor, nn
 
+from pretext_tasks.registry import register
 from pretext_tasks.base import PretextTask, Style, as_float_images, draw_uniform, normalize, random_hflip
-from unnas.spaces.heads import Head
+from pretext_tasks.heads import Head
 
 # SimCLR's crop: area fraction and aspect ratio ranges of torchvision's RandomResizedCrop.
 CROP_SCALE = (0.08, 1.0)
@@ -93,6 +94,7 @@ class ProjectionHead(Head):
         return self.mlp(features.mean(dim=(-2, -1)))
 
 
+@register
 class Contrastive(PretextTask):
     """SimCLR: pull together the embeddings of two augmented views of an image, push apart the others.
 
@@ -116,6 +118,10 @@ class Contrastive(PretextTask):
     """
 
     name = "contrastive"
+    label = "Contrastive"
+    order = 5
+    default_study = False
+    color = "#9c755f"
     needs_labels = False
     random_crop = False
     input_channels = 3

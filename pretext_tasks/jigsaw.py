@@ -12,6 +12,7 @@ import torch
 from kornia.color import rgb_to_grayscale
 from torch import Tensor
 
+from pretext_tasks.registry import register
 from pretext_tasks.base import (
     LIGHTING_STD,
     PretextTask,
@@ -25,7 +26,7 @@ from pretext_tasks.base import (
     pca_lighting,
     random_hflip,
 )
-from unnas.spaces.heads import Head, TileHead
+from pretext_tasks.heads import Head, TileHead
 
 DATA_DIR = Path(__file__).resolve().parent / "data"
 # The permutation sets shipped with UnNAS: (grid, count) -> file.
@@ -108,6 +109,7 @@ def check_permutations(perms: np.ndarray) -> None:
         raise ValueError("a permutation set must not repeat a permutation")
 
 
+@register
 class Jigsaw(PretextTask):
     """Predict which permutation shuffled the tiles of a ``grid x grid`` split of the image.
 
@@ -117,7 +119,7 @@ class Jigsaw(PretextTask):
     ``psz = S // grid`` pixels; from each cell a ``t = int(psz * tile_fraction)`` tile is cut at a random
     offset, standardised to zero mean and unit std (scalars over its channels and pixels), and the tile
     from cell p (row-major) is written to slot ``perm[p]``. Inputs are ``[B, grid**2, 3, t, t]``; the head
-    (:class:`~unnas.spaces.heads.TileHead`) runs one trunk on every tile, concatenates the pooled tile
+    (:class:`~pretext_tasks.heads.TileHead`) runs one trunk on every tile, concatenates the pooled tile
     features in slot order and applies one linear layer.
 
     CIFAR (S = 32): 2x2 grid, all 24 permutations, 12x12 tiles. ImageNet style: resize 256 + 255 crop on
@@ -143,6 +145,10 @@ class Jigsaw(PretextTask):
     """
 
     name = "jigsaw"
+    label = "Jigsaw"
+    order = 3
+    default_study = True
+    color = "#59a14f"
     needs_labels = False
     input_channels = 3
 

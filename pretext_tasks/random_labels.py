@@ -7,8 +7,9 @@ from typing import Optional, Sequence, Tuple
 import torch
 from torch import Tensor
 
+from pretext_tasks.registry import register
 from pretext_tasks.base import PretextTask, Style, as_float_images
-from unnas.spaces.heads import ClassifierHead, Head
+from pretext_tasks.heads import ClassifierHead, Head
 
 # Modulus of the image hash: a prime, so the hash of two different images collides with probability 1/P.
 HASH_PRIME = 2 ** 31 - 1
@@ -36,6 +37,7 @@ def image_hash_labels(images: Tensor, num_classes: int, seed: int) -> Tensor:
     return h % num_classes
 
 
+@register
 class RandomLabels(PretextTask):
     """Classify each image into a random class that is fixed for that image (RLNAS's training signal).
 
@@ -60,6 +62,10 @@ class RandomLabels(PretextTask):
     """
 
     name = "random_labels"
+    label = "Random labels"
+    order = 4
+    default_study = False
+    color = "#b07aa1"
     needs_labels = False
     random_crop = False
     rank_metric = "train_acc"

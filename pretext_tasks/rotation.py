@@ -7,10 +7,12 @@ from typing import Optional, Sequence, Tuple
 import torch
 from torch import Tensor
 
+from pretext_tasks.registry import register
 from pretext_tasks.base import PretextTask, Style, as_float_images
-from unnas.spaces.heads import ClassifierHead, Head
+from pretext_tasks.heads import ClassifierHead, Head
 
 
+@register
 class Rotation(PretextTask):
     """Predict by how many quarter turns an image was rotated.
 
@@ -25,6 +27,10 @@ class Rotation(PretextTask):
     """
 
     name = "rotation"
+    label = "Rotation"
+    order = 1
+    default_study = True
+    color = "#4e79a7"
     needs_labels = False
     input_channels = 3
     num_classes = 4

@@ -7,10 +7,12 @@ from typing import Optional, Sequence, Tuple
 import torch
 from torch import Tensor
 
+from pretext_tasks.registry import register
 from pretext_tasks.base import PretextTask, Style, as_float_images
-from unnas.spaces.heads import ClassifierHead, Head
+from pretext_tasks.heads import ClassifierHead, Head
 
 
+@register
 class Supervised(PretextTask):
     """Predict the dataset label: global average pooling + one linear layer.
 
@@ -27,6 +29,10 @@ class Supervised(PretextTask):
     """
 
     name = "supervised"
+    label = "Supervised"
+    order = 0
+    default_study = True
+    color = "#e15759"
     needs_labels = True
     input_channels = 3
 

@@ -16,7 +16,7 @@ from unnas.cli.rank import objective_classes, rank_batches
 from unnas.data import ImageFolder
 from unnas.rankers import data_batch, image_batch
 from unnas.spaces import NB201Space
-from unnas.spaces.heads import ClassifierHead
+from pretext_tasks.heads import ClassifierHead
 
 TINY = ["nb201_resnet", "--channels", "4", "--layers", "1", "--json"]
 LOSS_RANKERS = "grad_norm,snip,grasp,fisher"

@@ -5,10 +5,11 @@ from __future__ import annotations
 import argparse
 from typing import Iterable, List, Optional, Sequence, TextIO, Tuple
 
+from unnas.errors import UserError
 from unnas.spaces.base import DatasetSpec, detect_space, space_class, space_names
 
 
-class UsageError(Exception):
+class UsageError(UserError):
     """Bad command-line input; reported as one line."""
 
 

@@ -18,7 +18,7 @@ import torch
 from PIL import Image, UnidentifiedImageError
 from torch.utils.data import Dataset
 
-from unnas.errors import ConfigError
+from unnas.errors import ConfigError, UserError
 
 Split = Literal["train", "test"]
 Transform = Callable[[Image.Image], torch.Tensor]
@@ -43,7 +43,7 @@ def _unwrap_worker_message(message: str) -> str:
     return message
 
 
-class DataError(ValueError):
+class DataError(UserError, ValueError):
     """A dataset that cannot be found or read; the one-line message names the path and the fix.
 
     Raised in a DataLoader worker, it reaches the main process as the same type with the same line (and the

@@ -2,7 +2,7 @@
 
 ``unnas.spaces.darts`` (the DARTS cell space), ``unnas.spaces.nb201`` (NAS-Bench-201) and ``unnas.spaces.nb101``
 (NAS-Bench-101, for training and ranking: no supernet); the pieces every space
-shares are here: output heads (:mod:`~unnas.spaces.heads`), complexity counting (:mod:`~unnas.spaces.complexity`)
+shares are here: output heads (:mod:`~pretext_tasks.heads`), complexity counting (:mod:`~unnas.spaces.complexity`)
 and the exact performance switches (:mod:`~unnas.spaces.speedups`).
 """
 

@@ -29,12 +29,12 @@ import numpy as np
 import torch
 from torch import nn
 
-from unnas.errors import ConfigError
+from unnas.errors import ConfigError, UserError
 
 HeadFactory = Callable[[int], nn.Module]
 
 
-class ArchError(ValueError):
+class ArchError(UserError, ValueError):
     """An architecture that cannot be parsed or is not valid in its space; the message is one line."""
 
 

@@ -20,6 +20,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple
 
+from unnas.errors import UserError
+
 DB_NAME = "study.sqlite"
 
 SCHEMA = """
@@ -44,7 +46,7 @@ CREATE INDEX IF NOT EXISTS jobs_status ON jobs (status, lease_expires);
 """
 
 
-class StudyError(ValueError):
+class StudyError(UserError, ValueError):
     """A study folder that is missing, already initialised, or asked for something it does not hold."""
 
 

@@ -10,7 +10,7 @@ from torch import nn
 
 import pretext_tasks
 from unnas.spaces.complexity import count_macs, count_params
-from unnas.spaces.heads import ClassifierHead, classifier_head
+from pretext_tasks.heads import ClassifierHead, classifier_head
 from unnas.spaces.nb201 import NB201Space, NB201Supernet, TinyNetwork, parse_cell
 from unnas.spaces.nb201.networks import InferCell
 from unnas.spaces.nb201.ops import OPS, PRIMITIVES, ReLUConvBN, ResNetBasicblock, Zero

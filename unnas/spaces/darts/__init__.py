@@ -13,7 +13,7 @@ from unnas.spaces.darts.genotype import (
     registered_names,
     save_genotype,
 )
-from unnas.spaces.heads import ClassifierHead, DenseHead, Head, HeadFactory, TileHead, classifier_head
+from pretext_tasks.heads import ClassifierHead, DenseHead, Head, HeadFactory, TileHead, classifier_head
 from unnas.spaces.darts.networks import NetworkCIFAR, NetworkImageNet
 from unnas.spaces.darts.ops import OPS, PRIMITIVES
 from unnas.spaces.darts.sample import sample_genotypes

@@ -16,7 +16,7 @@ from torch import nn
 from unnas.errors import ConfigError
 from unnas.spaces.base import check_positive
 from unnas.spaces.darts.genotype import Edge, GenotypeLike, load_genotype
-from unnas.spaces.heads import HeadFactory, classifier_head
+from pretext_tasks.heads import HeadFactory, classifier_head
 from unnas.spaces.darts.ops import OPS, FactorizedReduce, Identity, ReLUConvBN
 from unnas.spaces.speedups import Speedups, apply_speedups, cat_channels, to_layout
 

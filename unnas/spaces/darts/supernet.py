@@ -20,7 +20,7 @@ from torch import nn
 
 from unnas.spaces.base import Supernet as SupernetBase
 from unnas.spaces.darts.genotype import Genotype, make_genotype
-from unnas.spaces.heads import HeadFactory, classifier_head
+from pretext_tasks.heads import HeadFactory, classifier_head
 from unnas.errors import ConfigError
 from unnas.spaces.base import check_positive
 from unnas.spaces.darts.networks import check_imagenet_channels, check_shape, reduction_indices

@@ -25,7 +25,7 @@ from torch import nn
 
 from unnas.errors import ConfigError
 from unnas.spaces.base import check_positive
-from unnas.spaces.heads import HeadFactory, classifier_head
+from pretext_tasks.heads import HeadFactory, classifier_head
 from unnas.spaces.nb101.cell import NB101Cell, parse_cell
 from unnas.spaces.speedups import Speedups, apply_speedups, cat_channels, to_layout
 

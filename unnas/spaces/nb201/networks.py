@@ -17,7 +17,7 @@ import torch
 from torch import nn
 
 from unnas.spaces.base import check_positive
-from unnas.spaces.heads import HeadFactory, classifier_head
+from pretext_tasks.heads import HeadFactory, classifier_head
 from unnas.spaces.nb201.cell import EDGES, NB201Cell, parse_cell
 from unnas.spaces.nb201.ops import OPS, ResNetBasicblock
 from unnas.spaces.speedups import Speedups, apply_speedups, to_layout

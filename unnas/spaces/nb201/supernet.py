@@ -25,7 +25,7 @@ from torch import nn
 
 from unnas.spaces.base import Supernet
 from unnas.spaces.darts.supernet import MixedOp, unpack_op_weights
-from unnas.spaces.heads import HeadFactory, classifier_head
+from pretext_tasks.heads import HeadFactory, classifier_head
 from unnas.spaces.nb201.cell import EDGES, NB201Cell
 from unnas.spaces.nb201.networks import build_skeleton, check_shape
 from unnas.spaces.nb201.ops import OPS, PRIMITIVES
