@@ -1,7 +1,7 @@
 """Time every training-free ranker (all of ``unnas.rankers.RANKERS``) on the paper's 500 DARTS architectures.
 
 Each architecture is built at the CPU study's network shape (the DARTS space arguments of ``--config``,
-``configs/study/cifar10_cpu/supervised.yaml``: NetworkCIFAR, C=8, 5 cells; ``--channels`` / ``--layers`` override
+``configs/study/cifar10_cpu/base.yaml``: NetworkCIFAR, C=8, 5 cells; ``--channels`` / ``--layers`` override
 them) after ``torch.manual_seed(--seed)`` and scored by each ranker on the seeded Gaussian batch of ``unnas rank``
 (``gaussian_batch((3, 32, 32), --batch, 10, --seed)``; loss rankers: cross-entropy on its labels). Each
 ``Ranker.score`` call is timed on its own (its deep copy of the network included); building the network is timed
@@ -29,7 +29,7 @@ import sys
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-DEFAULT_CONFIG = os.path.join(ROOT, "configs", "study", "cifar10_cpu", "supervised.yaml")
+DEFAULT_CONFIG = os.path.join(ROOT, "configs", "study", "cifar10_cpu", "base.yaml")
 #: the paper's 500 DARTS architectures
 ARCH_SET = "unnas500"
 

@@ -36,8 +36,8 @@ import tempfile
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-OBJECTIVES = ("supervised", "rotation", "colorization", "jigsaw")
-#: images per step of UnNAS's CIFAR-10 sample-study recipe (rotation feeds 4 copies of each, jigsaw 4 tiles)
+#: images per step of UnNAS's CIFAR-10 sample-study recipe (rotation feeds 4 copies of each, jigsaw 4 tiles); an
+#: objective of none of these takes the supervised batch unless --train-batch says otherwise
 PAPER_BATCH = {"supervised": 128, "rotation": 32, "colorization": 128, "jigsaw": 32}
 
 
@@ -101,7 +101,7 @@ def saved_mb(fn) -> float:
 
 
 def search_step(net, strategy, w_opt, a_opt, batch: int, image_size: int, dev):
-    """Closures ``(step, forward)`` on two seeded random batches: one search step as DartsSearch runs it (the
+    """Closures ``(step, forward)`` on two seeded random batches: one search step as WeightSharingSearch runs it (the
     strategy's architecture gradient and Adam step, then a weight forward/backward, clip at 5 and SGD step), and
     the weight forward alone."""
     import torch
@@ -128,7 +128,7 @@ def search_step(net, strategy, w_opt, a_opt, batch: int, image_size: int, dev):
 
 
 def _search_setup(order: int, sp, args, dev):
-    """A supernet under *sp* and a closure doing one search step, as DartsSearch does it."""
+    """A supernet under *sp* and a closure doing one search step, as WeightSharingSearch does it."""
     import torch
 
     from unnas.modules.strategies import FirstOrder, SecondOrder
@@ -158,13 +158,12 @@ def _train_setup(task_name: str, sp, args, dev):
     from unnas.spaces.darts import NetworkCIFAR, count_macs
 
     torch.manual_seed(0)
-    task = {"supervised": lambda: pretext_tasks.Supervised(num_classes=10), "rotation": pretext_tasks.Rotation,
-            "colorization": pretext_tasks.Colorization, "jigsaw": pretext_tasks.Jigsaw}[task_name]().to(dev)
+    task = pretext_tasks.build_objective(task_name, num_classes=10).to(dev)
     net = NetworkCIFAR(args.genotype, C=args.train_channels, layers=args.train_layers,
                        input_channels=task.input_channels, head=task.head, speedups=sp).to(dev)
     opt = torch.optim.SGD(net.parameters(), lr=0.1, momentum=0.9, nesterov=True, weight_decay=5e-4)
     g = torch.Generator().manual_seed(1)
-    batch = args.train_batch or PAPER_BATCH[task_name]
+    batch = args.train_batch or PAPER_BATCH.get(task_name, PAPER_BATCH["supervised"])
     images = torch.rand(batch, 3, 32, 32, generator=g).to(dev)
     labels = torch.randint(0, 10, (batch,), generator=g).to(dev)
     x, y = task.prepare(images, labels, train=True, generator=torch.Generator(device=dev).manual_seed(2))
@@ -315,18 +314,29 @@ def _off():
     return Speedups.off()
 
 
+def searchable_spaces() -> list:
+    """The registered spaces that build a weight-sharing supernet (what search1/search2 time)."""
+    from unnas.spaces.base import space_class, space_names
+
+    return [name for name in space_names() if space_class(name).searchable]
+
+
 def main() -> None:
+    import pretext_tasks
+    from unnas.spaces.base import DEFAULT_SPACE
+
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--which", nargs="+", default=["search1", "search2", "train", "conv"],
                    choices=["search1", "search2", "train", "study", "conv"])
-    p.add_argument("--objectives", nargs="+", default=list(OBJECTIVES), choices=OBJECTIVES)
+    p.add_argument("--objectives", nargs="+", default=pretext_tasks.default_objectives(),
+                   choices=pretext_tasks.objective_names(), help="the objectives of train (default: a study's)")
     p.add_argument("--ablation", action="store_true", help="also time the defaults minus each switch")
     p.add_argument("--also", nargs="+", default=[], metavar="all-SWITCH-SWITCH",
                    help="also time the defaults minus the named switches, e.g. all-depthwise_backward-recompute_depthwise")
     p.add_argument("--no-memory", action="store_true", help="skip the per-variant peak-memory subprocesses")
     p.add_argument("--no-time", action="store_true", help="only the peak-memory subprocesses")
-    p.add_argument("--space", choices=["darts", "nb201"], default="darts",
-                   help="the supernet of search1/search2: DARTS's or NAS-Bench-201's")
+    p.add_argument("--space", choices=searchable_spaces(), default=DEFAULT_SPACE,
+                   help=f"the supernet of search1/search2 (default {DEFAULT_SPACE})")
     p.add_argument("--channels", type=int, default=16, help="supernet channels (DARTS and NAS-Bench-201: 16)")
     p.add_argument("--layers", type=int, default=None,
                    help="supernet depth (default: DARTS 8 cells; NAS-Bench-201 N=5 cells per stage)")

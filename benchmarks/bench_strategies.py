@@ -2,7 +2,7 @@
 
 The strategies are the search strategies exported by :mod:`unnas.modules.strategies` (every subclass of
 ``SearchStrategy`` in its ``__all__``), each built with its defaults (``--set NAME.arg=value`` overrides one
-argument) in a :class:`~unnas.modules.DartsSearch` (so ``configure_supernet``, ``configure_cost`` and the op-weight
+argument) in a :class:`~unnas.modules.WeightSharingSearch` (so ``configure_supernet``, ``configure_cost`` and the op-weight
 rule are installed as in a run). Per strategy:
 
 - ``step_s``: median wall time of one search step as the module runs it (the strategy's architecture gradient and
@@ -16,7 +16,7 @@ rule are installed as in a run). Per strategy:
   and ``step_cuda_mb`` (that peak above the memory allocated before them);
 - the epoch end over ``--epochs`` epochs, without training in between: ``epoch_end_s`` the mean per epoch of the
   strategy's ``on_epoch_end`` (the held-out scoring rounds of RandomWS, DDPNAS, TND-NAS, through
-  ``DartsSearch.evaluate_samples`` on ``eval_batches`` copies of the architecture batch), ``samples_per_epoch`` the
+  ``WeightSharingSearch.evaluate_samples`` on ``eval_batches`` copies of the architecture batch), ``samples_per_epoch`` the
   cells it scored, and ``record_s`` the mean per epoch of what the module records after it (``derive`` and the
   size of every cell ``cells()`` returns).
 
@@ -79,22 +79,22 @@ def _rss_mb() -> float:
 
 
 class Setup:
-    """One strategy in a DartsSearch on the benchmark's supernet, its optimisers and two seeded batches."""
+    """One strategy in a WeightSharingSearch on the benchmark's supernet, its optimisers and two seeded batches."""
 
     def __init__(self, strategy, args, dev):
         import torch
 
         import pretext_tasks
-        from unnas.modules import DartsSearch
+        from unnas.modules import WeightSharingSearch
         from unnas.spaces import space_class
 
         torch.manual_seed(0)
         shape = {"channels": args.channels, **({"layers": args.layers} if args.layers else {})}
         self.strategy = strategy
-        self.module = DartsSearch(task=pretext_tasks.Supervised(num_classes=10),
-                                  space=space_class(args.space)(**shape), strategy=self.strategy).to(dev)
+        self.module = WeightSharingSearch(objective=pretext_tasks.Supervised(num_classes=10),
+                                  space=space_class(args.space)(**shape), search_strategy=self.strategy).to(dev)
         self.net = self.module.supernet
-        self.loss_fn = self.module.task.loss
+        self.loss_fn = self.module.objective.loss
         self.w_opt = torch.optim.SGD(self.net.weight_parameters(), lr=0.025, momentum=0.9, weight_decay=3e-4)
         self.a_opt = torch.optim.Adam(self.net.arch_parameters(), lr=3e-4, betas=(0.5, 0.999), weight_decay=1e-3)
         g = torch.Generator().manual_seed(1)
@@ -107,7 +107,7 @@ class Setup:
         self.steps = 0
 
     def step(self) -> None:
-        """One search step as ``DartsSearch`` runs it, seeded by its index."""
+        """One search step as ``WeightSharingSearch`` runs it, seeded by its index."""
         import torch
 
         torch.manual_seed(self.steps)
@@ -282,7 +282,10 @@ def table(result: dict) -> str:
 
 def main(argv=None) -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--space", choices=["nb201", "darts"], default="nb201", help="the supernet: NAS-Bench-201's or DARTS's")
+    from unnas.spaces import space_class, space_names
+
+    searchable = [name for name in space_names() if space_class(name).searchable]
+    p.add_argument("--space", choices=searchable, default="nb201", help="the supernet (a space that has one)")
     p.add_argument("--channels", type=int, default=16, help="supernet channels (both spaces' default: 16)")
     p.add_argument("--layers", type=int, default=0,
                    help="cells per stage (nb201, default 5) or cells (darts, default 8); 0: the space's default")

@@ -23,8 +23,9 @@ import pretext_tasks
 from unnas.spaces.darts import NetworkCIFAR, count_macs, registered_names
 
 EPOCHS, SEEDS, TRAIN, TEST, PRECISE_BN = 100, 3, 50_000, 10_000, 1_024
-TASKS = {"supervised": lambda: pretext_tasks.Supervised(num_classes=10), "rotation": pretext_tasks.Rotation,
-         "colorization": pretext_tasks.Colorization, "jigsaw": pretext_tasks.Jigsaw}
+#: name -> a CIFAR-10 objective, for a study's objectives
+TASKS = {name: (lambda name=name: pretext_tasks.build_objective(name, num_classes=10))
+         for name in pretext_tasks.default_objectives()}
 
 
 def macs_per_image(genotype: str, task, channels: int = 16, layers: int = 20) -> int:

@@ -75,14 +75,17 @@ def _load_builtins() -> None:
     global _loaded
     if _loaded:
         return
-    _loaded = True
+    _loaded = True  # before the imports: a module that asks the registry while it loads sees no recursion
+    import os
     import pkgutil
 
-    import pretext_tasks
-
-    for info in pkgutil.iter_modules(pretext_tasks.__path__):
-        if info.name not in _NOT_OBJECTIVES and not info.name.startswith("_"):
-            importlib.import_module(f"pretext_tasks.{info.name}")
+    try:
+        for info in sorted(pkgutil.iter_modules([os.path.dirname(os.path.abspath(__file__))]), key=lambda m: m.name):
+            if info.name not in _NOT_OBJECTIVES and not info.name.startswith("_"):
+                importlib.import_module(f"pretext_tasks.{info.name}")
+    except BaseException:
+        _loaded = False  # a failed import is raised again on the next use, never hidden behind a partial registry
+        raise
 
 
 def _sort_key(cls: Type["PretextTask"]):
@@ -127,23 +130,24 @@ def objective_class(spec: Union[str, type]) -> Type["PretextTask"]:
     for cls in _OBJECTIVES.values():  # a registered class by its (short) class name
         if text in (cls.__qualname__, _qualified(cls), f"pretext_tasks.{cls.__qualname__}"):
             return cls
-    if "." in text:
-        module, _, attr = text.rpartition(".")
-        try:
-            found = getattr(importlib.import_module(module), attr, None)
-        except ImportError:
-            found = None
-        if isinstance(found, type) and issubclass(found, PretextTask) and found is not PretextTask:
-            return found
-    raise ObjectiveError(f"unknown objective {text!r}; known objectives: {', '.join(objective_names())}, "
-                         f"or the class path of a PretextTask subclass")
+    known = f"known objectives: {', '.join(objective_names())}, or the class path of a PretextTask subclass"
+    if "." not in text:
+        raise ObjectiveError(f"unknown objective {text!r}; {known}")
+    module, _, attr = text.rpartition(".")
+    try:
+        found = getattr(importlib.import_module(module), attr)
+    except (ImportError, ValueError, AttributeError) as e:  # ValueError: no module name at all (".Rotation")
+        raise ObjectiveError(f"objective {text!r}: cannot import it ({e}); {known}") from None
+    if not (isinstance(found, type) and issubclass(found, PretextTask)) or found is PretextTask:
+        raise ObjectiveError(f"objective {text!r} is not a subclass of pretext_tasks.PretextTask; {known}")
+    return found
 
 
 def objective_label(name: str) -> str:
     """The display label of objective *name* (the name itself for anything unregistered, such as a ranker)."""
     _load_builtins()
     cls = _OBJECTIVES.get(name)
-    return getattr(cls, "label", None) or name if cls is not None else name
+    return (getattr(cls, "label", None) or name) if cls is not None else name
 
 
 def order_objectives(names: Iterable[str]) -> List[str]:

@@ -173,3 +173,32 @@ def test_jigsaw_counts_every_tile(dataset, channels, layers, tiles, linear, per_
     assert row["input_shape"][0] == tiles
     one_tile = (row["macs"] - linear) / tiles + linear
     assert round(one_tile / 1e6, 1) == per_tile_m
+
+
+@pytest.mark.parametrize("name", ["random_labels", "contrastive"])
+def test_arch_info_measures_every_registered_objective_by_objective_or_task(name):
+    import pretext_tasks
+
+    base = ["arch", "info", "nb201_resnet", "--channels", "4", "--layers", "1", "--json"]
+    code, out = run([*base, "--objective", name])
+    row = json.loads(out)
+    assert code == 0 and row["objective"] == row["task"] == name
+    assert row["num_classes"] == pretext_tasks.build_objective(name).num_classes
+    assert run([*base, "--task", name]) == (code, out)  # --task is an alias
+
+
+def test_arch_info_names_the_known_objectives_for_an_unknown_one(capsys):
+    import pretext_tasks
+
+    assert main(["arch", "info", "darts_v2", "--objective", "rotatoin"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and err.startswith("unnas: error: --objective: unknown objective 'rotatoin'")
+    assert all(name in err for name in pretext_tasks.objective_names())
+
+
+def test_arch_commands_say_arch_where_any_space_is_meant(capsys):
+    for command in (["arch", "info"], ["arch", "draw"], ["arch", "show"], ["rank"], ["bench", "query"]):
+        with pytest.raises(SystemExit):
+            main([*command, "--help"])
+        usage = capsys.readouterr().out.split("\n\n", 1)[0]
+        assert "ARCH" in usage and "GENOTYPE" not in usage, command

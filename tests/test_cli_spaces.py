@@ -2,6 +2,7 @@
 
 import io
 import json
+import re
 
 import pytest
 
@@ -120,3 +121,47 @@ def test_study_init_picks_the_space_and_its_config_from_the_architecture_set(tmp
     code, _ = run(["study", "init", str(tmp_path / "t"), "--archs", "nb201-table:3", "--config",
                    "configs/study/cifar10_cpu.yaml"])
     assert code == 2
+
+
+@pytest.fixture
+def toy_space():
+    from unnas.spaces import NB201Space
+    from unnas.spaces.base import _SPACES, DatasetSpec, register_space
+
+    @register_space
+    class ToySpace(NB201Space):
+        name = "toy"
+        datasets = {"toyset": DatasetSpec(num_classes=3, image_size=8)}
+
+    yield ToySpace
+    del _SPACES["toy"]
+
+
+@pytest.mark.parametrize("command", [["arch", "info"], ["arch", "show"], ["arch", "sample"], ["arch", "list"],
+                                     ["bench", "query"], ["rank"]])
+def test_a_registered_space_is_a_choice_and_named_in_the_help(toy_space, command, capsys):
+    with pytest.raises(SystemExit):
+        main([*command, "--help"])
+    help_text = " ".join(capsys.readouterr().out.split())
+    assert "toy" in help_text.split("--space {", 1)[1].split("}", 1)[0].split(",")
+    if command in (["arch", "info"], ["rank"]):
+        assert "toyset" in help_text
+
+
+def test_a_registered_space_is_used_by_name(toy_space):
+    code, out = run(["arch", "info", "nb201_resnet", "--space", "toy", "--channels", "2", "--layers", "1", "--json"])
+    row = json.loads(out)
+    assert code == 0 and row["space"] == "toy" and row["dataset"] == "toyset" and row["num_classes"] == 3
+    assert row["input_shape"] == [3, 8, 8]
+
+
+def test_every_builtin_space_is_named_in_the_help_of_arch_and_bench(capsys):
+    from unnas.spaces.base import DEFAULT_SPACE, space_names
+
+    for command in (["arch", "info"], ["bench", "query"], ["arch", "show"]):
+        with pytest.raises(SystemExit):
+            main([*command, "--help"])
+        help_text = " ".join(capsys.readouterr().out.split())
+        prose = re.sub(r"\{[^}]*\}", "", help_text)  # the help texts, without the choices
+        assert all(name in prose for name in space_names()), command
+        assert f"{DEFAULT_SPACE} when nothing else claims it" in help_text or command == ["bench", "query"]

@@ -107,7 +107,7 @@ def test_sweep_file_validates_and_its_commands_parse(path, monkeypatch, capsys):
         cli_args = argv[4:]
         if cli_args[0] == "study":
             ns = build_parser().parse_args(cli_args)
-            assert (ns.arch, ns.task, ns.seed) == (run.config["arch"]["value"], run.config["task"]["value"],
+            assert (ns.arch, ns.objective, ns.seed) == (run.config["arch"]["value"], run.config["task"]["value"],
                                                    int(run.config["seed"]["value"]))
         else:
             from unnas.lightning_cli import run as lightning_run
@@ -163,7 +163,7 @@ def test_a_large_study_is_split_into_full_grids_over_architecture_chunks(tmp_pat
         assert len(runs) <= 10
         for run in runs:
             ns = parser.parse_args(agent_command(config, run)[4:])
-            jobs.append((ns.dir, ns.arch, ns.task, ns.seed))
+            jobs.append((ns.dir, ns.arch, ns.objective, ns.seed))
     assert sorted(jobs) == sorted(("s", f"arch{a}", t, s) for a in range(7) for t in ("supervised", "rotation")
                                   for s in (1, 2))
 

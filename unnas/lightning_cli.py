@@ -1,9 +1,10 @@
 """``unnas fit | validate | test``: LightningCLI over the unnas modules, data and objectives.
 
-The LightningModule is chosen by ``class_path`` (``unnas.modules.DartsSearch`` or ``unnas.modules.ArchTraining``),
-the objective by ``model.init_args.task`` and the images by ``data.init_args.source``. W&B runs offline unless
-``WANDB_MODE=online`` is set (with an API key); metrics also go to CSV. ``threads`` (top level) sets torch's thread
-count; checkpoints get a ``.sha256`` beside them, checked before ``--ckpt_path`` is loaded.
+The LightningModule is chosen by ``class_path`` (``unnas.modules.WeightSharingSearch`` or ``unnas.modules.ArchTraining``),
+the objective by ``model.init_args.objective`` (old key ``task``; a registered objective's name such as ``rotation``, a
+class name or a class path; :mod:`unnas.objective_args`) and the images by ``data.init_args.source``. W&B runs
+offline unless ``WANDB_MODE=online`` is set (with an API key); metrics also go to CSV. ``threads`` (top level) sets
+torch's thread count; checkpoints get a ``.sha256`` beside them, checked before ``--ckpt_path`` is loaded.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import inspect
 import math
 import os
 import re
+import sys
 import warnings
 from typing import Any, Dict, List, Optional, Sequence
 
@@ -27,14 +29,14 @@ from lightning.fabric.utilities.rank_zero import rank_zero_only
 from lightning.pytorch.cli import LightningCLI, SaveConfigCallback
 from lightning.pytorch.loggers import WandbLogger
 
-import pretext_tasks  # noqa: F401  (registers the objectives' short class names)
 import unnas.data  # noqa: F401
 import unnas.modules  # noqa: F401
-from unnas.cli.common import UsageError
+from pretext_tasks.registry import objective_names
 from unnas.data.datamodule import ImageDataModule
-from unnas.errors import ConfigError
+from unnas.errors import USER_ERRORS, ConfigError
 from unnas.modules.checkpoints import SPECIAL_CKPT_PATHS, ChecksumCheckpointIO
 from unnas.modules.common import run_dir
+from unnas.objective_args import install_loader, rewrite_argv, rewrite_config
 
 CONFIG_NAME = "lightning_config.yaml"
 
@@ -124,6 +126,17 @@ def check_trainer_settings(trainer: Dict[str, Any]) -> None:
     for key, (ok, rule) in TRAINER_RULES.items():
         if key in trainer and not ok(trainer[key]):
             raise ConfigError(f"trainer.{key}={trainer[key]}: {rule}")
+
+
+# ----------------------------------------------------------------------------------------------- user errors
+def find_user_error(exc: BaseException) -> Optional[BaseException]:
+    """The user error behind *exc* (jsonargparse and Lightning wrap errors raised while parsing and instantiating):
+    the first of its chain of causes that is one of :data:`unnas.errors.USER_ERRORS` (a NaN loss too:
+    :class:`~unnas.modules.common.NonFiniteLossError` names the fix), else None."""
+    for e in _chain(exc):
+        if isinstance(e, USER_ERRORS):
+            return e
+    return None
 
 
 # ----------------------------------------------------------------------------------------------- parse errors
@@ -244,6 +257,8 @@ class UnnasCLI(LightningCLI):
     def init_parser(self, **kwargs: Any):
         # An abbreviated key (`--trainer.max_epoch`) is a typo to report, not a guess to act on.
         kwargs.setdefault("allow_abbrev", False)
+        # YAML with objective names (`task: rotation`) resolved to their class paths
+        kwargs.setdefault("parser_mode", install_loader())
         return super().init_parser(**kwargs)
 
     def add_arguments_to_parser(self, parser) -> None:
@@ -253,17 +268,19 @@ class UnnasCLI(LightningCLI):
                                  "seed depend on it")
 
     def parse_arguments(self, parser, args) -> None:
+        if isinstance(args, dict):
+            args = rewrite_config(args)
+        elif args is None or isinstance(args, (list, tuple)):
+            args = rewrite_argv(sys.argv[1:] if args is None else args)
         try:
             super().parse_arguments(parser, args)
         except argparse.ArgumentError as e:
-            from unnas.cli.fit import find_user_error
-
             user = find_user_error(e)
             if user is not None:
-                raise user
+                raise user from None
             command = args[0] if isinstance(args, (list, tuple)) and args and args[0] in self.subcommands() else None
             sub = getattr(self, "_subcommand_parsers", {}).get(command, parser)
-            raise UsageError(parse_error_message(e, sub, _config_files(args), command or "fit")) from e
+            raise ConfigError(parse_error_message(e, sub, _config_files(args), command or "fit")) from e
         self._check_ckpt_path()
 
     def _check_ckpt_path(self) -> None:
@@ -300,10 +317,10 @@ class UnnasCLI(LightningCLI):
         """``space``, ``objective``, ``arch`` and ``seed`` of this run, from the built model (None when the model
         is not one of unnas's)."""
         model = self.model
-        if not all(hasattr(model, a) for a in ("space", "task", "arch_label")):
+        if not all(hasattr(model, a) for a in ("space", "objective", "arch_label")):
             return None
         seed = self._get(self.config, "seed_everything")
-        return {"space": model.space.name, "objective": model.task.name, "arch": model.arch_label(),
+        return {"space": model.space.name, "objective": model.objective.name, "arch": model.arch_label(),
                 "seed": "none" if isinstance(seed, bool) else str(seed)}
 
     def _name_wandb_runs(self) -> None:
@@ -347,6 +364,7 @@ def run(args: Optional[List[str]] = None, run: bool = True, default_threads: Opt
     warnings.filterwarnings("ignore", message=r"LightningCLI's args parameter is intended")
     os.environ.setdefault("WANDB_MODE", "offline")
     os.environ.setdefault("WANDB_SILENT", "true")
+    objective_names()  # imports the built-in objectives, so that jsonargparse also knows their class names
     return UnnasCLI(
         model_class=L.LightningModule,
         subclass_mode_model=True,

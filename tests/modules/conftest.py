@@ -72,7 +72,9 @@ def strategy_overlay(base: str, overlay: str, strategy: dict, monkeypatch):
     from unnas.lightning_cli import run
 
     with open(os.path.join(SEARCH_CONFIGS, "strategies", f"{overlay}.yaml")) as f:
-        assert yaml.safe_load(f) == {"model": {"init_args": {"strategy": strategy}}}
+        overlay_cfg = yaml.safe_load(f)
+    # the strategy under its name (search_strategy) or its old name (strategy), which still loads
+    assert overlay_cfg in ({"model": {"init_args": {key: strategy}}} for key in ("search_strategy", "strategy"))
     monkeypatch.chdir(os.path.dirname(os.path.dirname(SEARCH_CONFIGS)))
     monkeypatch.setenv("WANDB_MODE", "disabled")
     return run(["-c", os.path.join("configs", "search", f"{base}.yaml"),

@@ -23,7 +23,7 @@ def trained(tmp_path_factory):
     """A finished 2-epoch tiny training: ``(config, checkpoint folder)``."""
     tmp = tmp_path_factory.mktemp("ckpt")
     model = {"class_path": "unnas.modules.ArchTraining",
-             "init_args": {"task": TASKS["rotation"], "genotype": "darts_v2", "precise_bn_samples": 0,
+             "init_args": {"objective": TASKS["rotation"], "arch": "darts_v2", "precise_bn_samples": 0,
                            "space": {"class_path": "unnas.spaces.DartsSpace",
                                      "init_args": {"channels": 4, "layers": 3}}}}
     cfg = write_config(tmp, model, {"source": generated(train_size=16, test_size=8), "batch_size": 8}, max_epochs=2,

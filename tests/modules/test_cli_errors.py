@@ -10,11 +10,11 @@ SPACE = {"class_path": "unnas.spaces.DartsSpace", "init_args": {"channels": 4, "
 
 def _train_model(task="rotation", **kw):
     return {"class_path": "unnas.modules.ArchTraining",
-            "init_args": {"task": TASKS[task], "genotype": "darts_v2", "space": SPACE, **kw}}
+            "init_args": {"objective": TASKS[task], "arch": "darts_v2", "space": SPACE, **kw}}
 
 
 def _search_model(task="rotation", **kw):
-    return {"class_path": "unnas.modules.DartsSearch", "init_args": {"task": TASKS[task], "space": SPACE, **kw}}
+    return {"class_path": "unnas.modules.WeightSharingSearch", "init_args": {"objective": TASKS[task], "space": SPACE, **kw}}
 
 
 def _one_line_error(capsys, *fragments):
@@ -43,7 +43,7 @@ def test_supervised_objective_on_unlabelled_images(in_tmp, capsys):
 
 
 def test_unknown_genotype_in_a_config(in_tmp, capsys):
-    cfg = write_config(in_tmp, _train_model(genotype="darts_v7"), {"source": generated(), "batch_size": 8})
+    cfg = write_config(in_tmp, _train_model(arch="darts_v7"), {"source": generated(), "batch_size": 8})
     assert main(["fit", "-c", cfg]) == 2
     _one_line_error(capsys, "darts_v7", "unnas arch list")
 

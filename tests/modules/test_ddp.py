@@ -12,8 +12,8 @@ from conftest import TASKS, generated, write_config
 
 @pytest.mark.slow
 def test_ddp_search_on_two_cpu_processes_keeps_ranks_identical(tmp_path):
-    cfg = write_config(tmp_path, {"class_path": "unnas.modules.DartsSearch",
-                                  "init_args": {"task": TASKS["supervised"], "space": {"class_path": "unnas.spaces.DartsSpace", "init_args": {"channels": 4, "layers": 3}}}},
+    cfg = write_config(tmp_path, {"class_path": "unnas.modules.WeightSharingSearch",
+                                  "init_args": {"objective": TASKS["supervised"], "space": {"class_path": "unnas.spaces.DartsSpace", "init_args": {"channels": 4, "layers": 3}}}},
                        {"source": generated(train_size=32, test_size=8), "batch_size": 4, "train_portion": 0.5},
                        max_epochs=2, name="ddp", strategy="ddp", devices=2, limit_train_batches=2)
     env = {**os.environ, "OMP_NUM_THREADS": "1", "WANDB_MODE": "disabled"}

@@ -14,7 +14,7 @@ from scipy import stats
 
 from conftest import CrashAtSecondEpoch, RecordingDraws, strategy_overlay, one_config_error, fit_search
 from pretext_tasks import Supervised
-from unnas.modules import DartsSearch
+from unnas.modules import WeightSharingSearch
 from unnas.modules.strategies import DDPNAS
 from unnas.modules.strategies.ddpnas import probabilities, prune_weakest, round_scores, update_theta
 from unnas.spaces import NB201Space
@@ -134,7 +134,7 @@ def test_derive_before_the_end_is_the_most_probable_op_per_edge():
 
 
 def _search(strategy):
-    return DartsSearch(Supervised(num_classes=4), space=NB201Space(channels=2, layers=1), strategy=strategy)
+    return WeightSharingSearch(Supervised(num_classes=4), space=NB201Space(channels=2, layers=1), search_strategy=strategy)
 
 
 def _fit(root, strategy, epochs=3, callbacks=(), ckpt=None):
@@ -153,21 +153,21 @@ def test_a_resumed_search_has_the_same_distribution_draws_and_cells(tmp_path):
     assert saved["unnas_search"]["strategy"] == json.loads(json.dumps(full.alpha_history[0]["strategy"]))
     seed_everything(123)  # a different process state: everything must come from the checkpoint
     resumed = _fit(tmp_path / "part", RecordingDDPNAS(prune_every=1), ckpt=str(tmp_path / "part" / "ckpt" / "last.ckpt"))
-    assert len(resumed.strategy.draws) == 6
-    assert resumed.strategy.draws == full.strategy.draws[-6:]
+    assert len(resumed.search_strategy.draws) == 6
+    assert resumed.search_strategy.draws == full.search_strategy.draws[-6:]
     assert resumed.alpha_history == full.alpha_history
-    assert resumed.strategy.state_dict() == full.strategy.state_dict()
+    assert resumed.search_strategy.state_dict() == full.search_strategy.state_dict()
     for a, b in zip(resumed.supernet.parameters(), full.supernet.parameters()):
         assert torch.equal(a, b)
 
 
 @pytest.mark.parametrize("make, message", [
-    (lambda: DDPNAS(prune_every=0), "DDPNAS strategy.init_args.prune_every=0: must be a positive integer; "
-                                    "set model.init_args.strategy.init_args.prune_every, e.g. 2"),
-    (lambda: DDPNAS(temperature=0.0), "DDPNAS strategy.init_args.temperature=0.0: must be a finite number in "
-                                      "(0, inf); set model.init_args.strategy.init_args.temperature, e.g. 100.0"),
-    (lambda: DDPNAS(sampling="greedy"), "DDPNAS strategy.init_args.sampling='greedy': must be 'theta' or 'uniform'; "
-                                        "set model.init_args.strategy.init_args.sampling"),
+    (lambda: DDPNAS(prune_every=0), "DDPNAS search_strategy.init_args.prune_every=0: must be a positive integer; "
+                                    "set model.init_args.search_strategy.init_args.prune_every, e.g. 2"),
+    (lambda: DDPNAS(temperature=0.0), "DDPNAS search_strategy.init_args.temperature=0.0: must be a finite number in "
+                                      "(0, inf); set model.init_args.search_strategy.init_args.temperature, e.g. 100.0"),
+    (lambda: DDPNAS(sampling="greedy"), "DDPNAS search_strategy.init_args.sampling='greedy': must be 'theta' or 'uniform'; "
+                                        "set model.init_args.search_strategy.init_args.sampling"),
 ])
 def test_impossible_settings_are_one_config_error_line(make, message):
     assert one_config_error(make) == message
@@ -179,6 +179,6 @@ def test_the_config_is_the_darts_recipe_with_one_strategy_line(monkeypatch):
                            monkeypatch)
     # 5 ops, one pruned every 2 epochs: one cell is left exactly at the end of the 8 epochs
     assert cli.trainer.max_epochs == 2 * (5 - 1)
-    strategy = cli.model.strategy
+    strategy = cli.model.search_strategy
     assert type(strategy) is DDPNAS and strategy.prune_every == 2 and strategy.ops_left() == 5
     assert cli.model.supernet._op_weights_rule == strategy.op_weights

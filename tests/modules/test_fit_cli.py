@@ -23,7 +23,7 @@ def _restore_threads():
 
 def _train(**kw):
     return {"class_path": "unnas.modules.ArchTraining",
-            "init_args": {"task": TASKS["rotation"], "genotype": "darts_v2", "space": SPACE, "precise_bn_samples": 0,
+            "init_args": {"objective": TASKS["rotation"], "arch": "darts_v2", "space": SPACE, "precise_bn_samples": 0,
                           **kw}}
 
 
@@ -116,13 +116,13 @@ def test_training_runs_are_named_after_space_objective_arch_and_seed(in_tmp):
 
 
 def test_search_runs_and_unnamed_architectures(in_tmp):
-    search = {"class_path": "unnas.modules.DartsSearch", "init_args": {"task": TASKS["jigsaw"], "space": SPACE}}
+    search = {"class_path": "unnas.modules.WeightSharingSearch", "init_args": {"objective": TASKS["jigsaw"], "space": SPACE}}
     cli = run(["-c", _with_wandb(in_tmp, search, {**_data(), "train_portion": 0.5})], run=False)
     assert _wandb(cli)["name"] == "darts-jigsaw-search-seed0"
     notation = "|nor_conv_3x3~0|+|skip_connect~0|nor_conv_1x1~1|+|avg_pool_3x3~0|none~1|skip_connect~2|"
     names = []
-    for genotype in (notation, notation.replace("avg_pool_3x3~0", "nor_conv_3x3~0")):
-        model = _train(genotype=genotype, space=None)
+    for arch in (notation, notation.replace("avg_pool_3x3~0", "nor_conv_3x3~0")):
+        model = _train(arch=arch, space=None)
         names.append(_wandb(run(["-c", _with_wandb(in_tmp, model, _data())], run=False))["name"])
     assert names[0].startswith("nb201-rotation-") and names[0].endswith("-seed0")
     assert len(names[0].split("-")[2]) == 8 and names[0] != names[1]

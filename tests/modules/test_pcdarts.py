@@ -15,12 +15,12 @@ from lightning.pytorch.callbacks import ModelCheckpoint
 from pretext_tasks import Supervised
 from unnas.data import Generated, ImageDataModule
 from unnas.errors import ConfigError
-from unnas.modules import DartsSearch, FirstOrder
+from unnas.modules import WeightSharingSearch, FirstOrder
 from unnas.modules.strategies import PCDARTS
 from unnas.spaces import DartsSpace, NB201Space
-from unnas.spaces.base import Supernet
 from unnas.spaces.darts import PRIMITIVES
-from unnas.spaces.darts.supernet import MixedOp, channel_shuffle, derive_genotype
+from unnas.spaces.darts.supernet import darts_mixed_op, derive_genotype
+from unnas.spaces.oneshot import Supernet, channel_shuffle
 from unnas.spaces.speedups import Speedups
 from conftest import strategy_overlay, one_config_error
 
@@ -92,7 +92,7 @@ def test_node_softmax_normalises_each_nodes_incoming_edges(degrees, seed):
 def test_a_partial_channel_mixed_op_is_the_official_formula(stride, speedups):
     """ops on x[:, :C/k], the rest max-pooled 2x2 on a stride-2 edge, concatenated, shuffled with k groups."""
     torch.manual_seed(0)
-    op = MixedOp(8, stride, speedups=speedups).double()
+    op = darts_mixed_op(8, stride, speedups=speedups).double()
     op.set_partial_channels(4)
     assert all(sub.in_channels == 2 for sub in op.modules() if isinstance(sub, torch.nn.Conv2d))
     op.eval()  # the reference below runs the same ops a second time: keep the BN statistics fixed
@@ -283,12 +283,12 @@ def test_betas_are_architecture_parameters_and_configuring_twice_changes_nothing
 
 
 @pytest.mark.parametrize("make, message", [
-    (lambda: PCDARTS(k=0), "PCDARTS strategy.init_args.k=0: must be a positive integer; set "
-                           "model.init_args.strategy.init_args.k, e.g. 4"),
+    (lambda: PCDARTS(k=0), "PCDARTS search_strategy.init_args.k=0: must be a positive integer; set "
+                           "model.init_args.search_strategy.init_args.k, e.g. 4"),
     (lambda: PCDARTS(k=3).configure_supernet(_supernet("nb201")),
      "partial channels k=3 must divide every edge's channels, and an edge has C=8; choose a k that divides the "
      "supernet's channels (space.init_args.channels)"),
-    (lambda: MixedOp(4, 2).set_partial_channels(4),
+    (lambda: darts_mixed_op(4, 2).set_partial_channels(4),
      "partial channels k=4 leaves a reduction edge 1 channel(s), and its factorized-reduce skip needs an even "
      "number; choose a smaller k or more channels"),
 ])
@@ -306,7 +306,7 @@ def test_a_rejected_k_leaves_the_supernet_unchanged():
 
 # ------------------------------------------------------------------------------------------- the search module
 def _search(**kwargs):
-    return DartsSearch(Supervised(num_classes=4), space=NB201Space(channels=4, layers=1), strategy=PCDARTS(**kwargs),
+    return WeightSharingSearch(Supervised(num_classes=4), space=NB201Space(channels=4, layers=1), search_strategy=PCDARTS(**kwargs),
                        arch_lr=0.01)
 
 
@@ -319,7 +319,7 @@ def _fit(root, model, epochs=1, ckpt=None):
 
 
 def test_the_search_module_configures_the_supernet_for_pcdarts():
-    model = DartsSearch(Supervised(num_classes=4), space=NB201Space(channels=4, layers=1), strategy=PCDARTS(k=2))
+    model = WeightSharingSearch(Supervised(num_classes=4), space=NB201Space(channels=4, layers=1), search_strategy=PCDARTS(k=2))
     assert all(m.k == 2 for m in model.supernet.mixed_ops())
     assert model.supernet.betas is model.supernet.arch_parameters()[-1]
 
@@ -346,6 +346,6 @@ def test_a_pcdarts_search_optimises_the_betas_and_resumes_them(tmp_path):
                                       ("cifar10_rotation_cpu", "pcdarts")])
 def test_pcdarts_configs_are_their_darts_recipe_with_one_strategy_line(base, pc, monkeypatch):
     cli = strategy_overlay(base, pc, {"class_path": "unnas.modules.strategies.PCDARTS"}, monkeypatch)
-    strategy = cli.model.strategy
+    strategy = cli.model.search_strategy
     assert type(strategy) is PCDARTS and (strategy.k, strategy.edge_normalization) == (4, True)
     assert all(m.k == 4 for m in cli.model.supernet.mixed_ops())

@@ -13,7 +13,7 @@ from scipy import stats
 from conftest import CrashAtSecondEpoch, RecordingDraws, strategy_overlay, one_config_error, fit_search
 from pretext_tasks import Supervised
 from unnas.data import Generated, ImageDataModule
-from unnas.modules import DartsSearch
+from unnas.modules import WeightSharingSearch
 from unnas.modules.strategies import RandomWS
 from unnas.modules.strategies.base import genotype_at, hard_weights, one_hot
 from unnas.spaces import DartsSpace, NB201Space
@@ -106,7 +106,7 @@ def test_derive_in_the_darts_space_keeps_the_first_two_inputs_without_none():
 
 
 def _search(strategy, **kw):
-    return DartsSearch(Supervised(num_classes=4), space=NB201Space(channels=2, layers=1), strategy=strategy, **kw)
+    return WeightSharingSearch(Supervised(num_classes=4), space=NB201Space(channels=2, layers=1), search_strategy=strategy, **kw)
 
 
 def _data():
@@ -130,9 +130,9 @@ def test_evaluate_scores_each_sample_on_the_held_out_batches_with_batch_statisti
     buffers = {n: b.clone() for n, b in net.named_buffers()}
     net.train()
     scores = model.evaluate_samples(samples)
-    assert net.training and net._op_weights_rule == model.strategy.op_weights
+    assert net.training and net._op_weights_rule == model.search_strategy.op_weights
     assert all(torch.equal(b, buffers[n]) for n, b in net.named_buffers())
-    x, y = model.task.prepare(images, labels, train=False, generator=model.task.eval_generator())
+    x, y = model.objective.prepare(images, labels, train=False, generator=model.objective.eval_generator())
     expected = []
     for s in samples:
         fresh = _search(RandomWS())
@@ -143,7 +143,7 @@ def test_evaluate_scores_each_sample_on_the_held_out_batches_with_batch_statisti
                 m.track_running_stats, m.running_mean, m.running_var = False, None, None
         fresh.supernet.set_op_weights(lambda alpha, key, s=s: F.one_hot(torch.tensor(s[key]), 5).float())
         with torch.no_grad():
-            correct, count = model.task.accuracy(fresh.supernet(x), y)
+            correct, count = model.objective.accuracy(fresh.supernet(x), y)
         expected.append(float(correct) / count)
     assert scores == pytest.approx(expected, abs=1e-12)
     assert hard_weights(torch.zeros(6, 5), (1,) * 6).active == (1,) * 6
@@ -165,7 +165,7 @@ def test_a_search_has_no_architecture_step_and_records_the_candidates(tmp_path, 
     with open(tmp_path / "alphas.json") as f:
         assert json.load(f)["epochs"][0]["strategy"] == json.loads(json.dumps(entry["strategy"]))
     # two weight steps and one held-out batch for validation draw, and nothing else
-    assert len(model.strategy.draws) == 3
+    assert len(model.search_strategy.draws) == 3
 
 
 def test_the_candidates_are_recorded_sized_and_their_pareto_front_written(tmp_path):
@@ -181,7 +181,7 @@ def test_the_candidates_are_recorded_sized_and_their_pareto_front_written(tmp_pa
     for cell, candidate in zip(cells, state["candidates"]):
         genotype = model.space.from_dict(cell["genotype"])
         assert genotype == NB201Cell(*(model.supernet.primitives[k] for k in candidate["cell"]))
-        net = model.space.network(genotype, head=model.task.head, input_channels=3)
+        net = model.space.network(genotype, head=model.objective.head, input_channels=3)
         assert cell["macs"] == count_macs(net, (3, 8, 8)) and cell["params"] == count_params(net)
         assert "true_acc" in cell  # the space's table: known or None
     with open(tmp_path / "front.json") as f:
@@ -201,8 +201,8 @@ def test_a_resumed_search_draws_and_selects_what_the_uninterrupted_one_did(tmp_p
     seed_everything(123)  # a different process state: everything must come from the checkpoint
     resumed = _fit(tmp_path / "part", RecordingRandomWS(num_candidates=5), epochs=2,
                    ckpt=str(tmp_path / "part" / "ckpt" / "last.ckpt"))
-    assert resumed.strategy.draws == full.strategy.draws[-len(resumed.strategy.draws):]
-    assert len(resumed.strategy.draws) == 3
+    assert resumed.search_strategy.draws == full.search_strategy.draws[-len(resumed.search_strategy.draws):]
+    assert len(resumed.search_strategy.draws) == 3
     assert resumed.alpha_history == full.alpha_history
     for a, b in zip(resumed.supernet.parameters(), full.supernet.parameters()):
         assert torch.equal(a, b)
@@ -210,10 +210,10 @@ def test_a_resumed_search_draws_and_selects_what_the_uninterrupted_one_did(tmp_p
 
 
 @pytest.mark.parametrize("make, message", [
-    (lambda: RandomWS(num_candidates=0), "RandomWS strategy.init_args.num_candidates=0: must be a positive integer; "
-                                         "set model.init_args.strategy.init_args.num_candidates, e.g. 100"),
-    (lambda: RandomWS(eval_batches=1.5), "RandomWS strategy.init_args.eval_batches=1.5: must be a positive integer; "
-                                         "set model.init_args.strategy.init_args.eval_batches, e.g. 1"),
+    (lambda: RandomWS(num_candidates=0), "RandomWS search_strategy.init_args.num_candidates=0: must be a positive integer; "
+                                         "set model.init_args.search_strategy.init_args.num_candidates, e.g. 100"),
+    (lambda: RandomWS(eval_batches=1.5), "RandomWS search_strategy.init_args.eval_batches=1.5: must be a positive integer; "
+                                         "set model.init_args.search_strategy.init_args.eval_batches, e.g. 1"),
 ])
 def test_impossible_settings_are_one_config_error_line(make, message):
     assert one_config_error(make) == message
@@ -223,6 +223,6 @@ def test_impossible_settings_are_one_config_error_line(make, message):
                                           ("cifar10_rotation_cpu", "rsws")])
 def test_the_configs_are_their_darts_recipe_with_one_strategy_line(base, config, monkeypatch):
     cli = strategy_overlay(base, config, {"class_path": "unnas.modules.strategies.RandomWS"}, monkeypatch)
-    strategy = cli.model.strategy
+    strategy = cli.model.search_strategy
     assert type(strategy) is RandomWS and (strategy.num_candidates, strategy.eval_batches) == (100, 1)
     assert cli.model.supernet._op_weights_rule == strategy.op_weights

@@ -12,12 +12,13 @@ from conftest import TASKS, CrashAtSecondEpoch, generated, write_config
 from pretext_tasks import Supervised
 from unnas.cli import main
 from unnas.data import Generated, ImageDataModule
-from unnas.modules import DartsSearch, FirstOrder, SecondOrder
+from unnas.modules import WeightSharingSearch, FirstOrder, SecondOrder
 from unnas.spaces.darts import load_genotype
 
 
-def tiny_search(task=None, strategy=None, **kw):
-    return DartsSearch(task or Supervised(num_classes=4), space=DartsSpace(channels=4, layers=3), strategy=strategy, arch_lr=0.01, **kw)
+def tiny_search(objective=None, strategy=None, **kw):
+    return WeightSharingSearch(objective or Supervised(num_classes=4), space=DartsSpace(channels=4, layers=3),
+                               search_strategy=strategy, arch_lr=0.01, **kw)
 
 
 def tiny_data(**kw):
@@ -180,8 +181,8 @@ def test_search_needs_the_split(tmp_path):
 
 @pytest.mark.parametrize("task", sorted(TASKS))
 def test_search_through_the_cli_with_every_objective(in_tmp, task):
-    cfg = write_config(in_tmp, {"class_path": "unnas.modules.DartsSearch",
-                                "init_args": {"task": TASKS[task], "space": {"class_path": "unnas.spaces.DartsSpace", "init_args": {"channels": 4, "layers": 3}}}},
+    cfg = write_config(in_tmp, {"class_path": "unnas.modules.WeightSharingSearch",
+                                "init_args": {"objective": TASKS[task], "space": {"class_path": "unnas.spaces.DartsSpace", "init_args": {"channels": 4, "layers": 3}}}},
                        {"source": generated(), "batch_size": 8, "train_portion": 0.5}, name=f"search_{task}",
                        limit_train_batches=1, limit_val_batches=1)
     assert main(["fit", "-c", cfg]) == 0
@@ -192,10 +193,10 @@ def test_search_through_the_cli_with_every_objective(in_tmp, task):
 
 
 def test_second_order_from_the_command_line(in_tmp):
-    cfg = write_config(in_tmp, {"class_path": "unnas.modules.DartsSearch",
-                                "init_args": {"task": TASKS["supervised"], "space": {"class_path": "unnas.spaces.DartsSpace", "init_args": {"channels": 4, "layers": 3}}}},
+    cfg = write_config(in_tmp, {"class_path": "unnas.modules.WeightSharingSearch",
+                                "init_args": {"objective": TASKS["supervised"], "space": {"class_path": "unnas.spaces.DartsSpace", "init_args": {"channels": 4, "layers": 3}}}},
                        {"source": generated(), "batch_size": 8, "train_portion": 0.5}, name="so", limit_train_batches=1,
                        limit_val_batches=1)
-    assert main(["fit", "-c", cfg, "--model.init_args.strategy=SecondOrder"]) == 0
+    assert main(["fit", "-c", cfg, "--model.init_args.search_strategy=SecondOrder"]) == 0
     saved = (in_tmp / "runs" / "so" / "version_0" / "lightning_config.yaml").read_text()
     assert "SecondOrder" in saved

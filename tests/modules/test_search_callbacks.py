@@ -10,7 +10,7 @@ from lightning.pytorch import Trainer, seed_everything
 from pretext_tasks import Supervised
 from unnas.cli import main
 from unnas.data import Generated, ImageDataModule
-from unnas.modules import DartsSearch
+from unnas.modules import WeightSharingSearch
 from unnas.modules.search_callbacks import SearchArtefacts
 from unnas.spaces import NB201Space
 
@@ -20,7 +20,7 @@ PER_EPOCH = ("genotypes/epoch_{:03d}.json", "alphas/epoch_{:03d}.png", "cells/ep
 
 def _fit(tmp_path, epochs=2, callbacks=()):
     seed_everything(0)
-    model = DartsSearch(Supervised(num_classes=4), space=NB201Space(channels=2, layers=1), arch_lr=0.01)
+    model = WeightSharingSearch(Supervised(num_classes=4), space=NB201Space(channels=2, layers=1), arch_lr=0.01)
     trainer = Trainer(max_epochs=epochs, accelerator="cpu", logger=False, enable_progress_bar=False,
                       enable_model_summary=False, num_sanity_val_steps=0, default_root_dir=str(tmp_path),
                       callbacks=list(callbacks))
@@ -61,7 +61,7 @@ def test_a_configured_callback_replaces_the_default(tmp_path):
 
 @pytest.mark.parametrize("config, shape, files", [
     ("nb201_cifar10_cpu", ["--model.init_args.space.init_args.channels=2",
-                           "--model.init_args.task.init_args.num_classes=4"], ("true_accuracy.png",)),
+                           "--model.init_args.objective.init_args.num_classes=4"], ("true_accuracy.png",)),
     ("cifar10_rotation_cpu", ["--model.init_args.space.init_args.channels=2",
                               "--model.init_args.space.init_args.layers=3"], ()),
 ])

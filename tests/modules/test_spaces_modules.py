@@ -10,7 +10,7 @@ import pytest
 from pretext_tasks import Supervised
 from unnas.errors import ConfigError
 from unnas.lightning_cli import run
-from unnas.modules import ArchTraining, DartsSearch
+from unnas.modules import ArchTraining, WeightSharingSearch
 from unnas.spaces import NB201Space
 from unnas.spaces.base import GroundTruth
 
@@ -34,11 +34,11 @@ class FixedTruth(GroundTruth):
 
 
 def test_training_recognises_the_space_of_the_genotype():
-    model = ArchTraining(Supervised(num_classes=4), genotype="nb201_resnet", precise_bn_samples=0)
+    model = ArchTraining(Supervised(num_classes=4), arch="nb201_resnet", precise_bn_samples=0)
     assert isinstance(model.space, NB201Space) and str(model.genotype).startswith("|nor_conv_3x3~0|")
     assert type(model.net).__name__ == "TinyNetwork"
     with pytest.raises(ConfigError, match="nb201 space's networks have no drop path; set drop_path_prob: 0"):
-        ArchTraining(Supervised(num_classes=4), genotype="nb201_resnet", drop_path_prob=0.2)
+        ArchTraining(Supervised(num_classes=4), arch="nb201_resnet", drop_path_prob=0.2)
 
 
 def test_label_smoothing_is_refused_for_an_objective_with_its_own_loss():
@@ -46,9 +46,9 @@ def test_label_smoothing_is_refused_for_an_objective_with_its_own_loss():
 
     space = NB201Space(channels=4, layers=1)
     with pytest.raises(ConfigError, match="Contrastive has a loss of its own; set label_smoothing: 0"):
-        ArchTraining(Contrastive(), genotype="nb201_resnet", space=space, label_smoothing=0.1)
-    ArchTraining(Contrastive(), genotype="nb201_resnet", space=space)  # its own loss, unsmoothed
-    model = ArchTraining(Supervised(num_classes=4), genotype="nb201_resnet", space=space, label_smoothing=0.1)
+        ArchTraining(Contrastive(), arch="nb201_resnet", space=space, label_smoothing=0.1)
+    ArchTraining(Contrastive(), arch="nb201_resnet", space=space)  # its own loss, unsmoothed
+    model = ArchTraining(Supervised(num_classes=4), arch="nb201_resnet", space=space, label_smoothing=0.1)
     assert model.hparams.label_smoothing == 0.1
 
 
@@ -58,7 +58,7 @@ def test_search_on_nb201_derives_per_edge_argmax_and_defaults_to_the_table():
     from unnas.spaces.nb201 import PRIMITIVES, parse_cell
     from unnas.spaces.nb201.benchmark import NB201Table
 
-    model = DartsSearch(Supervised(num_classes=4), space=NB201Space(channels=4, layers=1), arch_lr=0.01)
+    model = WeightSharingSearch(Supervised(num_classes=4), space=NB201Space(channels=4, layers=1), arch_lr=0.01)
     assert type(model.supernet).__name__ == "NB201Supernet" and isinstance(model.ground_truth, NB201Table)
     assert model.ground_truth.dataset == "cifar10"
     expected = parse_cell("|nor_conv_3x3~0|+|none~0|skip_connect~1|+|avg_pool_3x3~0|nor_conv_1x1~1|none~2|")
@@ -74,8 +74,8 @@ def test_search_on_nb201_derives_per_edge_argmax_and_defaults_to_the_table():
 def test_nb201_search_through_the_cli_writes_true_accuracy_per_epoch(task, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("WANDB_MODE", "disabled")
-    model = {"class_path": "unnas.modules.DartsSearch",
-             "init_args": {"task": TASKS[task],
+    model = {"class_path": "unnas.modules.WeightSharingSearch",
+             "init_args": {"objective": TASKS[task],
                            "space": {"class_path": "unnas.spaces.NB201Space", "init_args": {"channels": 4, "layers": 1}},
                            "arch_lr": 0.01}}
     data = {"source": generated(train_size=32, test_size=16), "batch_size": 8, "train_portion": 0.5}
@@ -106,8 +106,8 @@ def test_search_logs_the_ground_truth_it_is_given(tmp_path, monkeypatch):
     """A known cell's accuracy reaches metrics.csv exactly (the table cannot be relied on to hold a derived cell)."""
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("WANDB_MODE", "disabled")
-    model = {"class_path": "unnas.modules.DartsSearch",
-             "init_args": {"task": TASKS["supervised"], "arch_lr": 0.0,
+    model = {"class_path": "unnas.modules.WeightSharingSearch",
+             "init_args": {"objective": TASKS["supervised"], "arch_lr": 0.0,
                            "space": {"class_path": "unnas.spaces.NB201Space", "init_args": {"channels": 4, "layers": 1}}}}
     data = {"source": generated(train_size=16, test_size=8), "batch_size": 8, "train_portion": 0.5}
     cli = run(["-c", write_config(tmp_path, model, data, max_epochs=1, name="gt")], run=False)

@@ -14,12 +14,12 @@ from conftest import CrashAtSecondEpoch, strategy_overlay, one_config_error
 from pretext_tasks import Supervised
 from unnas.data import Generated, ImageDataModule
 from unnas.errors import ConfigError
-from unnas.modules import DartsSearch, FirstOrder
+from unnas.modules import WeightSharingSearch, FirstOrder
 from unnas.modules.strategies import GDAS, linear_tau, straight_through
 from unnas.spaces import DartsSpace, NB201Space
-from unnas.spaces.base import Supernet
 from unnas.spaces.darts import PRIMITIVES
-from unnas.spaces.darts.supernet import MixedOp
+from unnas.spaces.darts.supernet import darts_mixed_op
+from unnas.spaces.oneshot import MixedOp, Supernet
 from unnas.spaces.speedups import Speedups
 
 
@@ -87,7 +87,7 @@ def test_a_sampled_mixed_op_passes_dl_dout_sum_to_the_unsampled_weights(speedups
     """Only the sampled op runs: its weight gets <dL/dout, op(x)>, every other weight sum(dL/dout) (the official
     code adds them as scalars); through the straight-through weights alpha gets s * (c - <s, c>) / tau."""
     torch.manual_seed(0)
-    op = MixedOp(4, stride, speedups=speedups).double()
+    op = darts_mixed_op(4, stride, speedups=speedups).double()
     x = torch.randn(2, 4, 8, 8, dtype=torch.float64)
     alpha = torch.randn(1, len(op._ops), dtype=torch.float64).requires_grad_(True)
     gumbels = torch.zeros(1, len(op._ops), dtype=torch.float64)
@@ -185,8 +185,8 @@ def test_the_default_op_weights_are_dartss_softmax():
     weights = net.op_weights(net.alphas_normal, "normal")
     assert weights.active is None and torch.equal(weights.weights, F.softmax(net.alphas_normal, -1))
     assert torch.equal(FirstOrder().op_weights(net.alphas_reduce, "reduce"), F.softmax(net.alphas_reduce, -1))
-    model = DartsSearch(Supervised(num_classes=4), space=NB201Space(channels=2, layers=1))
-    assert model.supernet._op_weights_rule == model.strategy.op_weights
+    model = WeightSharingSearch(Supervised(num_classes=4), space=NB201Space(channels=2, layers=1))
+    assert model.supernet._op_weights_rule == model.search_strategy.op_weights
 
 
 # ------------------------------------------------------------------------------------------- tau, errors, state
@@ -207,10 +207,10 @@ def test_tau_falls_linearly_from_tau_max_to_tau_min():
 
 
 @pytest.mark.parametrize("make, message", [
-    (lambda: GDAS(tau_max=0.0), "GDAS strategy.init_args.tau_max=0.0: must be a finite number in (0, inf); "
-                                "set model.init_args.strategy.init_args.tau_max, e.g. 10.0"),
-    (lambda: GDAS(tau_min=-1.0), "GDAS strategy.init_args.tau_min=-1.0: must be a finite number in (0, inf); "
-                                 "set model.init_args.strategy.init_args.tau_min, e.g. 0.1"),
+    (lambda: GDAS(tau_max=0.0), "GDAS search_strategy.init_args.tau_max=0.0: must be a finite number in (0, inf); "
+                                "set model.init_args.search_strategy.init_args.tau_max, e.g. 10.0"),
+    (lambda: GDAS(tau_min=-1.0), "GDAS search_strategy.init_args.tau_min=-1.0: must be a finite number in (0, inf); "
+                                 "set model.init_args.search_strategy.init_args.tau_min, e.g. 0.1"),
     (lambda: GDAS().on_epoch_start(0, -1), "GDAS anneals tau over trainer.max_epochs, which is -1; set "
                                            "trainer.max_epochs (e.g. 250, NAS-Bench-201's GDAS runs)"),
 ])
@@ -238,7 +238,7 @@ def test_draws_follow_the_seed():
 
 # ------------------------------------------------------------------------------------------- the search module
 def _gdas_search(strategy):
-    return DartsSearch(Supervised(num_classes=4), space=NB201Space(channels=2, layers=1), strategy=strategy,
+    return WeightSharingSearch(Supervised(num_classes=4), space=NB201Space(channels=2, layers=1), search_strategy=strategy,
                        arch_lr=0.01)
 
 
@@ -260,7 +260,7 @@ def test_gdas_search_anneals_tau_and_resumes_with_the_same_tau_and_samples(tmp_p
     full = _fit(tmp_path / "full", RecordingGDAS(tau_max=4.0, tau_min=0.5), epochs=3)
     assert [e["strategy"]["tau"] for e in full.alpha_history] == pytest.approx([4.0, 2.25, 0.5])
     # per step: one draw for the architecture step, one for the weight step; one per held-out batch
-    taus = [t for t, _, _, _ in full.strategy.draws]
+    taus = [t for t, _, _, _ in full.search_strategy.draws]
     assert taus == pytest.approx([4.0] * 5 + [2.25] * 5 + [0.5] * 5)
     seed_everything(0)
     with pytest.raises(RuntimeError, match="simulated crash"):
@@ -270,9 +270,9 @@ def test_gdas_search_anneals_tau_and_resumes_with_the_same_tau_and_samples(tmp_p
     seed_everything(123)  # a different process state: everything must come from the checkpoint
     resumed = _fit(tmp_path / "part", RecordingGDAS(tau_max=4.0, tau_min=0.5), epochs=3,
                    ckpt=str(tmp_path / "part" / "ckpt" / "last.ckpt"))
-    tail = full.strategy.draws[-len(resumed.strategy.draws):]
-    assert len(resumed.strategy.draws) == 10
-    for (t0, k0, a0, w0), (t1, k1, a1, w1) in zip(tail, resumed.strategy.draws):
+    tail = full.search_strategy.draws[-len(resumed.search_strategy.draws):]
+    assert len(resumed.search_strategy.draws) == 10
+    for (t0, k0, a0, w0), (t1, k1, a1, w1) in zip(tail, resumed.search_strategy.draws):
         assert (t0, k0, a0) == (t1, k1, a1) and torch.equal(w0, w1)
     for a, b in zip(resumed.supernet.parameters(), full.supernet.parameters()):
         assert torch.equal(a, b)
@@ -282,9 +282,9 @@ def test_gdas_search_anneals_tau_and_resumes_with_the_same_tau_and_samples(tmp_p
 def test_the_checkpointed_strategy_state_is_restored():
     model = _gdas_search(GDAS())
     model.on_load_checkpoint({"unnas_search": {"strategy": {"tau": 3.25}}})
-    assert model.strategy.tau == 3.25
+    assert model.search_strategy.tau == 3.25
     model.on_load_checkpoint({"unnas_search": {}})  # a checkpoint written before strategies had state
-    assert model.strategy.tau == 3.25
+    assert model.search_strategy.tau == 3.25
 
 
 # ------------------------------------------------------------------------------------------- configs
@@ -292,7 +292,7 @@ def test_the_checkpointed_strategy_state_is_restored():
                                         ("cifar10_rotation_cpu", "gdas")])
 def test_gdas_configs_are_their_darts_recipe_with_one_strategy_line(base, gdas, monkeypatch):
     cli = strategy_overlay(base, gdas, {"class_path": "unnas.modules.strategies.GDAS"}, monkeypatch)
-    strategy = cli.model.strategy
+    strategy = cli.model.search_strategy
     assert type(strategy) is GDAS and (strategy.tau_max, strategy.tau_min) == (10.0, 0.1)
     assert cli.model.supernet._op_weights_rule == strategy.op_weights
     assert isinstance(cli.model.supernet, Supernet)
@@ -306,6 +306,6 @@ def test_gdas_under_ddp_needs_unused_parameter_detection():
         model.setup("fit")
     model.trainer = Trainer(accelerator="cpu", devices=2, strategy="ddp_find_unused_parameters_true", logger=False)
     model.setup("fit")
-    darts = DartsSearch(Supervised(num_classes=4), space=NB201Space(channels=2, layers=1))
+    darts = WeightSharingSearch(Supervised(num_classes=4), space=NB201Space(channels=2, layers=1))
     darts.trainer = Trainer(accelerator="cpu", devices=2, strategy="ddp", logger=False)
     darts.setup("fit")

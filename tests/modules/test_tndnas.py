@@ -13,12 +13,12 @@ from lightning.pytorch import seed_everything
 
 from conftest import CrashAtSecondEpoch, strategy_overlay, one_config_error, fit_search
 from pretext_tasks import Supervised
-from unnas.modules import DartsSearch
+from unnas.modules import WeightSharingSearch
 from unnas.modules.strategies import TNDNAS
 from unnas.modules.strategies.tndnas import REMOVED_ALPHA, budget_front, masked_softmax, shrink
 from unnas.pareto import pareto_front
 from unnas.spaces import DartsSpace, NB201Space
-from unnas.spaces.darts.supernet import MixedOp
+from unnas.spaces.oneshot import MixedOp
 from unnas.spaces.nb201.cell import NB201Cell
 from unnas.spaces.speedups import Speedups
 
@@ -276,7 +276,7 @@ def test_darts_space_rounds_derive_a_darts_genotype_within_budget():
 
 # ------------------------------------------------------------------------------------------------ through the module
 def _fit(root, strategy, epochs=2, callbacks=(), ckpt=None):
-    model = DartsSearch(Supervised(num_classes=4), space=NB201Space(channels=2, layers=1), strategy=strategy,
+    model = WeightSharingSearch(Supervised(num_classes=4), space=NB201Space(channels=2, layers=1), search_strategy=strategy,
                         arch_lr=0.05)
     return fit_search(root, model, epochs, callbacks, ckpt)
 
@@ -310,13 +310,13 @@ def test_a_search_records_the_front_within_budget_and_a_resumed_one_equals_the_u
     seed_everything(123)  # a different process state: everything must come from the checkpoint
     resumed = _fit(tmp_path / "part", _strategy(), ckpt=str(tmp_path / "part" / "ckpt" / "last.ckpt"))
     assert resumed.alpha_history == full.alpha_history
-    assert resumed.strategy.state_dict() == full.strategy.state_dict()
+    assert resumed.search_strategy.state_dict() == full.search_strategy.state_dict()
     for a, b in zip(resumed.supernet.parameters(), full.supernet.parameters()):
         assert torch.equal(a, b)
 
 
 def test_the_budget_cuts_the_space_of_the_test_search():
-    model = DartsSearch(Supervised(num_classes=4), space=NB201Space(channels=2, layers=1), strategy=_strategy())
+    model = WeightSharingSearch(Supervised(num_classes=4), space=NB201Space(channels=2, layers=1), search_strategy=_strategy())
     model._input_shape = (3, 8, 8)
     macs = [model.cell_cost(model.space.parse(s))["macs"] for s in (
         "|none~0|+|none~0|none~1|+|none~0|none~1|none~2|",
@@ -325,17 +325,17 @@ def test_the_budget_cuts_the_space_of_the_test_search():
 
 
 @pytest.mark.parametrize("make, message", [
-    (lambda: TNDNAS(budget=0.0), "TNDNAS strategy.init_args.budget=0.0: must be a finite number in (0, inf); set "
-                                 "model.init_args.strategy.init_args.budget, e.g. 4500000.0"),
-    (lambda: TNDNAS(resource="flops"), "TNDNAS strategy.init_args.resource='flops': must be 'params' or 'macs'; "
-                                       "set model.init_args.strategy.init_args.resource"),
-    (lambda: TNDNAS(shrink_every=0), "TNDNAS strategy.init_args.shrink_every=0: must be a positive integer; "
-                                     "set model.init_args.strategy.init_args.shrink_every, e.g. 2"),
-    (lambda: TNDNAS(num_candidates=2.5), "TNDNAS strategy.init_args.num_candidates=2.5: must be a positive integer; "
-                                         "set model.init_args.strategy.init_args.num_candidates, e.g. 10"),
+    (lambda: TNDNAS(budget=0.0), "TNDNAS search_strategy.init_args.budget=0.0: must be a finite number in (0, inf); set "
+                                 "model.init_args.search_strategy.init_args.budget, e.g. 4500000.0"),
+    (lambda: TNDNAS(resource="flops"), "TNDNAS search_strategy.init_args.resource='flops': must be 'params' or 'macs'; "
+                                       "set model.init_args.search_strategy.init_args.resource"),
+    (lambda: TNDNAS(shrink_every=0), "TNDNAS search_strategy.init_args.shrink_every=0: must be a positive integer; "
+                                     "set model.init_args.search_strategy.init_args.shrink_every, e.g. 2"),
+    (lambda: TNDNAS(num_candidates=2.5), "TNDNAS search_strategy.init_args.num_candidates=2.5: must be a positive integer; "
+                                         "set model.init_args.search_strategy.init_args.num_candidates, e.g. 10"),
     (lambda: TNDNAS(min_ops=6).configure_supernet(_supernet()),
-     "TNDNAS strategy.init_args.min_ops=6: an edge of this space has only 5 ops; set "
-     "model.init_args.strategy.init_args.min_ops to at most 5"),
+     "TNDNAS search_strategy.init_args.min_ops=6: an edge of this space has only 5 ops; set "
+     "model.init_args.search_strategy.init_args.min_ops to at most 5"),
 ])
 def test_impossible_settings_are_one_config_error_line(make, message):
     assert one_config_error(make) == message
@@ -347,7 +347,7 @@ def test_the_config_is_the_darts_recipe_with_one_strategy_line(monkeypatch):
                             "init_args": {"budget": 4500000.0, "resource": "macs", "shrink_every": 2, "min_ops": 2,
                                           "num_candidates": 10}},
                            monkeypatch)
-    strategy = cli.model.strategy
+    strategy = cli.model.search_strategy
     assert type(strategy) is TNDNAS and strategy.budget == 4.5e6 and strategy.ops_left() == 5
     assert cli.model.supernet._op_weights_rule == strategy.op_weights
     # the budget excludes part of the space at the config's C=8, N=1: a cell of 3x3 convolutions is over it

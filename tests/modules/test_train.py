@@ -18,7 +18,7 @@ from unnas.modules.train import cutout
 
 
 def tiny(space=None, **kw):
-    return ArchTraining(Supervised(num_classes=4), genotype="darts_v2", space=space or DartsSpace(channels=4, layers=3),
+    return ArchTraining(Supervised(num_classes=4), arch="darts_v2", space=space or DartsSpace(channels=4, layers=3),
                         precise_bn_samples=16, **kw)
 
 
@@ -44,7 +44,7 @@ def test_training_reports_best_epoch_accuracy(tmp_path):
 @pytest.mark.parametrize("task", sorted(TASKS))
 def test_each_objective_trains_through_the_cli(in_tmp, task):
     cfg = write_config(in_tmp, {"class_path": "unnas.modules.ArchTraining",
-                                "init_args": {"task": TASKS[task], "genotype": "unnas500/00004", "space": {"class_path": "unnas.spaces.DartsSpace", "init_args": {"channels": 4, "layers": 3}},
+                                "init_args": {"objective": TASKS[task], "arch": "unnas500/00004", "space": {"class_path": "unnas.spaces.DartsSpace", "init_args": {"channels": 4, "layers": 3}},
                                               "precise_bn_samples": 8}},
                        {"source": generated(), "batch_size": 8}, name=f"train_{task}", limit_train_batches=2,
                        limit_val_batches=1)
@@ -170,7 +170,7 @@ def test_random_labels_rank_by_training_accuracy(tmp_path):
     from pretext_tasks import RandomLabels
 
     seed_everything(0)
-    model = ArchTraining(RandomLabels(num_classes=4), genotype="darts_v2", space=DartsSpace(channels=4, layers=3),
+    model = ArchTraining(RandomLabels(num_classes=4), arch="darts_v2", space=DartsSpace(channels=4, layers=3),
                          precise_bn_samples=16)
     fit(tmp_path, model, epochs=2)
     result = json.loads((tmp_path / "result.json").read_text())

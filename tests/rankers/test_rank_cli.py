@@ -64,9 +64,9 @@ def test_rank_bad_input_is_one_line(capsys):
     assert main(["rank", "nb201_resnet", "--rankers", "jacov", "--batch", "1"]) == 2
     assert "at least 2" in capsys.readouterr().err
     assert main(["rank", "-", "--space", "nb201"], stdin=io.StringIO("")) == 2
-    assert "no genotypes" in capsys.readouterr().err
+    assert "no architectures" in capsys.readouterr().err
     assert main(["rank", "-", "--space", "nb201", "--workers", "2"], stdin=io.StringIO("")) == 2
-    assert "no genotypes" in capsys.readouterr().err
+    assert "no architectures" in capsys.readouterr().err
     assert main(["rank", "-", "--space", "nb201", "--workers", "2"], stdin=io.StringIO("nb201_resnet\n|bogus~0|\n")) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "stdin line 2" in err, err

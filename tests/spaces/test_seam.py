@@ -11,7 +11,7 @@ from unnas.errors import ConfigError
 from unnas.spaces import (ArchError, DartsSpace, NB101Space, NB201Space, detect_space, read_arch_lines, space_class,
                           space_names)
 from unnas.spaces.darts import Genotype, NetworkCIFAR, NetworkImageNet, get_genotype
-from unnas.spaces.darts import Supernet as DartsSupernet
+from unnas.spaces.darts import DartsSupernet
 
 SPACES = [DartsSpace, NB201Space, NB101Space]
 
@@ -143,7 +143,7 @@ _DARTS_NET = "the cells at layers//3 and 2*layers//3 are reductions, and fewer c
     (lambda: DartsSpace("imagenet", channels=4, layers=3).network("darts_v2", num_classes=0),
      "NetworkImageNet num_classes must be a positive integer, got 0"),
     (lambda: DartsSpace(channels=4, layers=3).supernet(input_channels=0),
-     "Supernet input_channels must be a positive integer, got 0"),
+     "DartsSupernet input_channels must be a positive integer, got 0"),
     (lambda: NB201Space(channels=4, layers=1).network("nb201_resnet", num_classes=0),
      "TinyNetwork num_classes must be a positive integer, got 0"),
     (lambda: NB201Space(channels=4, layers=1).supernet(input_channels=0),

@@ -53,8 +53,12 @@ def test_common_archs_and_task_order():
     assert S.common_archs(table, ["supervised", "rotation"]) == ["a", "c"]
     assert S.common_archs(table, ["supervised", "rotation", "jigsaw"]) == ["a"]
     assert S.common_archs(table, ["supervised", "missing"]) == []
-    assert S.order_tasks(["zeta", "jigsaw", "alpha", "supervised", "rotation"]) == [
-        "supervised", "rotation", "jigsaw", "alpha", "zeta"]
+    # the default task order is the objective registry's: registered objectives by their order, then the rest
+    table = {t: {"a": 1.0, "b": 2.0, "c": 3.0} for t in ["zeta", "jigsaw", "alpha", "supervised", "rotation",
+                                                           "contrastive", "random_labels"]}
+    order = ["supervised", "rotation", "jigsaw", "random_labels", "contrastive", "alpha", "zeta"]
+    assert S.spearman_matrix(table)[0] == order
+    assert [r["y"] for r in S.pairwise_table(table, n_boot=0) if r["kind"] == "vs_baseline"] == order[1:]
 
 
 # ------------------------------------------------------------------------------------------ correlations
@@ -74,7 +78,7 @@ def test_correlations_equal_scipy_exactly():
 def test_bootstrap_matches_scipy_per_resample():
     # the vectorised Spearman/Pearson of the bootstrap are scipy's definitions, resample by resample
     x, y = np.array(X), np.array(Y)
-    boot = S._bootstrap(x, y, 30, seed=5)
+    boot = S.bootstrap(x, y, 30, seed=5)
     idx = np.random.default_rng(5).integers(0, len(x), size=(30, len(x)))
     for b in range(30):
         xb, yb = x[idx[b]], y[idx[b]]

@@ -123,7 +123,26 @@ def test_add_seeds_objectives_and_architectures(tmp_path, capsys, study_config):
     assert store.results()[0]["best_acc"] == 0.5  # finished work is kept
     assert run(["study", "add", study, "--seeds", "2"])[1].startswith("added 0 jobs")
     one_line_error(capsys, run(["study", "add", study, "--tasks", "jigsaw"])[0], "no training config for jigsaw")
-    one_line_error(capsys, run(["study", "add", study])[0], "needs --archs, --tasks or --seeds")
+    one_line_error(capsys, run(["study", "add", study])[0], "needs --archs, --objectives, --rankers or --seeds")
+
+
+def test_objectives_and_rankers_name_the_tasks_and_tasks_is_an_alias(tmp_path, capsys, study_config):  # noqa: F811
+    study = str(tmp_path / "s")
+    code, _ = run(["study", "init", study, "--archs", "sample:2:1", "--objectives", "supervised", "--rankers", "params",
+                   "--config", study_config])
+    assert code == 0 and Store.open(study).meta()["tasks"] == ["supervised", "params"]
+    assert run(["study", "add", study, "--tasks", "rotation"])[0] == 0  # the older name of --objectives
+    assert Store.open(study).meta()["tasks"] == ["supervised", "params", "rotation"]
+    code, out = run(["study", "reset", study, "--rankers", "params"])
+    assert code == 0 and "reset 0 jobs of params" in out
+
+
+def test_a_registered_objective_without_a_recipe_is_one_line_naming_the_fix(tmp_path, capsys, study_config):  # noqa: F811
+    from pretext_tasks.registry import is_objective
+
+    assert is_objective("random_labels")
+    code, _ = init(str(tmp_path / "s"), study_config, "--objectives", "supervised,random_labels")
+    one_line_error(capsys, code, "no training config for random_labels", "add a recipe for random_labels")
 
 
 def test_reset_requeues_the_finished_and_failed_jobs_of_an_objective_and_keeps_the_rest(tmp_path, capsys, study_config):  # noqa: F811
@@ -204,7 +223,7 @@ def test_study_run_logs_one_named_tagged_run_under_the_study_folder(tmp_path, st
     monkeypatch.setenv("WANDB_MODE", "offline")
     monkeypatch.setattr(worker, "train_job", lambda d, job, renew=None: {"best_acc": 0.25, "params": 10, "threads": 1})
     code, out = run(["study", "run", study, "--arch", "s1-00001", "--task", "supervised", "--seed", "1"])
-    assert code == 0
+    assert code == 0  # --task: the older name of --objective, which W&B sweep files pass
     init_kwargs = calls["init"]
     assert init_kwargs["dir"] == os.path.abspath(study)  # W&B writes DIR/wandb
     assert init_kwargs["name"] == "supervised-s1-00001-seed1" and init_kwargs["group"] == "supervised"

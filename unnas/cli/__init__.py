@@ -1,8 +1,9 @@
 """The ``unnas`` command line.
 
 ``unnas fit | validate | test -c CONFIG`` runs a search or a training through LightningCLI
-(:mod:`unnas.lightning_cli`); ``unnas arch ...`` inspects genotypes (info, draw, sample, list, show).
-Errors in user input end the command with one line on stderr and exit status 2, never a traceback.
+(:mod:`unnas.lightning_cli`); ``unnas arch ...`` inspects architectures of any space (info, draw, sample, list,
+show). Errors in user input (:data:`unnas.errors.USER_ERRORS`) end every command with one line on stderr and exit
+status 2, never a traceback: :func:`main` catches them, the one place that does.
 """
 
 from __future__ import annotations
@@ -11,18 +12,9 @@ import argparse
 import sys
 from typing import List, Optional, TextIO
 
-from unnas.cli import arch, bench, study
-from unnas.cli import rank
-from unnas.cli.common import UsageError
+from unnas.cli import arch, bench, rank, study
 from unnas.cli.fit import LIGHTNING_COMMANDS, run_lightning
-from unnas.errors import ConfigError
-from unnas.spaces.base import ArchError
-
-
-def _study_errors():
-    from unnas.study.store import StudyError
-
-    return StudyError
+from unnas.errors import USER_ERRORS
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -39,23 +31,19 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: Optional[List[str]] = None, out: TextIO = None, stdin: TextIO = None) -> int:
+def main(argv: Optional[List[str]] = None, out: Optional[TextIO] = None, stdin: Optional[TextIO] = None) -> int:
     """Entry point of the ``unnas`` console script; returns the exit status."""
     argv = list(sys.argv[1:] if argv is None else argv)
-    if argv and argv[0] in LIGHTNING_COMMANDS:
-        return run_lightning(argv)
-    out = out or sys.stdout
-    stdin = stdin or sys.stdin
-    parser = build_parser()
-    args = parser.parse_args(argv)
     try:
-        status = args.func(args, out, stdin)
-    except (ArchError, ConfigError, UsageError, _study_errors()) as e:
+        if argv and argv[0] in LIGHTNING_COMMANDS:
+            return run_lightning(argv)
+        args = build_parser().parse_args(argv)
+        return args.func(args, out or sys.stdout, stdin or sys.stdin) or 0
+    except USER_ERRORS as e:
         print(f"unnas: error: {e}", file=sys.stderr)
         return 2
     except BrokenPipeError:  # e.g. `unnas arch sample --n 500 | head`
         return 0
-    return status or 0
 
 
 def console_main() -> None:

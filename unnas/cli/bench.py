@@ -7,7 +7,7 @@ import json
 import sys
 from typing import TextIO
 
-from unnas.cli.common import SPACE_HELP, UsageError, _archs
+from unnas.cli.common import UsageError, _archs, space_help
 from unnas.spaces.base import detect_space, space_class, space_names
 
 
@@ -15,7 +15,7 @@ def bench_query(args: argparse.Namespace, out: TextIO, stdin: TextIO) -> int:
     """True accuracies from a space's ground truth; a cell it does not hold gets one line naming the source, and the
     exit status is then 1."""
     cls = space_class(args.space) if args.space else None
-    specs = list(args.genotypes)
+    specs = list(args.archs)
     if cls is None:
         cls = detect_space(next((s for s in specs if s != "-"), ""))
     space = cls()
@@ -43,14 +43,15 @@ def add_parser(sub) -> None:
     bench = sub.add_parser("bench", help="ground truth: the known accuracies of a space's architectures")
     bsub = bench.add_subparsers(dest="bench_command", required=True, metavar="BENCH_COMMAND")
     q = bsub.add_parser("query", help="true accuracy (%%) of architectures from the space's benchmark")
-    q.add_argument("genotypes", nargs="+", metavar="GENOTYPE", help="architectures, or - to read one per line")
-    q.add_argument("--space", choices=space_names(), help=SPACE_HELP)
-    q.add_argument("--dataset", help="the benchmark's dataset (nb201: cifar10, cifar100, imagenet16-120; nb101: cifar10; "
-                                         "default cifar10)")
+    q.add_argument("archs", nargs="+", metavar="ARCH", help="architectures, or - to read one per line")
+    q.add_argument("--space", choices=space_names(), help=space_help())
+    per_space = "; ".join(f"{name}: {', '.join(space_class(name).datasets)}" for name in space_names())
+    q.add_argument("--dataset", help=f"the benchmark's dataset, one of the space's (default: its first; {per_space})")
     q.add_argument("--benchmark", metavar="PATH",
-                   help="a benchmark file instead of the embedded table (nb201: a table in NASLib's format (.json), "
-                        "NAS-Bench-201's .pth or NATS-Bench's topology file; the last two need `pip install unnas[nb201]`)")
-    q.add_argument("--metric", help="which accuracy (nb201 table: val_accuracy; official files: test or valid)")
+                   help="a benchmark file instead of the embedded table, in a format the space's ground truth reads "
+                        "(nb201: a table in NASLib's format (.json), NAS-Bench-201's .pth or NATS-Bench's topology "
+                        "file; the last two need `pip install unnas[nb201]`)")
+    q.add_argument("--metric", help="which accuracy (default: the ground truth's; nb201 table: val_accuracy; official "
+                                    "files: test or valid)")
     q.add_argument("--json", action="store_true", help="one JSON object per architecture")
     q.set_defaults(func=bench_query)
-

@@ -1,4 +1,4 @@
-"""``unnas rank``: training-free scores (zero-cost proxies) of genotypes, one line per genotype.
+"""``unnas rank``: training-free scores (zero-cost proxies) of architectures of any space, one line each.
 
 The batch is the seeded Gaussian batch, or with ``--data`` a seeded batch of real images of an ImageFolder tree;
 the loss of the loss-based rankers is cross-entropy on the batch's labels or any pretext objective's loss.
@@ -7,16 +7,15 @@ the loss of the loss-based rankers is cross-entropy on the batch's labels or any
 from __future__ import annotations
 
 import argparse
-import importlib
-import inspect
 import json
 import math
 import os
 import sys
 import time
-from typing import Dict, List, NamedTuple, Optional, TextIO
+from typing import List, NamedTuple, Optional, TextIO
 
-from unnas.cli.common import DATASETS, SPACE_HELP, UsageError, _archs, _positive, check_archs, space_for_dataset
+from unnas.cli.common import (UsageError, _archs, _positive, all_datasets, check_archs, make_objective, objective_help,
+                              space_for_dataset, space_help)
 from unnas.spaces.base import space_names
 
 #: ``--objective`` value for cross-entropy on the batch's labels (no pretext task)
@@ -27,52 +26,19 @@ def _json_number(value: float):
     return value if math.isfinite(value) else None
 
 
-def objective_classes() -> Dict[str, type]:
-    """``name -> class`` of every :class:`~pretext_tasks.PretextTask` subclass that ``pretext_tasks`` exports."""
-    import pretext_tasks
-    from pretext_tasks.base import PretextTask
-
-    found = (getattr(pretext_tasks, attr) for attr in pretext_tasks.__all__)
-    return {cls.name: cls for cls in found
-            if isinstance(cls, type) and issubclass(cls, PretextTask) and cls is not PretextTask}
-
-
 def objective_class(spec: str) -> Optional[type]:
-    """The pretext task class of ``--objective`` *spec* (a task's ``name`` or a class path); ``None`` for
-    ``labels``. Anything else is a one-line :class:`UsageError` naming the known objectives."""
-    from pretext_tasks.base import PretextTask
+    """The objective class of ``--objective`` *spec* (a registered objective's name or a PretextTask class path,
+    :func:`pretext_tasks.objective_class`); ``None`` for ``labels``. Anything else is one line naming the known
+    objectives."""
+    from pretext_tasks import ObjectiveError
+    from pretext_tasks import objective_class as registered
 
     if spec == LABELS:
         return None
-    known = objective_classes()
-    if spec in known:
-        return known[spec]
-    hint = f"known objectives: {', '.join([LABELS, *known])}, or a PretextTask class path such as pretext_tasks.Jigsaw"
-    module, _, attr = spec.rpartition(".")
-    if not module:
-        raise UsageError(f"unknown --objective {spec!r}; {hint}")
     try:
-        cls = getattr(importlib.import_module(module), attr)
-    except (ImportError, AttributeError) as e:
-        raise UsageError(f"--objective {spec}: cannot import it ({e}); {hint}") from None
-    if not (isinstance(cls, type) and issubclass(cls, PretextTask)):
-        raise UsageError(f"--objective {spec} is not a subclass of pretext_tasks.PretextTask; {hint}")
-    return cls
-
-
-def make_objective(cls: type, style: str, num_classes: int):
-    """An instance of the pretext task *cls* for a dataset of *style* (``cifar``/``imagenet``); a task whose targets
-    are the dataset's labels (``needs_labels``) gets *num_classes*. Other constructor arguments keep their defaults."""
-    params = inspect.signature(cls).parameters
-    kwargs = {"style": style} if "style" in params else {}
-    if cls.needs_labels and "num_classes" in params:
-        kwargs["num_classes"] = num_classes
-    try:
-        return cls(**kwargs)
-    except (TypeError, ValueError) as e:
-        args = ", ".join(f"{k}={v!r}" for k, v in kwargs.items())
-        raise UsageError(f"--objective {cls.__module__}.{cls.__name__}: cannot build it as "
-                         f"{cls.__name__}({args}) ({e}); give it defaults for its other arguments") from None
+        return registered(spec)
+    except ObjectiveError as e:
+        raise UsageError(f"--objective: {e} (or {LABELS}: cross-entropy on the batch's labels)") from None
 
 
 def image_source(path: str, image_size: Optional[int] = None):
@@ -148,7 +114,7 @@ def rank_batches(objective, spec, batch_size: int, seed: int, classes: int, data
 
 
 class _Progress:
-    """Progress on stderr: a tqdm bar when stderr is a terminal and tqdm is installed, else one line per genotype."""
+    """Progress on stderr: a tqdm bar when stderr is a terminal and tqdm is installed, else one line per architecture."""
 
     def __init__(self, total: Optional[int], out: TextIO):
         self.total, self.out, self.n, self.start = total, out, 0, time.time()
@@ -162,14 +128,14 @@ class _Progress:
             self.tqdm = tqdm
 
     def emit(self, line: str, label: str) -> None:
-        """Print the result *line* to the output and advance the progress by one genotype (*label*)."""
+        """Print the result *line* to the output and advance the progress by one architecture (*label*)."""
         self.n += 1
         if self.tqdm is None:
             print(line, file=self.out, flush=True)
             print(f"rank: {self.n} scored ({label}, {time.time() - self.start:.1f}s)", file=sys.stderr, flush=True)
             return
         if self.bar is None:
-            self.bar = self.tqdm(total=self.total, desc="rank", unit="genotype", file=sys.stderr, dynamic_ncols=True)
+            self.bar = self.tqdm(total=self.total, desc="rank", unit="arch", file=sys.stderr, dynamic_ncols=True)
         self.tqdm.write(line, file=self.out)
         self.out.flush()
         self.bar.set_postfix_str(label, refresh=False)
@@ -200,7 +166,7 @@ def rank(args: argparse.Namespace, out: TextIO, stdin: TextIO) -> None:
     objective_class(args.objective)  # unknown objectives and rankers fail here, before any output
     for name in names:
         ranker_class(name)
-    check_archs(args, args.genotypes)
+    check_archs(args, args.archs)
     data_classes: Optional[int] = None
     if args.data is not None:
         from unnas.data import DataError
@@ -209,9 +175,9 @@ def rank(args: argparse.Namespace, out: TextIO, stdin: TextIO) -> None:
             data_classes = image_source(args.data).num_classes
         except DataError as e:
             raise UsageError(f"--data {args.data}: {e}") from None
-    total = None if "-" in args.genotypes else len(args.genotypes)
+    total = None if "-" in args.archs else len(args.archs)
     progress = _Progress(total, out)
-    items = _archs(args, args.genotypes, stdin)
+    items = _archs(args, args.archs, stdin)
     try:
         if args.workers == 1:
             scorer = _Scorer(args, data_classes)
@@ -227,12 +193,12 @@ def rank(args: argparse.Namespace, out: TextIO, stdin: TextIO) -> None:
             try:
                 for label, row in pool.map(_score_in_worker, items):
                     progress.emit(_line(row, args.json), label)
-            finally:  # on an error or an interrupt, the genotypes not yet started are dropped
+            finally:  # on an error or an interrupt, the architectures not yet started are dropped
                 pool.shutdown(wait=True, cancel_futures=True)
     finally:
         progress.close()
     if not progress.n:
-        raise UsageError("no genotypes given (stdin was empty)")
+        raise UsageError("no architectures given (stdin was empty)")
 
 
 def _line(row: dict, as_json: bool) -> str:
@@ -300,14 +266,14 @@ def _score_in_worker(item):
 def add_parser(sub) -> None:
     from unnas.rankers import ranker_names
 
-    p = sub.add_parser("rank", help="training-free scores (zero-cost proxies) of genotypes")
-    p.add_argument("genotypes", nargs="+", metavar="GENOTYPE",
+    p = sub.add_parser("rank", help="training-free scores (zero-cost proxies) of architectures")
+    p.add_argument("archs", nargs="+", metavar="ARCH",
                    help="registered name, the space's notation, JSON, a .json file, or - to read one per line from stdin")
-    p.add_argument("--space", choices=space_names(), help=SPACE_HELP)
+    p.add_argument("--space", choices=space_names(), help=space_help())
     p.add_argument("--rankers", default="synflow,naswot,params",
                    help=f"comma-separated rankers (default synflow,naswot,params); known: {', '.join(ranker_names())}")
-    p.add_argument("--dataset", choices=DATASETS, default=None,
-                   help="network family, classes and input size (default: the space's first: cifar10)")
+    p.add_argument("--dataset", choices=all_datasets(), default=None,
+                   help="network family, classes and input size (default: the space's first)")
     p.add_argument("--channels", type=int, help="initial channels C (default: the space's, as in `unnas arch info`)")
     p.add_argument("--layers", type=int, help="depth (default: the space's, as in `unnas arch info`)")
     p.add_argument("--data", metavar="DIR",
@@ -316,7 +282,7 @@ def add_parser(sub) -> None:
                         "Gaussian batch")
     p.add_argument("--objective", default=LABELS, metavar="OBJECTIVE",
                    help="loss of grad_norm, snip, grasp, fisher: labels (cross-entropy on the batch's labels, the "
-                        f"default), a pretext objective ({', '.join(objective_classes())}) or a PretextTask class "
+                        f"default), a registered objective ({objective_help()}) or a PretextTask class "
                         "path (pretext_tasks.Jigsaw, mypkg.MyTask); the networks then carry its head and input "
                         "channels and every ranker sees its inputs")
     p.add_argument("--batch", type=int, default=64, help="images in the seeded batch (default 64)")
@@ -325,7 +291,7 @@ def add_parser(sub) -> None:
     p.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
     p.add_argument("--threads", type=int, default=1, help="torch threads (default 1; per worker with --workers)")
     p.add_argument("--workers", type=int, default=1,
-                   help="processes that score genotypes in parallel, each with --threads torch threads; the output "
+                   help="processes that score architectures in parallel, each with --threads torch threads; the output "
                         "is the same and in the same order (default 1)")
-    p.add_argument("--json", action="store_true", help="one JSON object per genotype per line (else tab-separated)")
+    p.add_argument("--json", action="store_true", help="one JSON object per architecture per line (else tab-separated)")
     p.set_defaults(func=rank)

@@ -26,14 +26,20 @@ def _ints(text: str, flag: str) -> List[int]:
         raise UsageError(f"{flag} takes comma-separated integers (e.g. {flag} 1,2,3), got {text!r}") from None
 
 
-def _names(text: str) -> List[str]:
-    return [t.strip() for t in text.split(",") if t.strip()]
+def _names(text: Optional[str]) -> List[str]:
+    return [t.strip() for t in (text or "").split(",") if t.strip()]
+
+
+def _tasks(args: argparse.Namespace) -> List[str]:
+    """The study tasks named by ``--objectives`` (alias ``--tasks``) and ``--rankers``: objectives first."""
+    return list(dict.fromkeys(_names(args.objectives) + _names(getattr(args, "rankers", None))))
 
 
 def study_init(args: argparse.Namespace, out: TextIO, stdin: TextIO) -> None:
-    from unnas.study.worker import init_study, parse_overrides
+    from unnas.study.config import parse_overrides
+    from unnas.study.create import default_tasks, init_study
 
-    tasks = _names(args.tasks)
+    tasks = _tasks(args) or default_tasks()
     seeds = _ints(args.seeds, "--seeds")
     store = init_study(args.dir, archs=args.archs, tasks=tasks, seeds=seeds, config=args.config, data_root=args.data_root,
                        space=args.space, overrides=parse_overrides(args.set or []))
@@ -44,23 +50,24 @@ def study_init(args: argparse.Namespace, out: TextIO, stdin: TextIO) -> None:
 
 
 def study_add(args: argparse.Namespace, out: TextIO, stdin: TextIO) -> None:
+    from unnas.study.create import add_to_study
     from unnas.study.store import Store
-    from unnas.study.worker import add_to_study
 
-    if not (args.archs or args.tasks or args.seeds):
-        raise UsageError("study add needs --archs, --tasks or --seeds (what to add)")
-    n = add_to_study(args.dir, archs=args.archs, tasks=_names(args.tasks or ""), seeds=_ints(args.seeds or "", "--seeds"),
-                     config=args.config)
-    total = sum(sum(c.values()) for c in Store.open(args.dir).counts().values())
+    tasks = _tasks(args)
+    if not (args.archs or tasks or args.seeds):
+        raise UsageError("study add needs --archs, --objectives, --rankers or --seeds (what to add)")
+    store = Store.open(args.dir)
+    n = add_to_study(store, archs=args.archs, tasks=tasks, seeds=_ints(args.seeds or "", "--seeds"), config=args.config)
+    total = sum(sum(c.values()) for c in store.counts().values())
     print(f"added {n} jobs to {args.dir} ({total} in all); run them with `unnas study work {args.dir}`", file=out)
 
 
 def study_reset(args: argparse.Namespace, out: TextIO, stdin: TextIO) -> None:
     from unnas.study.store import Store
 
-    tasks = _names(args.tasks)
+    tasks = _tasks(args)
     if not tasks:
-        raise UsageError("study reset needs --tasks (the objectives or rankers whose jobs to run again)")
+        raise UsageError("study reset needs --objectives or --rankers (the tasks whose jobs to run again)")
     n = Store.open(args.dir).reset(tasks, _ints(args.seeds or "", "--seeds"))
     print(f"reset {n} jobs of {', '.join(tasks)} in {args.dir}; run them again with `unnas study work {args.dir}`",
           file=out)
@@ -79,14 +86,14 @@ def study_work(args: argparse.Namespace, out: TextIO, stdin: TextIO) -> int:
     from unnas.study.worker import Interrupted, default_threads, spawn_workers, work
 
     _check_work_args(args)
-    Store.open(args.dir)
+    store = Store.open(args.dir)
     if args.retry_failed:
-        print(f"re-queued {Store(args.dir).retry_failed()} failed jobs", file=out)
+        print(f"re-queued {store.retry_failed()} failed jobs", file=out)
     log = lambda m: print(m, file=out, flush=True)  # noqa: E731
     if args.workers > 1:
         return spawn_workers(args.dir, args.workers, args.max_jobs, args.lease, args.threads, log=log)
     try:
-        summary = work(args.dir, max_jobs=args.max_jobs, lease_s=args.lease, log=log,
+        summary = work(store, max_jobs=args.max_jobs, lease_s=args.lease, log=log,
                        threads=args.threads or default_threads(1))
     except Interrupted as e:
         print(f"unnas: interrupted by {e}; the job in hand went back to the queue", file=sys.stderr)
@@ -103,41 +110,45 @@ def study_run(args: argparse.Namespace, out: TextIO, stdin: TextIO) -> int:
 
     _check_work_args(args)
     store = Store.open(args.dir)
-    job_id = store.find(args.arch, args.task, args.seed)
+    job_id = store.find(args.arch, args.objective, args.seed)
     if job_id is None:
-        raise StudyError(f"{args.dir} has no job for arch {args.arch}, task {args.task}, seed {args.seed}")
+        raise StudyError(f"{args.dir} has no job for arch {args.arch}, objective {args.objective}, seed {args.seed}; "
+                         f"`unnas study status {args.dir}` lists its objectives")
     records: list = []
 
     def run_and_log(directory, job, renew=None):
-        from unnas.study.worker import train_job
+        from unnas.study import worker  # its train_job: the one a test replaces
 
-        result = train_job(directory, job, renew=renew)
+        result = worker.train_job(directory, job, renew=renew)
         records.append(result)
         return result
 
     try:
-        summary = work(args.dir, lease_s=args.lease, run_job=run_and_log, log=lambda m: print(m, file=out, flush=True),
+        summary = work(store, lease_s=args.lease, run_job=run_and_log, log=lambda m: print(m, file=out, flush=True),
                        job_id=job_id, threads=args.threads)
     except Interrupted as e:
         print(f"unnas: interrupted by {e}; job {job_id} went back to the queue", file=sys.stderr)
         return e.exit_status
     if summary.ran == 0:
-        state = store.counts().get(args.task, {})
-        print(f"job {job_id} was not run: it is done or held by another worker ({args.task} jobs: {state})", file=out)
+        state = store.counts().get(args.objective, {})
+        print(f"job {job_id} was not run: it is done or held by another worker ({args.objective} jobs: {state})",
+              file=out)
         return 0
     if records and summary.recorded and os.environ.get("WANDB_MODE", "offline") != "disabled":
-        _log_run_to_wandb(args, store.meta().get("space", "darts"), records[0])
+        _log_run_to_wandb(args, store.space(), records[0])
     return 0 if summary.recorded else 1
 
 
 def _log_run_to_wandb(args: argparse.Namespace, space: str, result: dict) -> None:
-    """One W&B run per job, under ``DIR/wandb``, named ``<task>-<arch>-seed<seed>``, grouped by objective."""
+    """One W&B run per job, under ``DIR/wandb``, named ``<objective>-<arch>-seed<seed>``, grouped by objective
+    (its config keeps the record key ``task``)."""
     import wandb
 
+    task = args.objective
     run = wandb.init(project=args.wandb_project, dir=os.path.abspath(args.dir),
-                     name=f"{args.task}-{args.arch}-seed{args.seed}", group=args.task,
-                     tags=[space, args.task, args.arch, f"seed{args.seed}"],
-                     config={"space": space, "arch": args.arch, "task": args.task, "seed": args.seed}, reinit=True)
+                     name=f"{task}-{args.arch}-seed{args.seed}", group=task,
+                     tags=[space, task, args.arch, f"seed{args.seed}"],
+                     config={"space": space, "arch": args.arch, "task": task, "seed": args.seed}, reinit=True)
     run.log({k: v for k, v in result.items() if isinstance(v, (int, float))})
     run.summary.update({"best_acc": result["best_acc"]})
     run.finish()
@@ -222,16 +233,17 @@ def _print_proposals(found: Mapping[str, Any], objective: str, pool: str, fmt: s
 
 def study_propose(args: argparse.Namespace, out: TextIO, stdin: TextIO) -> None:
     """Fit the surrogate to the finished jobs of one objective and add its best-predicted pool architectures."""
+    from unnas.study.create import add_to_study
     from unnas.study.smbo import fit_and_propose, score_format, write_proposals
     from unnas.study.store import Store
-    from unnas.study.worker import add_to_study
 
     _check_predictor_args(args)
-    found = fit_and_propose(args.dir, args.objective, args.n, args.pool, kappa=args.kappa, seed=args.seed,
+    store = Store.open(args.dir)
+    found = fit_and_propose(store, args.objective, args.n, args.pool, kappa=args.kappa, seed=args.seed,
                             ensemble=args.ensemble, steps=args.steps)
-    _print_proposals(found, args.objective, args.pool, score_format(Store.open(args.dir), args.objective), out)
+    _print_proposals(found, args.objective, args.pool, score_format(store, args.objective), out)
     path = write_proposals(args.dir, args.objective, found["proposals"])
-    added = add_to_study(args.dir, archs=path)
+    added = add_to_study(store, archs=path)
     print(f"added {added} jobs to {args.dir} from {path}; run them with `unnas study work {args.dir}`", file=out)
 
 
@@ -266,7 +278,7 @@ def _study_truth(args: argparse.Namespace) -> Tuple[Any, Optional[Dict[str, Any]
     if args.no_ground_truth:
         return None, None
     store = Store.open(args.dir)
-    space = space_class(store.meta().get("space", "darts"))()
+    space = space_class(store.space())()
     truth = space.ground_truth(args.gt_dataset, path=args.benchmark)
     if truth is None:
         return None, None
@@ -325,22 +337,52 @@ def table_scores_from_truth(truth: Any, archs: Mapping[str, Any],
     return out
 
 
+def _registry_help() -> Dict[str, str]:
+    """Help texts read from the registries of objectives, rankers and spaces (nothing named here by hand)."""
+    from pretext_tasks.registry import default_objectives, objective_names
+
+    from unnas.rankers import RANKERS
+
+    configs = "; ".join(f"{n}: {space_class(n).default_study_config}" for n in space_names()
+                        if space_class(n).default_study_config)
+    return {"objectives": ", ".join(objective_names()), "default_objectives": ",".join(default_objectives()),
+            "rankers": ", ".join(RANKERS), "configs": configs,
+            "datasets": "; ".join(f"{n}: {', '.join(space_class(n).datasets)}" for n in space_names())}
+
+
+def _add_task_args(p: argparse.ArgumentParser, what: str, default: str = "", required: bool = False,
+                   ranker_what: Optional[str] = None) -> None:
+    """``--objectives`` (alias ``--tasks``) and ``--rankers``: the study's tasks, *what* they are for."""
+    h = _registry_help()
+    p.add_argument("--objectives", "--tasks", dest="objectives", required=required, metavar="OBJECTIVES",
+                   help=f"comma-separated objectives {what} (registered: {h['objectives']}; any name the study "
+                        f"config maps to a recipe){default}; --tasks is the older name")
+    p.add_argument("--rankers", help=f"comma-separated training-free rankers {ranker_what or what} ({h['rankers']}; "
+                                     f"docs/study.md)")
+
+
 def add_parser(sub) -> None:
+    from unnas.study.archs import arch_sets_help
+    from unnas.study.worker import DEFAULT_LEASE_S, MIN_LEASE_S, RENEWALS_PER_LEASE
+
+    h = _registry_help()
+    lease_help = (f"seconds a claimed job stays reserved without a renewal (renewed every lease/{RENEWALS_PER_LEASE}; "
+                  f"at least {MIN_LEASE_S:g}; default: %(default)s)")
     study = sub.add_parser("study", help="the sample-based study: init, add, work, status, run, report")
     ssub = study.add_subparsers(dest="study_command", required=True, metavar="STUDY_COMMAND")
     init = ssub.add_parser("init", help="create the jobs (architecture x objective x seed) in DIR")
     init.add_argument("dir")
-    sets = "; ".join(f"{n}: {space_class(n)().arch_set_help()}" for n in space_names())
-    init.add_argument("--archs", default="unnas500", help=f"a space's set ({sets}); or a file of architectures")
+    from unnas.study.create import DEFAULT_ARCHS
+
+    init.add_argument("--archs", default=DEFAULT_ARCHS,
+                      help=f"a space's set ({arch_sets_help()}); or a file of architectures (default: %(default)s)")
     init.add_argument("--space", choices=space_names(), help="the search space (default: recognised from --archs)")
-    init.add_argument("--tasks", default="supervised,rotation,colorization,jigsaw",
-                      help="comma-separated objectives: the study config's, or training-free rankers "
-                           "(synflow, naswot, params, ...; docs/study.md)")
+    _add_task_args(init, "to train", f" (default, without --rankers: {h['default_objectives']})", ranker_what="to score")
     init.add_argument("--seeds", default="1", help="comma-separated seeds (the paper: 1,2,3 on CIFAR-10)")
     init.add_argument("--config",
-                      help="study config: objective -> training config (default: the space's CPU recipe, "
-                           "configs/study/cifar10_cpu.yaml for darts, configs/study/nb201_cifar10_cpu.yaml for nb201; "
-                           "configs/study/cifar10_paper.yaml is the paper's)")
+                      help=f"study config: objective -> recipe (a base training config, then the objective's overlay; "
+                           f"merged as `unnas fit -c base -c overlay`). Default: the space's CPU study ({h['configs']}); "
+                           f"docs/study.md lists the paper's")
     init.add_argument("--data-root", help="replace the data root of every training config (an existing folder)")
     init.add_argument("--set", action="append", metavar="KEY=VALUE",
                       help="set a value in every frozen training config (not a ranker's), e.g. --set trainer.max_epochs=2 (dotted key; "
@@ -350,7 +392,7 @@ def add_parser(sub) -> None:
     add = ssub.add_parser("add", help="grow a study: more architectures, objectives or seeds (only missing jobs are made)")
     add.add_argument("dir")
     add.add_argument("--archs", help="a set or file of architectures, as for init (ids already in the study are kept)")
-    add.add_argument("--tasks", help="comma-separated objectives (or training-free rankers) to add")
+    _add_task_args(add, "to add")
     add.add_argument("--seeds", help="comma-separated seeds to add")
     add.add_argument("--config", help="study config for the new objectives (default: the one given at init)")
     add.set_defaults(func=study_add)
@@ -358,7 +400,7 @@ def add_parser(sub) -> None:
     rs = ssub.add_parser("reset", help="run an objective's or ranker's finished and failed jobs again (their results "
                                        "are discarded), e.g. after a fix to it")
     rs.add_argument("dir")
-    rs.add_argument("--tasks", required=True, help="comma-separated objectives or rankers to reset")
+    _add_task_args(rs, "whose jobs to run again")
     rs.add_argument("--seeds", help="comma-separated seeds (default: every seed)")
     rs.set_defaults(func=study_reset)
 
@@ -366,8 +408,7 @@ def add_parser(sub) -> None:
     wk.add_argument("dir")
     wk.add_argument("--workers", type=int, default=1, help="worker processes on this machine")
     wk.add_argument("--max-jobs", type=int, help="stop after this many jobs (per worker)")
-    wk.add_argument("--lease", type=float, default=900.0,
-                    help="seconds a claimed job stays reserved without a renewal (renewed every lease/4; at least 20)")
+    wk.add_argument("--lease", type=float, default=DEFAULT_LEASE_S, help=lease_help)
     wk.add_argument("--threads", type=int,
                     help="torch threads per worker (default: cores / workers); recorded with every result")
     wk.add_argument("--retry-failed", action="store_true", help="re-queue failed jobs first")
@@ -380,9 +421,10 @@ def add_parser(sub) -> None:
     rn = ssub.add_parser("run", help="run one job (used by W&B sweep agents)")
     rn.add_argument("dir")
     rn.add_argument("--arch", required=True)
-    rn.add_argument("--task", required=True)
+    rn.add_argument("--objective", "--task", dest="objective", required=True,
+                    help="the job's objective or ranker (--task is the older name; W&B sweep files pass it)")
     rn.add_argument("--seed", type=int, required=True)
-    rn.add_argument("--lease", type=float, default=900.0)
+    rn.add_argument("--lease", type=float, default=DEFAULT_LEASE_S, help=lease_help)
     rn.add_argument("--threads", type=int, help="torch threads (default: torch's); recorded with the result")
     rn.add_argument("--wandb-project", default="unnas-study")
     rn.set_defaults(func=study_run)
@@ -391,11 +433,11 @@ def add_parser(sub) -> None:
 
     def predictor_args(p: argparse.ArgumentParser) -> None:
         p.add_argument("dir")
-        p.add_argument("--objective", default="supervised",
+        p.add_argument("--objective", default=h["default_objectives"].split(",")[0],
                        help="the objective whose finished jobs the surrogate is fitted to (default: %(default)s)")
         p.add_argument("--pool", required=True,
-                       help="the candidates: any architecture set of the study's space (as --archs of init, e.g. "
-                            "nb201-table, nb201-sample:2000, unnas500, sample:2000) or a file")
+                       help=f"the candidates: any architecture set of the study's space (as --archs of init: "
+                            f"{arch_sets_help()}) or a file")
         p.add_argument("--kappa", type=float, default=0.0,
                        help="rank candidates by predicted mean + kappa * ensemble std (default 0: the mean)")
         p.add_argument("--seed", type=int, default=0, help="seed of the surrogate's initialisation and folds")
@@ -416,7 +458,7 @@ def add_parser(sub) -> None:
     se.add_argument("--per-round", type=int, default=8, help="architectures proposed per round (default: %(default)s)")
     se.add_argument("--holdout-folds", type=int, default=5,
                     help="folds of the held-out rho recorded per round (default: %(default)s)")
-    se.add_argument("--lease", type=float, default=900.0, help="lease of the worker's jobs, as for work")
+    se.add_argument("--lease", type=float, default=DEFAULT_LEASE_S, help=lease_help)
     se.add_argument("--threads", type=int, help="torch threads of the worker (default: the usable cores)")
     se.set_defaults(func=study_search)
 
@@ -427,8 +469,8 @@ def add_parser(sub) -> None:
                     help="read the results from W&B sweeps instead (every run, paged)")
     rp.add_argument("--reference", help="JSON {arch: accuracy} of a target setting (e.g. ImageNet) for the best-of-m curve")
     rp.add_argument("--title", default="unnas sample-based study")
-    rp.add_argument("--gt-dataset", help="dataset of the space's ground truth (nb201: cifar10, cifar100, "
-                                         "imagenet16-120; default cifar10)")
+    rp.add_argument("--gt-dataset", help=f"dataset of the space's ground truth, for a space with one (the spaces' "
+                                         f"datasets: {h['datasets']}; default: the space's first)")
     rp.add_argument("--benchmark", metavar="PATH", help="ground-truth file instead of the space's embedded table")
     rp.add_argument("--no-ground-truth", action="store_true", help="leave the ground-truth comparison out")
     rp.add_argument("--n-boot", type=int, default=1000, help="bootstrap resamples for the intervals")

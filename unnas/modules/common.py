@@ -1,4 +1,5 @@
-"""Pieces the search and training modules share: loss checks, precise BN, run-folder helpers, image logging."""
+"""Pieces the search and training modules share: argument checks (ranges, renamed arguments), loss checks, precise
+BN, run-folder helpers, image logging, per-step seeds and held-out evaluation."""
 
 from __future__ import annotations
 
@@ -10,10 +11,10 @@ from typing import Any, Dict, Iterable, Optional
 import torch
 from torch import nn
 
-from unnas.errors import ConfigError
+from unnas.errors import ConfigError, UserError
 
 
-class NonFiniteLossError(RuntimeError):
+class NonFiniteLossError(UserError, RuntimeError):
     """The loss became NaN or infinite."""
 
 
@@ -37,6 +38,15 @@ def check_range(owner: str, name: str, value: Optional[float], low: float = 0.0,
         hint = f", e.g. {example}" if example is not None else ""
         raise ConfigError(f"{owner} {name}={value}: must be a finite number in {left}{low:g}, {high:g}{right}; set "
                           f"model.init_args.{name}{hint}")
+
+
+def renamed(owner: str, name: str, value: Any, old_name: str, old_value: Any, default: Any = None) -> Any:
+    """The value of constructor argument *name*, which configs may still give under its old name *old_name*:
+    *value*, else *old_value*, else *default*. One-line :class:`ConfigError` when both names are given."""
+    if value is not None and old_value is not None:
+        raise ConfigError(f"{owner} got both {name} and its old name {old_name}; keep model.init_args.{name} and "
+                          f"remove {old_name} (or set model.init_args.{old_name}: null)")
+    return value if value is not None else old_value if old_value is not None else default
 
 
 @torch.no_grad()
@@ -125,17 +135,18 @@ class StepSeedMixin:
 
 class HeldOutEvalMixin:
     """Exact held-out loss and accuracy of an evaluation pass: sums over batches (pixels for dense targets),
-    reduced across DDP ranks, with the objective's seeded generator so a pass is repeatable."""
+    reduced across DDP ranks, with the objective's seeded generator so a pass is repeatable. The module holds its
+    objective as ``self.objective``."""
 
     def _start_eval(self) -> None:
-        self._eval_generator = self.task.eval_generator()
+        self._eval_generator = self.objective.eval_generator()
         self._eval = torch.zeros(3, device=self.device)
 
     def _eval_step(self, batch) -> None:
-        x, y = self.task.prepare(*batch, train=False, generator=self._eval_generator)
+        x, y = self.objective.prepare(*batch, train=False, generator=self._eval_generator)
         logits = self(x)
-        correct, count = self.task.accuracy(logits, y)
-        self._eval += torch.stack([self.task.loss(logits, y).detach() * count, correct.float(),
+        correct, count = self.objective.accuracy(logits, y)
+        self._eval += torch.stack([self.objective.loss(logits, y).detach() * count, correct.float(),
                                    torch.tensor(float(count), device=self.device)])
 
     def _eval_metrics(self):

@@ -20,7 +20,8 @@ class SearchArtefacts(L.Callback):
     score (and true accuracy, where known) against multiply-adds with the Pareto front marked, and ``front.json``,
     the cells on the front. At the end of fit: ``genotype.json`` in the run folder and beside the checkpoints.
 
-    :class:`~unnas.modules.DartsSearch` adds one by default; list it in ``trainer.callbacks`` to set its options.
+    :class:`~unnas.modules.WeightSharingSearch` adds one by default; list it in ``trainer.callbacks`` to set its
+    options.
 
     Args:
         plots: draw the images (``false`` keeps the JSON files and the console lines only).
@@ -35,27 +36,27 @@ class SearchArtefacts(L.Callback):
             self.write_epoch(trainer, pl_module, entry)
 
     def write_epoch(self, trainer: L.Trainer, module: L.LightningModule, entry: Dict[str, Any]) -> None:
-        """Write the files of one :attr:`~unnas.modules.DartsSearch.alpha_history` *entry*."""
+        """Write the files of one :attr:`~unnas.modules.WeightSharingSearch.alpha_history` *entry*."""
         space, epoch = module.space, entry["epoch"]
-        genotype = space.from_dict(entry["genotype"])
+        arch = space.from_dict(entry["genotype"])
         truth = ""
         if module.ground_truth is not None:
             truth = (f"  true accuracy {entry['true_acc']:.2f}% ({entry['true_acc_match']})"
                      if entry["true_acc"] is not None else f"  true accuracy unknown (not in {module.ground_truth.coverage()})")
-        module.print(f"epoch {epoch} genotype = {space.format(genotype)}{truth}")
+        module.print(f"epoch {epoch} genotype = {space.format(arch)}{truth}")
         out = run_dir(trainer)
         os.makedirs(os.path.join(out, "genotypes"), exist_ok=True)
-        space.save(genotype, os.path.join(out, "genotypes", f"epoch_{epoch:03d}.json"))
+        space.save(arch, os.path.join(out, "genotypes", f"epoch_{epoch:03d}.json"))
         with open(os.path.join(out, "alphas.json"), "w") as f:
             json.dump({"space": space.name, "primitives": list(module.supernet.primitives),
                        "epochs": module.alpha_history}, f)
         for logger in trainer.loggers:
             if hasattr(logger, "log_text"):
-                logger.log_text(key="genotype", columns=["epoch", "genotype"], data=[[epoch, space.format(genotype)]])
+                logger.log_text(key="genotype", columns=["epoch", "genotype"], data=[[epoch, space.format(arch)]])
         if entry.get("cells"):
             self.write_cells(trainer, entry, out)
         if self.plots:
-            self._plot(trainer, module, genotype, epoch, out)
+            self._plot(trainer, module, arch, epoch, out)
 
     def write_cells(self, trainer: L.Trainer, entry: Dict[str, Any], out: str) -> None:
         """``front.json`` (the cells no other cell beats on both held-out score and multiply-adds, cheapest first)
@@ -78,7 +79,7 @@ class SearchArtefacts(L.Callback):
         log_image(trainer, "pareto", path)
 
     @staticmethod
-    def _plot(trainer: L.Trainer, module: L.LightningModule, genotype: Any, epoch: int, out: str) -> None:
+    def _plot(trainer: L.Trainer, module: L.LightningModule, arch: Any, epoch: int, out: str) -> None:
         from unnas.spaces.plots import plot_alpha_evolution, plot_alphas, plot_true_accuracy
 
         supernet = module.supernet
@@ -87,7 +88,7 @@ class SearchArtefacts(L.Callback):
         heatmap = os.path.join(out, "alphas", f"epoch_{epoch:03d}.png")
         plot_alphas(weights, labels, supernet.primitives, heatmap, title=f"softmax(alpha), epoch {epoch}")
         drawing = os.path.join(out, "cells", f"epoch_{epoch:03d}.png")
-        module.space.draw(genotype, drawing, title=f"epoch {epoch}")
+        module.space.draw(arch, drawing, title=f"epoch {epoch}")
         plot_alpha_evolution(module.alpha_history, supernet.primitives, os.path.join(out, "alphas_evolution.png"),
                              keys=list(weights))
         log_image(trainer, "alphas", heatmap)
@@ -100,13 +101,13 @@ class SearchArtefacts(L.Callback):
     def on_fit_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         if not trainer.is_global_zero:
             return
-        space, genotype = pl_module.space, pl_module.genotype()
+        space, arch = pl_module.space, pl_module.derived_arch()
         paths = [os.path.join(run_dir(trainer), "genotype.json")]
         ckpt = trainer.checkpoint_callback
         if ckpt is not None and getattr(ckpt, "dirpath", None):
             os.makedirs(ckpt.dirpath, exist_ok=True)
             paths.append(os.path.join(ckpt.dirpath, "genotype.json"))
         for path in paths:
-            space.save(genotype, path)
-        pl_module.print(f"final genotype (after the last epoch) = {space.format(genotype)}\n"
+            space.save(arch, path)
+        pl_module.print(f"final genotype (after the last epoch) = {space.format(arch)}\n"
                         f"written to {', '.join(paths)}")

@@ -15,7 +15,7 @@ import torch.nn.functional as F
 
 from pretext_tasks.base import PretextTask
 from unnas.modules.common import (HeldOutEvalMixin, StepSeedMixin, check_finite, check_range, cosine_lr,
-                                  recompute_bn_stats, run_dir)
+                                  recompute_bn_stats, renamed, run_dir)
 from unnas.errors import ConfigError
 from unnas.spaces import SearchSpace, resolve_space
 from unnas.spaces.complexity import count_macs, count_params
@@ -44,16 +44,18 @@ def _set_epoch(values: List[Optional[float]], epoch: int, value: Optional[float]
 
 
 class ArchTraining(StepSeedMixin, HeldOutEvalMixin, L.LightningModule):
-    """Train a fixed genotype from scratch; report the best-epoch held-out accuracy (what the study ranks).
+    """Train a fixed architecture of any space from scratch under an objective; report the best-epoch held-out
+    accuracy (what the study ranks).
 
     Defaults are UnNAS's CIFAR-10 sample-study recipe (SGD Nesterov 0.9, lr 0.1 cosine, weight decay 5e-4, precise
     BN on 1024 images before every evaluation, no auxiliary head, no drop path); the network's shape is the space's.
 
     Args:
-        task: the objective.
-        genotype: an architecture of the space: a registered name, its notation, JSON, or a .json file.
+        objective: the objective (``pretext_tasks.Rotation``, ..., or any registered one).
+        arch: an architecture of the space: a registered name, its notation, JSON, or a .json file (default
+            ``darts_v2``).
         space: the search space and network shape (``unnas.spaces.DartsSpace``, ``unnas.spaces.NB201Space``); without
-            it, the space the genotype belongs to at its default shape.
+            it, the space the architecture belongs to at its default shape.
         auxiliary_weight: loss weight of the auxiliary head (when the space builds one).
         drop_path_prob: final drop-path probability (ramped linearly from 0 over the epochs, as DARTS).
         lr / lr_min / momentum / nesterov / weight_decay: SGD with a per-epoch cosine from lr to lr_min.
@@ -62,16 +64,25 @@ class ArchTraining(StepSeedMixin, HeldOutEvalMixin, L.LightningModule):
         label_smoothing: cross-entropy label smoothing (DARTS ImageNet: 0.1).
         cutout: side of DARTS's cutout square on training inputs (0 disables; DARTS CIFAR: 16).
         precise_bn_samples: training samples for recomputing BN statistics before each evaluation (0 disables).
+        task: the old name of *objective*, still read from configs (give one of the two).
+        genotype: the old name of *arch*, still read from configs (give one of the two).
     """
 
-    def __init__(self, task: PretextTask, genotype: str = "darts_v2", space: Optional[SearchSpace] = None,
-                 auxiliary_weight: float = 0.4,
+    #: the architecture trained when the config names none
+    DEFAULT_ARCH = "darts_v2"
+
+    def __init__(self, objective: Optional[PretextTask] = None, arch: Optional[str] = None,
+                 space: Optional[SearchSpace] = None, auxiliary_weight: float = 0.4,
                  drop_path_prob: float = 0.0, lr: float = 0.1, lr_min: float = 0.0, momentum: float = 0.9,
                  nesterov: bool = True, weight_decay: float = 5e-4, warmup_epochs: int = 0, warmup_factor: float = 0.1,
                  grad_clip: Optional[float] = None, label_smoothing: float = 0.0, cutout: int = 0,
-                 precise_bn_samples: int = 1024):
+                 precise_bn_samples: int = 1024, task: Optional[PretextTask] = None, genotype: Optional[str] = None):
         super().__init__()
         me = type(self).__name__
+        objective = renamed(me, "objective", objective, "task", task)
+        if objective is None:
+            raise ConfigError(f"{me} needs an objective; set model.init_args.objective, e.g. rotation")
+        arch = renamed(me, "arch", arch, "genotype", genotype, default=self.DEFAULT_ARCH)
         check_range(me, "auxiliary_weight", auxiliary_weight, example=0.4)
         check_range(me, "drop_path_prob", drop_path_prob, high=1.0, example=0.2)
         check_range(me, "lr", lr, low_open=True, example=0.1)
@@ -84,17 +95,19 @@ class ArchTraining(StepSeedMixin, HeldOutEvalMixin, L.LightningModule):
         check_range(me, "label_smoothing", label_smoothing, high=1.0, example=0.1)
         check_range(me, "cutout", cutout, example=16)
         check_range(me, "precise_bn_samples", precise_bn_samples, example=1024)
-        self.save_hyperparameters(ignore=["task", "space"])
-        self.task = task
-        self.space = resolve_space(genotype, space)
-        self.genotype = self.space.load(genotype)
+        # hparams are the arguments as given (under LightningCLI, the config's values): arch or its old name genotype
+        self.save_hyperparameters(ignore=["objective", "task", "space"])
+        self._arch_spec = arch
+        self.objective = objective
+        self.space = resolve_space(arch, space)
+        self.arch = self.space.load(arch)
         if drop_path_prob > 0 and not self.space.supports_drop_path():
-            raise ConfigError(f"drop_path_prob={drop_path_prob}: the {self.space.name} space's networks have no drop path; "
-                             "set drop_path_prob: 0")
-        if label_smoothing > 0 and type(task).loss is not PretextTask.loss:
-            raise ConfigError(f"label_smoothing={label_smoothing} smooths a cross-entropy over classes, but "
-                              f"{type(task).__name__} has a loss of its own; set label_smoothing: 0")
-        self.net = self.space.network(self.genotype, head=task.head, input_channels=task.input_channels)
+            raise ConfigError(f"drop_path_prob={drop_path_prob}: the {self.space.name} space's networks have no drop "
+                              "path; set drop_path_prob: 0")
+        if label_smoothing > 0 and type(objective).loss is not PretextTask.loss:
+            raise ConfigError(f"label_smoothing={label_smoothing} smooths a cross-entropy over classes, but the "
+                              f"objective {type(objective).__name__} has a loss of its own; set label_smoothing: 0")
+        self.net = self.space.network(self.arch, head=objective.head, input_channels=objective.input_channels)
         self._init_step_seed()
         self.best_acc = float("nan")
         self.best_epoch = -1
@@ -105,15 +118,25 @@ class ArchTraining(StepSeedMixin, HeldOutEvalMixin, L.LightningModule):
         self._fit_started = None
         self._macs: Optional[int] = None
 
+    @property
+    def task(self) -> PretextTask:
+        """The objective, under its old name (read-only)."""
+        return self.objective
+
+    @property
+    def genotype(self) -> Any:
+        """The architecture, under its old name (read-only)."""
+        return self.arch
+
     def forward(self, x):
         return self.net(x)[0]
 
     def arch_label(self) -> str:
         """The architecture part of a run name: its registered name, else 8 hex digits of its JSON's SHA-1."""
-        spec = self.hparams.genotype
+        spec = self._arch_spec
         if isinstance(spec, str) and spec.strip() in self.space.registry():
             return spec.strip()
-        return hashlib.sha1(self.space.to_json(self.genotype).encode()).hexdigest()[:8]
+        return hashlib.sha1(self.space.to_json(self.arch).encode()).hexdigest()[:8]
 
     def configure_optimizers(self):
         hp = self.hparams
@@ -139,7 +162,7 @@ class ArchTraining(StepSeedMixin, HeldOutEvalMixin, L.LightningModule):
     def _loss(self, logits, targets):
         if self.hparams.label_smoothing > 0:
             return F.cross_entropy(logits, targets, label_smoothing=self.hparams.label_smoothing)
-        return self.task.loss(logits, targets)
+        return self.objective.loss(logits, targets)
 
     def on_train_epoch_start(self) -> None:
         self.net.drop_path_prob = self.hparams.drop_path_prob * self.current_epoch / max(1, self.trainer.max_epochs or 1)
@@ -152,10 +175,11 @@ class ArchTraining(StepSeedMixin, HeldOutEvalMixin, L.LightningModule):
             return self._train_step(batch)
 
     def _train_step(self, batch):
-        x, y = self.task.prepare(*batch, train=True)
+        x, y = self.objective.prepare(*batch, train=True)
         if self.hparams.cutout > 0:
             if x.dim() != 4:
-                raise ValueError(f"cutout works on image inputs [B, C, H, W]; the {self.task.name} objective gives {list(x.shape)}: set cutout: 0")
+                raise ValueError(f"cutout works on image inputs [B, C, H, W]; the {self.objective.name} objective "
+                                 f"gives {list(x.shape)}: set cutout: 0")
             x = cutout(x, self.hparams.cutout)
         if self._macs is None:
             self._macs = count_macs(self.net, tuple(x.shape[1:]))
@@ -164,7 +188,7 @@ class ArchTraining(StepSeedMixin, HeldOutEvalMixin, L.LightningModule):
         if aux is not None:
             loss = loss + self.hparams.auxiliary_weight * self._loss(aux, y)
         check_finite(loss, "training")
-        correct, count = self.task.accuracy(logits.detach(), y)
+        correct, count = self.objective.accuracy(logits.detach(), y)
         self._train_hits += torch.stack([correct.float(), torch.tensor(float(count), device=self.device)])
         self.last_train_loss = float(loss.detach())
         self.log("train/loss", loss.detach(), prog_bar=True)
@@ -183,7 +207,7 @@ class ArchTraining(StepSeedMixin, HeldOutEvalMixin, L.LightningModule):
                 # Seeded (augmentation and drop path), so the statistics and a resumed run do not depend on the
                 # global RNG stream.
                 with self.step_rng(-1 - self.current_epoch):
-                    batches = (self.task.prepare(x.to(self.device), y.to(self.device), train=True)[0]
+                    batches = (self.objective.prepare(x.to(self.device), y.to(self.device), train=True)[0]
                                for x, y in dm.precise_bn_loader())
                     recompute_bn_stats(self.net, batches, self.hparams.precise_bn_samples)
         self._start_eval()
@@ -215,14 +239,14 @@ class ArchTraining(StepSeedMixin, HeldOutEvalMixin, L.LightningModule):
     def result(self) -> Dict[str, Any]:
         """The numbers a study records for this run: the best held-out accuracy and its epoch, the held-out and
         training accuracy of every epoch, the last epoch's training accuracy, and ``rank_metric``, the field the
-        study ranks the objective by (the task's)."""
+        study ranks the objective by (the objective's)."""
         return {
             "best_acc": self.best_acc,
             "best_epoch": self.best_epoch,
             "acc_per_epoch": list(self.acc_per_epoch),
             "train_acc_per_epoch": list(self.train_acc_per_epoch),
             "train_acc": self.train_acc_per_epoch[-1] if self.train_acc_per_epoch else None,
-            "rank_metric": self.task.rank_metric,
+            "rank_metric": self.objective.rank_metric,
             "final_train_loss": self.last_train_loss,
             "params": count_params(self.net),
             "macs": self._macs,
@@ -233,8 +257,9 @@ class ArchTraining(StepSeedMixin, HeldOutEvalMixin, L.LightningModule):
         if self.trainer.is_global_zero:
             path = os.path.join(run_dir(self.trainer), "result.json")
             with open(path, "w") as f:
-                json.dump({"space": self.space.name, "genotype": self.space.to_dict(self.genotype), "task": self.task.name,
-                           **self.result()}, f, indent=1)
+                # the record's keys ("genotype": the architecture, "task": the objective) are what readers expect
+                json.dump({"space": self.space.name, "genotype": self.space.to_dict(self.arch),
+                           "task": self.objective.name, **self.result()}, f, indent=1)
             self.print(f"best held-out accuracy {self.best_acc:.4f} at epoch {self.best_epoch}; written to {path}")
 
     def on_save_checkpoint(self, checkpoint: Dict[str, Any]) -> None:

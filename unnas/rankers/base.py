@@ -58,7 +58,7 @@ def data_batch(source, input_shape: Sequence[int], batch_size: int, seed: int = 
     objective's ``prepare`` standardises the images itself."""
     from torchvision import transforms as T
 
-    from pretext_tasks.base import default_stats
+    from unnas.data.stats import default_stats
 
     if len(input_shape) != 3 or input_shape[0] != 3 or input_shape[1] != input_shape[2]:
         raise ConfigError(f"a batch of real images needs a square RGB input shape [3, S, S], got {list(input_shape)}")

@@ -2,8 +2,10 @@
 
 ``unnas.spaces.darts`` (the DARTS cell space), ``unnas.spaces.nb201`` (NAS-Bench-201) and ``unnas.spaces.nb101``
 (NAS-Bench-101, for training and ranking: no supernet); the pieces every space
-shares are here: output heads (:mod:`~pretext_tasks.heads`), complexity counting (:mod:`~unnas.spaces.complexity`)
-and the exact performance switches (:mod:`~unnas.spaces.speedups`).
+shares are here: the one-shot machinery of the supernets (:mod:`~unnas.spaces.oneshot`: the supernet interface, the
+mixed op, op weights, partial channels and edge betas), complexity counting (:mod:`~unnas.spaces.complexity`) and
+the exact performance switches (:mod:`~unnas.spaces.speedups`); output heads live with the objectives
+(:mod:`~pretext_tasks.heads`).
 """
 
 from __future__ import annotations

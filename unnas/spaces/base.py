@@ -10,7 +10,8 @@ A space is one subclass of :class:`SearchSpace` in its own folder under ``unnas/
   documented by each space);
 - the evaluation network for any objective (:meth:`~SearchSpace.network`: a head factory and input channels,
   ``forward`` returns ``(logits, aux_logits_or_None)``) and the search supernet (:meth:`~SearchSpace.supernet`,
-  see :class:`Supernet`) with its derivation rule;
+  see :class:`~unnas.spaces.oneshot.Supernet`, built from the shared one-shot machinery of
+  :mod:`unnas.spaces.oneshot`) with its derivation rule;
 - drawing, and optionally ground truth (:meth:`~SearchSpace.ground_truth`).
 
 Constructor arguments of a space are the network shape (``channels``, ``layers`` and space-specific ones);
@@ -23,13 +24,16 @@ import json
 import os
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
-from typing import Any, Callable, ClassVar, Dict, Iterator, List, Mapping, Optional, Sequence, Tuple, Type
+from typing import Any, Callable, ClassVar, Dict, List, Mapping, Optional, Tuple, Type
 
 import numpy as np
-import torch
 from torch import nn
 
 from unnas.errors import ConfigError, UserError
+from unnas.spaces.oneshot.supernet import Supernet  # the interface a space's supernet provides (re-exported)
+
+#: the space used when none is named and none is recognised
+DEFAULT_SPACE = "darts"
 
 HeadFactory = Callable[[int], nn.Module]
 
@@ -83,132 +87,6 @@ class GroundTruth(ABC):
     def archs(self) -> List[Any]:
         """The architectures this source holds, in a fixed order (empty when it cannot list them)."""
         return []
-
-
-class Supernet(nn.Module):
-    """What a search strategy and :class:`~unnas.modules.DartsSearch` need from a space's supernet.
-
-    ``forward(x)`` returns the objective head's logits. It turns every alpha matrix into the op weights of that
-    pass with :meth:`op_weights`: ``softmax(alpha, -1)`` (DARTS) unless a search strategy installed its own rule
-    with :meth:`set_op_weights`. The rule is looked up on every forward and reads the alpha tensor it is handed, so
-    ``torch.func.functional_call`` with substituted alphas keeps working.
-    """
-
-    @dataclass(frozen=True, eq=False)
-    class OpWeights:
-        """The op weights of one alpha matrix for one forward pass.
-
-        ``weights`` is a tensor ``[edges, ops]``. ``active``, when given, names per edge the only op whose weight is
-        not a hard zero (a hard sample): a mixed op then runs that op alone and adds the other ops' weights as
-        scalars, which leaves the value unchanged (they are exactly 0) and gives each of them the gradient
-        ``sum(dL/d out)``, as GDAS's official code does. ``runs``, when given, says per edge which ops run (a
-        tuple of booleans per edge); the others must have weight exactly 0 and are left out of the sum entirely
-        (no term, no gradient to their parameters), as a pruned op is.
-        """
-
-        weights: Any
-        active: Optional[Tuple[int, ...]] = None
-        runs: Optional[Tuple[Tuple[bool, ...], ...]] = None
-
-    primitives: Tuple[str, ...]
-    _op_weights_rule: Optional[Callable[[Any, str], Any]] = None
-
-    def set_op_weights(self, rule: Optional[Callable[[Any, str], Any]]) -> None:
-        """Install ``rule(alpha, key)`` (returning a tensor of op weights or an :class:`OpWeights`); ``None``
-        restores the softmax."""
-        self._op_weights_rule = rule
-
-    def op_weights(self, alpha, key: str) -> "Supernet.OpWeights":
-        """The op weights of alpha matrix *key* (``"normal"``, ``"reduce"``, ``"cell"``) for this forward pass."""
-        rule = self._op_weights_rule
-        out = nn.functional.softmax(alpha, dim=-1) if rule is None else rule(alpha, key)
-        return out if isinstance(out, Supernet.OpWeights) else Supernet.OpWeights(out)
-
-    def arch_parameters(self) -> List[nn.Parameter]:  # pragma: no cover - interface
-        """The architecture parameters: the alpha matrices, then the edge betas when edge normalisation is on."""
-        raise NotImplementedError
-
-    # ------------------------------------------------------------------ PC-DARTS: partial channels, edge betas
-    #: alpha key -> name of its edge-normalisation parameter (one beta per edge, created by
-    #: :meth:`set_edge_normalization`); empty for a supernet without edge normalisation
-    beta_names: ClassVar[Mapping[str, str]] = {}
-
-    def mixed_ops(self) -> List[nn.Module]:
-        """Every mixed op (edge) of the cells; each has ``check_partial_channels(k)`` and ``set_partial_channels(k)``."""
-        return []
-
-    def node_in_degrees(self) -> List[int]:
-        """Edges entering each intermediate node, in alpha-row order (the rows of a node are consecutive)."""
-        return []
-
-    def set_partial_channels(self, k: int) -> None:
-        """Run every mixed op on ``1/k`` of its input channels (PC-DARTS; ``k = 1``: all of them). The ops are
-        rebuilt with fresh weights when *k* changes, so call this before training. One-line
-        :class:`~unnas.errors.ConfigError` (and nothing changed) when an edge's channels are not divisible by *k*."""
-        ops = self.mixed_ops()
-        if not ops and k != 1:
-            raise ConfigError(f"{type(self).__name__} has no mixed ops to run on partial channels; use k=1")
-        for op in ops:
-            op.check_partial_channels(k)
-        for op in ops:
-            op.set_partial_channels(k)
-
-    def set_edge_normalization(self, enabled: bool) -> None:
-        """Add (or, with ``enabled=False``, remove) one beta per edge for every alpha matrix: each edge's output is
-        multiplied by the softmax of the betas of the edges entering its node (PC-DARTS). New betas are
-        ``1e-3 * randn`` like the alphas; betas already there are kept."""
-        if enabled and not self.beta_names:
-            raise ConfigError(f"{type(self).__name__} has no edge normalisation; set edge_normalization: false")
-        ref = next(iter(self.parameters()))
-        for name in self.beta_names.values():
-            present = name in self._parameters
-            if enabled and not present:
-                betas = 1e-3 * torch.randn(sum(self.node_in_degrees()), dtype=ref.dtype, device=ref.device)
-                self.register_parameter(name, nn.Parameter(betas))
-            elif not enabled and present:
-                delattr(self, name)
-
-    def beta_parameters(self) -> List[nn.Parameter]:
-        """The edge-normalisation parameters, in :attr:`beta_names` order (empty when it is off)."""
-        return [getattr(self, n) for n in self.beta_names.values() if n in self._parameters]
-
-    @staticmethod
-    def node_softmax(betas, in_degrees: Sequence[int]):
-        """``softmax`` over each node's consecutive run of *in_degrees* entries of *betas* ``[edges]``."""
-        return torch.cat([nn.functional.softmax(b, dim=-1) for b in betas.split(list(in_degrees))])
-
-    def edge_weights(self, key: str):
-        """The normalised betas ``[edges]`` of alpha matrix *key* for this forward pass, or ``None`` without edge
-        normalisation."""
-        name = self.beta_names.get(key)
-        if name is None or name not in self._parameters:
-            return None
-        return self.node_softmax(getattr(self, name), self.node_in_degrees())
-
-    def arch_edge_weights(self) -> Dict[str, np.ndarray]:
-        """:meth:`edge_weights` per alpha key as arrays, for records (empty without edge normalisation)."""
-        out = {}
-        for key in self.beta_names:
-            w = self.edge_weights(key)
-            if w is not None:
-                out[key] = w.detach().float().cpu().numpy()
-        return out
-
-    def weight_parameters(self) -> Iterator[nn.Parameter]:
-        arch = {id(p) for p in self.arch_parameters()}
-        return (p for p in self.parameters() if id(p) not in arch)
-
-    def arch_weights(self) -> Dict[str, np.ndarray]:  # pragma: no cover - interface
-        """Softmaxed architecture weights per alpha matrix (``{"normal": [14, 8], "reduce": ...}``)."""
-        raise NotImplementedError
-
-    def edge_labels(self, key: str) -> List[str]:  # pragma: no cover - interface
-        """Row labels of alpha matrix *key* (``"node 1 <- node 0"``), for plots."""
-        raise NotImplementedError
-
-    def genotype(self) -> Any:  # pragma: no cover - interface
-        """The discrete architecture the space's derivation rule gives for the current alphas."""
-        raise NotImplementedError
 
 
 class SearchSpace(ABC):
@@ -424,7 +302,8 @@ def space_class(name: str) -> Type[SearchSpace]:
 
 def detect_space(spec: Any) -> Type[SearchSpace]:
     """The space an architecture argument belongs to: an architecture object, a registered name, recognisable
-    notation or JSON, or a file holding one. DARTS when nothing else claims it (its parser gives the error)."""
+    notation or JSON, or a file holding one. :data:`DEFAULT_SPACE` when nothing else claims it (its parser gives the
+    error)."""
     _load_builtin_spaces()
     for cls in _SPACES.values():
         if cls.is_arch(spec):
@@ -438,12 +317,12 @@ def detect_space(spec: Any) -> Type[SearchSpace]:
             try:
                 text = json.dumps(read_json_file(text))
             except ArchError:
-                return _SPACES["darts"]
+                return _SPACES[DEFAULT_SPACE]
     if isinstance(text, str):
         for name, cls in _SPACES.items():
-            if name != "darts" and cls.recognises(text):
+            if name != DEFAULT_SPACE and cls.recognises(text):
                 return cls
-    return _SPACES["darts"]
+    return _SPACES[DEFAULT_SPACE]
 
 
 def _load_builtin_spaces() -> None:
@@ -452,8 +331,7 @@ def _load_builtin_spaces() -> None:
     import importlib.util
     import pkgutil
 
-    import unnas.spaces
-
-    for info in sorted(pkgutil.iter_modules(unnas.spaces.__path__), key=lambda m: m.name):
+    # the folder of unnas.spaces, found without importing the package (which imports this module)
+    for info in sorted(pkgutil.iter_modules([os.path.dirname(os.path.abspath(__file__))]), key=lambda m: m.name):
         if info.ispkg and importlib.util.find_spec(f"unnas.spaces.{info.name}.space") is not None:
             importlib.import_module(f"unnas.spaces.{info.name}.space")

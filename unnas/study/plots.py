@@ -18,36 +18,50 @@ import matplotlib
 matplotlib.use("Agg")  # before pyplot: no display on the training machines
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
+from matplotlib.colors import to_hex  # noqa: E402
 from matplotlib.ticker import FixedLocator, FuncFormatter, LogLocator, MaxNLocator, NullLocator  # noqa: E402
 from scipy import stats as sps  # noqa: E402
 
-from unnas.study.stats import MIN_N, SUPERVISED, aligned, common_archs, order_tasks  # noqa: E402
+from pretext_tasks.registry import objective_color, objective_names, order_objectives  # noqa: E402
+from unnas.study.stats import MIN_N, SUPERVISED, aligned, common_archs  # noqa: E402
 
-# matplotlib's colour-blind-safe Tableau cycle; fixed per task so a task keeps its colour in every figure
-_PALETTE = ["#4e79a7", "#f28e2b", "#59a14f", "#e15759", "#76b7b2", "#edc948", "#b07aa1", "#ff9da7", "#9c755f"]
-_FIXED = {"rotation": 0, "colorization": 1, "jigsaw": 2, SUPERVISED: 3}
-
-
-def task_color(task: str, tasks: Sequence[str] = ()) -> str:
-    """A stable colour per task: the paper's three pretext tasks and supervised fixed, others in order."""
-    if task in _FIXED:
-        return _PALETTE[_FIXED[task]]
-    others = [t for t in tasks if t not in _FIXED]
-    i = others.index(task) if task in others else sum(map(ord, task))  # str hash() varies per process
-    return _PALETTE[4 + i % (len(_PALETTE) - 4)]
-
-
+# matplotlib's colour-blind-safe Tableau 10 cycle. A registered objective has its own fixed colour
+# (pretext_tasks.registry.objective_color); every other task (a ranker, an unregistered name) gets these colours by
+# its position, leaving out those of the registered objectives.
+_PALETTE = ["#4e79a7", "#f28e2b", "#59a14f", "#e15759", "#76b7b2", "#edc948", "#b07aa1", "#ff9da7", "#9c755f",
+            "#bab0ac"]
 _MARKERS = ["o", "s", "^", "D", "v", "P", "X", "*"]
 
 
+def _free_palette() -> List[str]:
+    """The palette colours no registered objective has (the whole palette if they take them all)."""
+    taken = {to_hex(c) for c in map(objective_color, objective_names()) if c is not None}
+    return [c for c in _PALETTE if c not in taken] or list(_PALETTE)
+
+
+def _position(task: str, tasks: Sequence[str]) -> int:
+    """The task's index among the tasks of ``tasks`` without a fixed colour (a stable number if it is not one)."""
+    others = [t for t in tasks if objective_color(t) is None]
+    return others.index(task) if task in others else sum(map(ord, task))  # str hash() varies per process
+
+
+def task_color(task: str, tasks: Sequence[str] = ()) -> str:
+    """A stable colour per task: a registered objective's fixed colour, other tasks the free palette colours in
+    their order in ``tasks``."""
+    fixed = objective_color(task)
+    if fixed is not None:
+        return fixed
+    free = _free_palette()
+    return free[_position(task, tasks) % len(free)]
+
+
 def task_marker(task: str, tasks: Sequence[str] = ()) -> str:
-    """A marker per task that tells apart the tasks :func:`task_color` gives the same colour (its colours repeat
-    after five tasks besides the fixed four): circles for the first colour round, then squares, triangles, ..."""
-    if task in _FIXED:
+    """A marker per task that tells apart the tasks :func:`task_color` gives the same colour (its free colours
+    repeat): circles for the objectives with a fixed colour and the first round of the others, then squares,
+    triangles, ..."""
+    if objective_color(task) is not None:
         return _MARKERS[0]
-    others = [t for t in tasks if t not in _FIXED]
-    i = others.index(task) if task in others else sum(map(ord, task))
-    return _MARKERS[(i // (len(_PALETTE) - 4)) % len(_MARKERS)]
+    return _MARKERS[(_position(task, tasks) // len(_free_palette())) % len(_MARKERS)]
 
 
 def integer_ticks(axis: Any) -> None:
@@ -126,7 +140,7 @@ def vs_baseline_figure(table: Mapping[str, Mapping[str, float]], *, baseline: st
     seaborn's robust regplot). A task in ``scores`` (a ranker) is plotted unscaled as a score, on a log axis
     (line fitted to log10) when its scores are positive and span more than 3 decades."""
     labels = dict(labels or {})
-    tasks = [t for t in (order_tasks(table) if tasks is None else tasks) if t != baseline]
+    tasks = [t for t in (order_objectives(table) if tasks is None else tasks) if t != baseline]
     xlabel = f"{baseline_label or labels.get(baseline, baseline)} accuracy (%)"
     ncols = max(1, len(tasks))
     fig, axes = plt.subplots(1, ncols, figsize=(4.2 * ncols, 3.8), squeeze=False)
@@ -346,8 +360,8 @@ def cost_frontier_figure(points: Sequence[Mapping[str, Any]], *, target_label: s
     ax.set_xlabel("seconds per architecture (this run's machine; log scale)")
     ax.set_ylabel(f"Spearman \u03c1 vs {target_label}")
     ax.grid(alpha=0.3)
-    sup = fig.suptitle(title or f"Cost and ranking quality (small points: a trained objective stopped after fewer epochs; judged on "
-                       f"{target_label})", fontsize=10)
+    sup = fig.suptitle(title or "Cost and ranking quality (small points: a trained objective stopped after fewer "
+                       f"epochs; judged on {target_label})", fontsize=10)
     fit_title(fig, sup)
     return fig
 

@@ -134,7 +134,7 @@ class LaunchOptions:
 # ------------------------------------------------------------------------------------------- the array task
 def run_task(directory: str, job: Dict[str, Any], threads: Optional[int] = None) -> Dict[str, Any]:
     """One array task: train *job* with the study's frozen config and write its result file (never the store)."""
-    from unnas.study import worker
+    from unnas.study import worker  # the worker's name: what tests and the loop replace
 
     if threads:
         import torch

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 import os
-from typing import Any, Callable, Dict, Mapping, Optional, Sequence
+from typing import Any, Callable, Dict, Mapping, Optional, Sequence, Union
 
 from unnas.study.store import Store, StudyError
 
@@ -35,9 +35,9 @@ def _canonical(genotype_json: str) -> str:
     return json.dumps(json.loads(genotype_json), sort_keys=True)
 
 
-def fit_and_propose(directory: str, objective: str, n: int, pool: str, *, kappa: float = 0.0, seed: int = 0,
+def fit_and_propose(study: Union[Store, str], objective: str, n: int, pool: str, *, kappa: float = 0.0, seed: int = 0,
                     ensemble: int = 5, steps: int = 300, holdout_folds: int = 0) -> Dict[str, Any]:
-    """Fit the surrogate to the finished *objective* jobs of the study in *directory* and pick the *n* architectures
+    """Fit the surrogate to the finished *objective* jobs of *study* (an opened store, or its folder) and pick the *n* architectures
     of the set *pool* with the highest predicted score (``mean + kappa * std``) that the study does not hold (by id
     or by architecture). Returns ``{"n_train", "pool_left", "heldout" (with ``holdout_folds``), "proposals": [{"id",
     "mean", "std", "score", "arch"}]}``; adds nothing."""
@@ -45,13 +45,14 @@ def fit_and_propose(directory: str, objective: str, n: int, pool: str, *, kappa:
 
     from unnas.spaces import space_class
     from unnas.study.predictor import arch_features, fit_surrogate, holdout_rho, propose
-    from unnas.study.worker import resolve_arch_set
+    from unnas.study.archs import resolve_arch_set
 
-    store = Store.open(directory)
+    store = Store.of(study)
+    directory = store.directory
     meta = store.meta()
     if objective not in meta["tasks"]:
         raise StudyError(f"{directory} has no objective {objective!r}; its objectives: {', '.join(meta['tasks'])}")
-    space_name = meta.get("space", "darts")
+    space_name = store.space(meta)
     space = space_class(space_name)()
     study_archs = dict(store.archs())
     scores = objective_scores(store, objective)
@@ -120,19 +121,21 @@ def write_search(path: str, record: Mapping[str, Any]) -> None:
     os.replace(tmp, path)
 
 
-def run_search(directory: str, settings: Mapping[str, Any], rounds: int, *, holdout_folds: int, lease_s: float,
+def run_search(study: Union[Store, str], settings: Mapping[str, Any], rounds: int, *, holdout_folds: int, lease_s: float,
                threads: int, log: Callable[[str], None],
                on_proposals: Callable[[int, Mapping[str, Any], str], None]) -> int:
-    """Run *rounds* rounds of the search with *settings* (the keys of :data:`SEARCH_SETTINGS`): each round trains
+    """Run *rounds* rounds of the search over *study* (an opened store, or its folder) with *settings* (the keys of :data:`SEARCH_SETTINGS`): each round trains
     what the study still holds, proposes ``per_round`` architectures (``on_proposals(round, found, score format)``
     shows them), adds and trains them, and records the round in ``DIR/search_rounds.json``; a finished round is
     skipped and a half-done one finished. Returns the number of failed jobs. :class:`StudyError` when the record
     holds a search with other settings."""
     import numpy as np
 
-    from unnas.study.worker import add_to_study, work
+    from unnas.study.create import add_to_study
+    from unnas.study.worker import work
 
-    store = Store.open(directory)
+    store = Store.of(study)
+    directory = store.directory
     path = os.path.join(directory, SEARCH_FILE)
     settings = {k: settings[k] for k in SEARCH_SETTINGS}
     record = read_search(path) or {**settings, "rounds": []}
@@ -151,8 +154,8 @@ def run_search(directory: str, settings: Mapping[str, Any], rounds: int, *, hold
         if current is not None and current.get("status") == "done":
             continue
         if current is None:
-            work(directory, lease_s=lease_s, log=log, threads=threads)  # what the study still holds first
-            found = fit_and_propose(directory, objective, settings["per_round"], settings["pool"],
+            work(store, lease_s=lease_s, log=log, threads=threads)  # what the study still holds first
+            found = fit_and_propose(store, objective, settings["per_round"], settings["pool"],
                                     kappa=settings["kappa"], seed=settings["seed"], ensemble=settings["ensemble"],
                                     steps=settings["steps"], holdout_folds=holdout_folds)
             fmt = fmt or score_format(store, objective)
@@ -164,9 +167,9 @@ def run_search(directory: str, settings: Mapping[str, Any], rounds: int, *, hold
                        "file": os.path.relpath(write_proposals(directory, objective, found["proposals"]), directory)}
             done_rounds.append(current)
             write_search(path, record)
-        added = add_to_study(directory, archs=os.path.join(directory, current["file"]))  # none again on resuming
+        added = add_to_study(store, archs=os.path.join(directory, current["file"]))  # none again on resuming
         current["jobs_added"] = current.get("jobs_added", 0) + added
-        summary = work(directory, lease_s=lease_s, log=log, threads=threads)
+        summary = work(store, lease_s=lease_s, log=log, threads=threads)
         failed += summary.failed
         scores = objective_scores(store, objective)
         measured = {p["id"]: scores.get(p["id"]) for p in current["proposals"]}

@@ -18,7 +18,7 @@ import time
 import uuid
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple
+from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple, Union
 
 from unnas.errors import UserError
 
@@ -183,6 +183,11 @@ class Store:
                              f"{', '.join(sorted(TABLES - tables))}); create a study with `unnas study init`")
         return store
 
+    @classmethod
+    def of(cls, study: Union["Store", str]) -> "Store":
+        """*study* itself when it is an opened store, else the study in that folder (:meth:`open`)."""
+        return study if isinstance(study, Store) else cls.open(study)
+
     def add(self, archs: Sequence[Tuple[str, str]], tasks: Sequence[str], seeds: Sequence[int],
             meta: Dict[str, Any]) -> int:
         """Grow the study to every (arch, task, seed) of the study's and the given ones, creating only the missing
@@ -210,6 +215,13 @@ class Store:
     def meta(self) -> Dict[str, Any]:
         with self._connect() as con:
             return {k: json.loads(v) for k, v in con.execute("SELECT key, value FROM meta")}
+
+    def space(self, meta: Optional[Dict[str, Any]] = None) -> str:
+        """The name of the study's space (from *meta*, else read): studies made before the meta recorded it hold
+        the default space's architectures."""
+        from unnas.spaces.base import DEFAULT_SPACE
+
+        return (self.meta() if meta is None else meta).get("space", DEFAULT_SPACE)
 
     # -------------------------------------------------------------------------------- claiming
     def claim(self, worker: str, lease_s: float, job_id: Optional[int] = None) -> Optional[Job]:

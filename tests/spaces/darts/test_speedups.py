@@ -14,7 +14,7 @@ import pretext_tasks
 from unnas.modules.strategies import SecondOrder
 from unnas.spaces.darts import NetworkCIFAR, NetworkImageNet, Speedups, Supernet
 from unnas.spaces.speedups import DepthwiseConv2d, apply_speedups, depthwise_pointwise, depthwise_weight_grad
-from unnas.spaces.darts.supernet import MixedOp
+from unnas.spaces.darts.supernet import darts_mixed_op
 
 SWITCHES = [f.name for f in dataclasses.fields(Speedups)]
 SETTINGS = {**{name: dataclasses.replace(Speedups.off(), **{name: True}) for name in SWITCHES}, "all": Speedups()}
@@ -163,7 +163,7 @@ def test_channels_last_with_folded_weights_gives_correct_input_gradients(stride)
     grads = []
     for speedups, inp in ((Speedups.off(), x), (sp, x.contiguous(memory_format=torch.channels_last))):
         torch.manual_seed(0)
-        op = MixedOp(4, stride, speedups=speedups).double()
+        op = darts_mixed_op(4, stride, speedups=speedups).double()
         apply_speedups(op, speedups)
         inp = inp.clone().requires_grad_(True)
         grads.append(torch.autograd.grad(op(inp, w).pow(2).sum(), inp)[0])

@@ -8,7 +8,7 @@ import torch.nn.functional as F
 from torch import nn
 
 import pretext_tasks
-from unnas.spaces.base import Supernet
+from unnas.spaces.oneshot import Supernet
 from unnas.spaces.complexity import count_params
 from unnas.spaces.nb201 import NB201Cell, NB201Supernet, TinyNetwork, parse_cell
 from unnas.spaces.nb201.ops import PRIMITIVES, Zero

@@ -1,5 +1,6 @@
-"""Search strategies for :class:`~unnas.modules.DartsSearch`: how the alphas weigh the ops of a forward pass, how
-architecture gradients are computed, what happens at epoch boundaries and how the final architecture is derived.
+"""Search strategies for :class:`~unnas.modules.WeightSharingSearch`: how the alphas weigh the ops of a forward pass,
+how architecture gradients are computed, what happens at epoch boundaries and how the final architecture is
+derived.
 
 - :class:`FirstOrder` / :class:`SecondOrder`: DARTS (softmax op weights; first order as UnNAS runs it, second
   order with DARTS's unrolled step and finite-difference Hessian-vector product);

@@ -8,12 +8,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from unnas.spaces.base import Supernet
+from unnas.spaces.oneshot import OpWeights, Supernet
 
 
 Batch = Tuple[torch.Tensor, torch.Tensor]
 LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
-OpWeights = Supernet.OpWeights
 #: a hard sample of the supernet: per alpha key (``"normal"``, ``"reduce"``, ``"cell"``) the op index of every edge
 ArchSample = Dict[str, Tuple[int, ...]]
 #: ``evaluate(samples) -> scores``: the held-out accuracy (a fraction) of every sample with the shared weights
@@ -45,7 +44,7 @@ class SearchStrategy:
 
     def op_weights(self, alpha: torch.Tensor, key: str) -> Union[torch.Tensor, OpWeights]:
         """The op weights ``[edges, ops]`` of alpha matrix *key* for one forward pass (default: DARTS's softmax), or
-        an :class:`~unnas.spaces.base.Supernet.OpWeights` naming per edge the only op with a non-zero weight."""
+        an :class:`~unnas.spaces.oneshot.OpWeights` naming per edge the only op with a non-zero weight."""
         return F.softmax(alpha, dim=-1)
 
     def arch_gradients(self, model: Supernet, loss_fn: LossFn, weights_batch: Batch, arch_batch: Batch,
@@ -59,7 +58,7 @@ class SearchStrategy:
     def on_epoch_end(self, epoch: int, max_epochs: int, evaluate: Optional[Evaluate] = None) -> None:
         """Called after training epoch *epoch*, before the epoch's architecture is derived and recorded. With
         :attr:`eval_batches` > 0, *evaluate* scores hard samples with the shared weights (see
-        :meth:`~unnas.modules.DartsSearch.evaluate_samples`); its draws are seeded per epoch, equal on every rank."""
+        :meth:`~unnas.modules.WeightSharingSearch.evaluate_samples`); its draws are seeded per epoch, equal on every rank."""
 
     def state_dict(self) -> Dict[str, Any]:
         """The strategy's state (plain numbers), saved in checkpoints and in every epoch's ``alphas.json`` entry."""

@@ -13,7 +13,7 @@ from unnas.errors import ConfigError
 from unnas.modules.common import check_range
 from unnas.modules.strategies.base import ArchSample, Evaluate, OpWeights, SearchStrategy, alpha_matrices, hard_weights
 from unnas.modules.strategies.random_ws import check_count
-from unnas.spaces.base import Supernet
+from unnas.spaces.oneshot import Supernet
 
 
 def round_scores(perf: np.ndarray, remaining: np.ndarray, temperature: float) -> np.ndarray:
@@ -80,11 +80,11 @@ class DDPNAS(SearchStrategy):
                  sampling: Literal["theta", "uniform"] = "theta"):
         self.prune_every = check_count("DDPNAS", "prune_every", prune_every, 2)
         self.eval_batches = check_count("DDPNAS", "eval_batches", eval_batches, 1)
-        check_range("DDPNAS", "strategy.init_args.temperature", temperature, low_open=True, example=100.0)
-        check_range("DDPNAS", "strategy.init_args.decay", decay, example=0.5)
+        check_range("DDPNAS", "search_strategy.init_args.temperature", temperature, low_open=True, example=100.0)
+        check_range("DDPNAS", "search_strategy.init_args.decay", decay, example=0.5)
         if sampling not in ("theta", "uniform"):
-            raise ConfigError(f"DDPNAS strategy.init_args.sampling={sampling!r:.40}: must be 'theta' or 'uniform'; "
-                              "set model.init_args.strategy.init_args.sampling")
+            raise ConfigError(f"DDPNAS search_strategy.init_args.sampling={sampling!r:.40}: must be 'theta' or 'uniform'; "
+                              "set model.init_args.search_strategy.init_args.sampling")
         self.temperature, self.decay, self.sampling = float(temperature), float(decay), sampling
         self.theta: Dict[str, np.ndarray] = {}
         self.remaining: Dict[str, np.ndarray] = {}

@@ -50,8 +50,8 @@ class GDAS(FirstOrder):
     runs_every_op = False
 
     def __init__(self, tau_max: float = 10.0, tau_min: float = 0.1):
-        check_range("GDAS", "strategy.init_args.tau_max", tau_max, low_open=True, example=10.0)
-        check_range("GDAS", "strategy.init_args.tau_min", tau_min, low_open=True, example=0.1)
+        check_range("GDAS", "search_strategy.init_args.tau_max", tau_max, low_open=True, example=10.0)
+        check_range("GDAS", "search_strategy.init_args.tau_min", tau_min, low_open=True, example=0.1)
         self.tau_max, self.tau_min = float(tau_max), float(tau_min)
         self.tau = self.tau_max
 
@@ -71,7 +71,7 @@ class GDAS(FirstOrder):
             if torch.isfinite(gumbels).all() and torch.isfinite(soft).all():
                 return weights
         raise NonFiniteLossError(f"GDAS: {self.max_draws} draws in a row gave non-finite {key} weights at "
-                                 f"tau={self.tau:g}; raise strategy.init_args.tau_min")
+                                 f"tau={self.tau:g}; raise search_strategy.init_args.tau_min")
 
     def state_dict(self) -> Dict[str, Any]:
         return {"tau": self.tau}

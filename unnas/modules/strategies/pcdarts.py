@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from unnas.errors import ConfigError
 from unnas.modules.strategies.darts import FirstOrder
-from unnas.spaces.base import Supernet
+from unnas.spaces.oneshot import Supernet
 
 
 class PCDARTS(FirstOrder):
@@ -22,8 +22,8 @@ class PCDARTS(FirstOrder):
 
     def __init__(self, k: int = 4, edge_normalization: bool = True):
         if isinstance(k, bool) or not isinstance(k, int) or k < 1:
-            raise ConfigError(f"PCDARTS strategy.init_args.k={k!r:.40}: must be a positive integer; set "
-                              "model.init_args.strategy.init_args.k, e.g. 4")
+            raise ConfigError(f"PCDARTS search_strategy.init_args.k={k!r:.40}: must be a positive integer; set "
+                              "model.init_args.search_strategy.init_args.k, e.g. 4")
         self.k = k
         self.edge_normalization = bool(edge_normalization)
 

@@ -11,14 +11,14 @@ import torch
 from unnas.errors import ConfigError
 from unnas.modules.strategies.base import (ArchSample, Evaluate, OpWeights, SearchStrategy, genotype_at, hard_weights,
                                            one_hot)
-from unnas.spaces.base import Supernet
+from unnas.spaces.oneshot import Supernet
 
 
 def check_count(owner: str, name: str, value: Any, example: int) -> int:
     """*value* as an int; one-line :class:`ConfigError` unless it is an integer of at least 1."""
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise ConfigError(f"{owner} strategy.init_args.{name}={value!r:.40}: must be a positive integer; set "
-                          f"model.init_args.strategy.init_args.{name}, e.g. {example}")
+        raise ConfigError(f"{owner} search_strategy.init_args.{name}={value!r:.40}: must be a positive integer; set "
+                          f"model.init_args.search_strategy.init_args.{name}, e.g. {example}")
     return int(value)
 
 

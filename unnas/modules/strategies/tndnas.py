@@ -18,7 +18,7 @@ from unnas.modules.strategies.base import (ArchSample, Cost, Evaluate, OpWeights
 from unnas.modules.strategies.darts import FirstOrder
 from unnas.modules.strategies.random_ws import check_count
 from unnas.pareto import pareto_front
-from unnas.spaces.base import Supernet
+from unnas.spaces.oneshot import Supernet
 
 #: the alpha a removed op is set to, so that ``softmax(alpha)`` (records, heatmaps, the space's rule) is 0 there
 REMOVED_ALPHA = -1e4
@@ -82,10 +82,10 @@ class TNDNAS(FirstOrder):
 
     def __init__(self, budget: Optional[float] = None, resource: Literal["params", "macs"] = "macs",
                  shrink_every: int = 1, min_ops: int = 1, num_candidates: int = 10, eval_batches: int = 1):
-        check_range("TNDNAS", "strategy.init_args.budget", budget, low_open=True, example=4.5e6)
+        check_range("TNDNAS", "search_strategy.init_args.budget", budget, low_open=True, example=4.5e6)
         if resource not in ("params", "macs"):
-            raise ConfigError(f"TNDNAS strategy.init_args.resource={resource!r:.40}: must be 'params' or 'macs'; "
-                              "set model.init_args.strategy.init_args.resource")
+            raise ConfigError(f"TNDNAS search_strategy.init_args.resource={resource!r:.40}: must be 'params' or 'macs'; "
+                              "set model.init_args.search_strategy.init_args.resource")
         self.budget = None if budget is None else float(budget)
         self.resource = resource
         self.shrink_every = check_count("TNDNAS", "shrink_every", shrink_every, 2)
@@ -112,8 +112,8 @@ class TNDNAS(FirstOrder):
         self.shapes = {k: tuple(w.shape) for k, w in supernet.arch_weights().items()}
         ops = min(o for _, o in self.shapes.values())
         if self.min_ops > ops:
-            raise ConfigError(f"TNDNAS strategy.init_args.min_ops={self.min_ops}: an edge of this space has only "
-                              f"{ops} ops; set model.init_args.strategy.init_args.min_ops to at most {ops}")
+            raise ConfigError(f"TNDNAS search_strategy.init_args.min_ops={self.min_ops}: an edge of this space has only "
+                              f"{ops} ops; set model.init_args.search_strategy.init_args.min_ops to at most {ops}")
         self._set_remaining({k: np.ones(s, dtype=bool) for k, s in self.shapes.items()})
 
     def configure_cost(self, cost: Cost) -> None:

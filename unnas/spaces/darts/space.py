@@ -12,7 +12,7 @@ from unnas.spaces.darts.genotype import (SAMPLED_PREFIX, Genotype, GenotypeError
                                          genotype_from_dict, get_genotype, load_genotype, parse_genotype,
                                          registered_names)
 from unnas.spaces.darts.networks import NetworkCIFAR, NetworkImageNet, check_depth, check_imagenet_channels
-from unnas.spaces.darts.supernet import Supernet, check_multiplier
+from unnas.spaces.darts.supernet import DartsSupernet, check_multiplier
 from unnas.spaces.speedups import Speedups
 
 #: shapes DARTS uses when none is given: evaluation networks (train.py / train_imagenet.py) and the supernet
@@ -169,7 +169,7 @@ class DartsSpace(SearchSpace):
 
     def supernet(self, head: Optional[HeadFactory] = None, num_classes: int = 10, input_channels: int = 3):
         C, layers = self._shape(SUPERNET_DEFAULTS)
-        return Supernet(C=C, num_classes=num_classes, layers=layers, steps=self.steps, multiplier=self.multiplier,
+        return DartsSupernet(C=C, num_classes=num_classes, layers=layers, steps=self.steps, multiplier=self.multiplier,
                               stem_multiplier=self.stem_multiplier, stem=self.network_kind,
                               input_channels=input_channels, head=head, speedups=self.speedups)
 

@@ -1,7 +1,7 @@
 """The candidate operations of NAS-Bench-201 (``xautodl/models/cell_operations.py``, ``NAS_BENCH_201``).
 
 ``OPS[name](C, stride, affine)`` builds an op that keeps the channel count ``C``; the signature is that of
-:data:`unnas.spaces.darts.ops.OPS`, so :class:`unnas.spaces.darts.supernet.MixedOp` builds NAS-Bench-201's mixed
+:data:`unnas.spaces.darts.ops.OPS`, so :class:`unnas.spaces.oneshot.MixedOp` builds NAS-Bench-201's mixed
 edges with ``ops=OPS, pool_bn=False``. Inside NAS-Bench-201 cells every edge has stride 1 and equal input and
 output channels (``TinyNetwork`` puts the resolution changes into :class:`ResNetBasicblock`), so the official
 ops' ``C_in != C_out`` branches (a 1x1 ReLU-conv-BN before pooling, a ``FactorizedReduce`` skip, a fresh-zeros
@@ -20,7 +20,7 @@ What the official code does with BatchNorm and biases (D-X-Y/AutoDL-Projects, re
 - DARTS search supernet (``TinyNetworkDarts`` with ``NAS201SearchCell``, whose defaults are ``affine=False``,
   ``track_running_stats=True``): ``DARTS-V1.py`` builds it with ``affine=False`` and ``track_running_stats`` from
   ``--track_running_stats``, which the documented baseline commands set to ``1``. That is what
-  :class:`~unnas.spaces.darts.supernet.MixedOp` builds (``affine=False``, running statistics tracked). The stem,
+  :class:`~unnas.spaces.oneshot.MixedOp` builds (``affine=False``, running statistics tracked). The stem,
   the two ``ResNetBasicblock`` s (``ResNetBasicblock(C_prev, C_curr, 2)``, i.e. their defaults) and ``lastact``
   stay affine there too. Pooling ops get no BN in NAS-Bench-201 (unlike DARTS's search cell);
 - the convs of ``ReLUConvBN`` and of the residual block are bias-free in ``lib/models/cell_operations.py``, the

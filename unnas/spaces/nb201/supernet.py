@@ -23,12 +23,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from unnas.spaces.base import Supernet
-from unnas.spaces.darts.supernet import MixedOp, unpack_op_weights
 from pretext_tasks.heads import HeadFactory, classifier_head
 from unnas.spaces.nb201.cell import EDGES, NB201Cell
 from unnas.spaces.nb201.networks import build_skeleton, check_shape
 from unnas.spaces.nb201.ops import OPS, PRIMITIVES
+from unnas.spaces.oneshot import CellWeights, MixedOp, Supernet
 from unnas.spaces.speedups import Speedups, apply_speedups, to_layout
 
 #: Row labels of the alpha matrix, in arch-string edge order.
@@ -45,32 +44,30 @@ def derive_cell(alphas, primitives: Sequence[str] = PRIMITIVES) -> NB201Cell:
 
 
 class SearchCell(nn.Module):
-    """All 6 edges as :class:`~unnas.spaces.darts.supernet.MixedOp` s over the NAS-Bench-201 ops (stride 1)."""
+    """All 6 edges as :class:`~unnas.spaces.oneshot.MixedOp` s over the NAS-Bench-201 ops (stride 1, no BN after
+    pooling)."""
 
     def __init__(self, C: int, primitives: Sequence[str] = PRIMITIVES, speedups: Speedups = Speedups.off()):
         super().__init__()
-        self.edges = nn.ModuleList(MixedOp(C, 1, primitives, speedups, ops=OPS, pool_bn=False) for _ in EDGES)
+        self.edges = nn.ModuleList(MixedOp(C, 1, OPS, primitives, speedups) for _ in EDGES)
 
     def forward(self, x, weights, edge_weights: Optional[torch.Tensor] = None):
-        """*weights*: the cell's :class:`~unnas.spaces.base.Supernet.OpWeights` (or a plain ``[6, ops]`` tensor);
-        *edge_weights*: one factor per edge multiplying its mixed op's output (PC-DARTS's normalised betas)."""
-        weights, active, runs = unpack_op_weights(weights)
+        """*weights*: the cell's :class:`~unnas.spaces.oneshot.CellWeights` (or its op weights: an
+        :class:`~unnas.spaces.oneshot.OpWeights` or a plain ``[6, ops]`` tensor, with *edge_weights*)."""
+        weights = CellWeights.of(weights, edge_weights)
         nodes = [x]
         for node in (1, 2, 3):
             out = None
             for e, (i, j) in enumerate(EDGES):
                 if i == node:
-                    y = self.edges[e](nodes[j], weights[e], None if active is None else active[e],
-                                      None if runs is None else runs[e])
-                    if edge_weights is not None:
-                        y = edge_weights[e] * y
+                    y = weights.edge_output(self.edges[e], nodes[j], e)
                     out = y if out is None else out + y
             nodes.append(out)
         return nodes[-1]
 
 
 class NB201Supernet(Supernet):
-    """NAS-Bench-201's DARTS search network.
+    """NAS-Bench-201's DARTS search network (a :class:`~unnas.spaces.oneshot.Supernet`).
 
     Args:
         C: channels of the first stage (official: 16).
@@ -127,11 +124,10 @@ class NB201Supernet(Supernet):
     def forward(self, x):
         x = to_layout(self.head.fold(x), self.speedups)
         input_size = tuple(x.shape[-2:])
-        weights = self.op_weights(self.alphas, "cell")
-        edges = self.edge_weights("cell")
+        weights = self.cell_weights(self.alphas, "cell")
         feature = self.stem(x)
         for cell in self.cells:
-            feature = cell(feature, weights, edges) if isinstance(cell, SearchCell) else cell(feature)
+            feature = cell(feature, weights) if isinstance(cell, SearchCell) else cell(feature)
         return self.head(self.lastact(feature), input_size)
 
 
