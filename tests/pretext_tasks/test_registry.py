@@ -1,5 +1,6 @@
 """The objective registry, and a new objective as one file: a toy objective defined and registered here (outside
-the package) is known to ``unnas arch info``, ``unnas rank`` and the ``unnas fit`` parser by its name."""
+the package) is known by its name to ``unnas arch info``, ``unnas rank``, the ``unnas fit`` parser, ``unnas study init``,
+the report's labels and the plots' colours."""
 
 import io
 import json
@@ -24,6 +25,7 @@ class Flip(PretextTask):
     name = "flip"
     label = "Flip"
     order = 50
+    color = "#123456"
     num_classes = 2
 
     def head(self, in_channels: int):
@@ -173,3 +175,38 @@ def test_a_registered_objective_is_taken_by_the_fit_parser(flip):
                          "data": data})
     cli = run(["--config", config, "--model.init_args.objective=flip"], run=False)
     assert type(cli.model.objective) is Flip
+
+
+def test_a_registered_objective_is_a_study_objective(flip, tmp_path):
+    import os
+
+    import yaml
+
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    overlay = tmp_path / "flip.yaml"
+    overlay.write_text("model:\n  init_args:\n    objective: flip\n")
+    study_config = tmp_path / "study.yaml"
+    base = os.path.join(root, "configs", "study", "nb201_cifar10_cpu", "base.yaml")
+    study_config.write_text(yaml.safe_dump({"tasks": {"flip": [base, str(overlay)]}}))
+    directory = tmp_path / "study"
+    code, _ = _unnas("study", "init", str(directory), "--archs", "nb201-sample:2", "--objectives", "flip",
+                     "--config", str(study_config), "--set", "trainer.max_epochs=1")
+    assert code == 0
+    frozen = yaml.safe_load((directory / "configs" / "flip.yaml").read_text())
+    assert frozen["model"]["init_args"]["objective"] == "flip"
+    from unnas.study.store import Store
+
+    assert Store.open(str(directory)).counts() == {"flip": {"pending": 2}}
+
+
+def test_a_registered_objective_has_its_label_in_the_report_and_its_colour_in_the_plots(flip, tmp_path):
+    from unnas.study.plots import task_color
+    from unnas.study.report import build_report
+
+    records = [{"arch": f"nb201/{i:05d}", "task": task, "seed": 1, "best_acc": 0.5 + 0.01 * i * sign}
+               for i in range(8) for task, sign in (("supervised", 1), ("flip", -1))]
+    build_report(records, str(tmp_path), n_boot=5, figures=False)
+    report = (tmp_path / "report.md").read_text()
+    assert "Flip" in report
+    assert task_color("flip", ["supervised", "flip", "synflow"]) == "#123456"
+    assert task_color("synflow", ["supervised", "flip", "synflow"]) != "#123456"
