@@ -354,13 +354,12 @@ def test_cpu_search_configs_turn_off_the_switches_that_lose_at_their_width(task,
 def test_every_strategy_overlay_sets_only_the_strategy_and_composes_with_a_search_config(overlay, base, monkeypatch):
     entry = _load(overlay)
     assert list(entry) == ["model"] and list(entry["model"]) == ["init_args"]
-    assert list(entry["model"]["init_args"]) == ["strategy"]
+    assert list(entry["model"]["init_args"]) == ["search_strategy"]
     monkeypatch.chdir(ROOT)
     monkeypatch.setenv("WANDB_MODE", "disabled")
     cli = run(["-c", os.path.join("configs", "search", f"{base}.yaml"), "-c", overlay, "--trainer.accelerator=cpu"],
               run=False)
-    # the module's strategy attribute is being renamed (strategy -> search_strategy): either name
-    strategy = getattr(cli.model, "search_strategy", None) or cli.model.strategy
+    strategy = cli.model.search_strategy
     assert f"{type(strategy).__module__.rsplit('.', 1)[0]}.{type(strategy).__name__}" == \
         entry["model"]["init_args"]["search_strategy"]["class_path"]
     for name, value in (entry["model"]["init_args"]["search_strategy"].get("init_args") or {}).items():

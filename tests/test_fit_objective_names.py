@@ -17,9 +17,9 @@ SPACE = {"class_path": "unnas.spaces.NB201Space", "init_args": {"channels": 4, "
 
 
 def _config(task=None) -> dict:
-    init = {"genotype": "nb201_resnet", "space": SPACE, "precise_bn_samples": 0}
+    init = {"arch": "nb201_resnet", "space": SPACE, "precise_bn_samples": 0}
     if task is not None:
-        init["task"] = task
+        init["objective"] = task
     return {"trainer": {"logger": False, "accelerator": "cpu", "devices": 1, "enable_progress_bar": False},
             "model": {"class_path": "unnas.modules.ArchTraining", "init_args": init},
             "data": {"source": {"class_path": "unnas.data.Generated",
@@ -99,4 +99,4 @@ def test_the_rewrite_covers_both_keys_and_leaves_everything_else():
 def test_the_saved_config_names_the_class(config_file, tmp_path):
     cli = run(["-c", config_file("rotation")], run=False)
     out = io.StringIO(cli.parser.dump(cli.config))
-    assert yaml.safe_load(out)["model"]["init_args"]["task"]["class_path"] == "pretext_tasks.rotation.Rotation"
+    assert yaml.safe_load(out)["model"]["init_args"]["objective"]["class_path"] == "pretext_tasks.rotation.Rotation"

@@ -117,7 +117,7 @@ def test_sweep_file_validates_and_its_commands_parse(path, monkeypatch, capsys):
             assert e.value.code in (0, None)
             printed = yaml.safe_load(capsys.readouterr().out)
             objective = yaml.safe_load(open(run.config["config"]["value"]))
-            assert printed["model"]["init_args"]["task"]["class_path"] == objective["model"]["init_args"]["task"]["class_path"]
+            assert printed["model"]["init_args"]["objective"]["class_path"] == objective["model"]["init_args"]["objective"]["class_path"]
             assert [lg["init_args"].get("name") for lg in printed["trainer"]["logger"]] == [
                 lg["init_args"].get("name") for lg in objective["trainer"]["logger"]]
             assert printed["seed_everything"] == run.config["seed_everything"]["value"]
@@ -129,7 +129,7 @@ def test_each_search_objective_logs_under_its_own_name():
     names = {}
     for path in config["parameters"]["config"]["values"]:
         objective = yaml.safe_load(open(os.path.join(ROOT, path)))
-        task = objective["model"]["init_args"]["task"]["class_path"].rsplit(".", 1)[-1].lower()
+        task = objective["model"]["init_args"]["objective"]["class_path"].rsplit(".", 1)[-1].lower()
         loggers = {lg["init_args"]["name"] for lg in objective["trainer"]["logger"] if "CSVLogger" in lg["class_path"]}
         # W&B runs are named by the run itself (space, objective, seed), not by the file
         assert all("name" not in lg["init_args"] for lg in objective["trainer"]["logger"] if "Wandb" in lg["class_path"])
