@@ -113,7 +113,9 @@ def test_runs_are_read_from_both_kinds_of_search_and_unfinished_ones_left_out(su
     rows = summarize.summarize(runs)
     darts = next(r for r in rows if r["strategy"] == "darts")
     assert darts["runs"] == 2 and darts["known"] == 1 and darts["true_acc_mean"] == truth.query(covered)
-    assert darts["true_acc_std"] == 0.0 and darts["cpu_s_mean"] == 10.0
+    # one covered run has no spread: its std and interval are undefined, not 0
+    assert darts["true_acc_std"] is None and darts["true_acc_ci95"] is None and darts["cpu_s_mean"] == 10.0
+    assert smbo["pick_true_rank"] is not None and 1 <= smbo["pick_true_rank"] <= smbo["trained"]
 
 
 def test_the_summary_file_has_a_row_per_pair_and_the_pooled_tables(summarize, space, truth, tmp_path):
@@ -123,9 +125,35 @@ def test_the_summary_file_has_a_row_per_pair_and_the_pooled_tables(summarize, sp
     _supernet_run(folder, "gdas_jigsaw_seed1", cells[1])
     summarize.main([folder])
     text = open(os.path.join(folder, "summary.md")).read()
-    acc = f"{truth.query(cells[0]):.2f} ± 0.00"
-    assert f"| darts | jigsaw | 1 | {acc} |" in text
+    acc = f"{truth.query(cells[0]):.2f} (n=1)"
+    assert f"| darts | jigsaw | 1 | {acc} | – |" in text
     assert "Pooled by strategy" in text and "Pooled by objective" in text
     (pooled,) = json.load(open(os.path.join(folder, "results.json")))["by_objective"]
     assert pooled["objective"] == "jigsaw" and pooled["runs"] == 2 and pooled["known"] == 2
     assert pooled["true_acc_mean"] == pytest.approx((truth.query(cells[0]) + truth.query(cells[1])) / 2)
+
+
+def test_a_pair_with_one_covered_run_is_shown_as_n_1_not_as_zero_spread(summarize, space, truth, tmp_path):
+    folder = str(tmp_path / "out")
+    covered = truth.archs()[5]
+    uncovered = next(str(c) for c in space.sample(200, seed=2) if truth.query(c) is None)
+    _supernet_run(folder, "gdas_supervised_seed1", covered)
+    _supernet_run(folder, "gdas_supervised_seed2", uncovered)
+    summarize.main([folder])
+    text = open(os.path.join(folder, "summary.md")).read()
+    row = next(line for line in text.splitlines() if line.startswith("| gdas | supervised |"))
+    assert f"{truth.query(covered):.2f} (n=1, 1 of 2)" in row
+    assert "± 0.00" not in row and "± 0.00" not in text.split("Published:")[0]
+
+
+def test_intervals_and_the_kruskal_wallis_tests(summarize):
+    assert summarize.t_interval([5.0]) is None and summarize.t_interval([]) is None
+    low, high = summarize.t_interval([1.0, 2.0, 3.0])  # mean 2, s 1, t(2) 4.303: 2 ± 4.303/√3
+    assert low == pytest.approx(2 - 4.302653 / 3 ** 0.5, abs=1e-5) and high == pytest.approx(4 - low, abs=1e-9)
+    runs = {f"r{i}": {"strategy": "a" if i < 4 else "b", "objective": "x", "true_acc": float(i)} for i in range(8)}
+    runs["u"] = {"strategy": "b", "objective": "x", "true_acc": None}  # not covered: left out of the test
+    test = summarize.kruskal(runs, "strategy")
+    assert test["groups"] == {"a": 4, "b": 4} and test["df"] == 1
+    from scipy import stats
+    assert test["p"] == pytest.approx(stats.kruskal([0, 1, 2, 3], [4, 5, 6, 7]).pvalue)
+    assert summarize.kruskal(runs, "objective")["p"] is None  # one group: nothing to test

@@ -8,10 +8,11 @@ set -euo pipefail
 DATA=${1:-../shared/data/cifar10}
 OUT=docs/results/rankers
 TASKS=synflow,naswot,jacov,grad_norm,snip,grasp,fisher,params,macs
-work() {  # work DIR: run the study's jobs to the end
-  unnas study work "$1" --threads 2 --lease 300 --max-jobs 200 --retry-failed >> "$(dirname "$1")/work.log" 2>&1
+work() {  # work DIR [THREADS]: run the study's jobs to the end with THREADS torch threads (default 2)
+  local t=${2:-2}
+  unnas study work "$1" --threads "$t" --lease 300 --max-jobs 200 --retry-failed >> "$(dirname "$1")/work.log" 2>&1
   for _ in $(seq 1 100); do
-    unnas study work "$1" --threads 2 --lease 300 --max-jobs 200 >> "$(dirname "$1")/work.log" 2>&1
+    unnas study work "$1" --threads "$t" --lease 300 --max-jobs 200 >> "$(dirname "$1")/work.log" 2>&1
     if unnas study status "$1" 2>/dev/null | grep -q ", 0 left\]"; then break; fi
   done
 }
@@ -59,11 +60,19 @@ for ds in cifar100 imagenet16; do
   what="Data-free rankers"; [ -n "$root" ] && what="Training-free rankers"
   report $D "$what on the 491 NAS-Bench-201 table cells ($ds networks)" --gt-dataset $gt
 done
-# 4. every ranker beside the trained objectives of the NAS-Bench-201 CPU study (60 table cells, seeds 1 and 2)
+# 4. every ranker beside the trained objectives of the NAS-Bench-201 CPU study (60 table cells, seeds 1 and 2), in
+# two settings: (a) at NASLib's table setting, C=16, N=5 (configs/study/nb201_rankers_cifar10.yaml), not the trained
+# shape, 2 torch threads; (b) at the trained shape, C=8, N=1 (nb201_rankers_cifar10_c8.yaml beside this script), one
+# torch thread, as it was run (nice -n 10 env OMP_NUM_THREADS=1 unnas study work DIR --workers 1 --threads 1)
 D=$OUT/nb201-cpu-study/study
 copy_of docs/results/nb201-cpu-study/study $D
 unnas study add $D --tasks $TASKS --config configs/study/nb201_rankers_cifar10.yaml > /dev/null
 work $D
 report $D "Training-free rankers beside the NAS-Bench-201 CPU study (60 table cells)"
+D=$OUT/nb201-cpu-study-c8/study
+copy_of docs/results/nb201-cpu-study/study $D
+unnas study add $D --tasks $TASKS --config $OUT/nb201_rankers_cifar10_c8.yaml > /dev/null
+OMP_NUM_THREADS=1 work $D 1
+report $D "Training-free rankers at the trained shape (C=8, N=1) beside the NAS-Bench-201 CPU study (60 table cells)"
 python docs/results/rankers/summarize.py
 echo "all ranker studies done"

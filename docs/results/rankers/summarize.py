@@ -22,7 +22,10 @@ STUDIES = (
     ("nb201-cifar100", "NAS-Bench-201, the 491 table cells, CIFAR-100 networks (data-free rankers only)"),
     ("nb201-imagenet16", "NAS-Bench-201, the 491 table cells, ImageNet16-120 networks (data-free rankers only)"),
     ("nb201-cpu-study", "NAS-Bench-201 CPU study: 60 table cells, rankers beside the objectives trained with the "
-                        "CPU recipe, seeds 1 and 2"),
+                        "CPU recipe (TinyNetwork C=8, N=1), seeds 1 and 2; the rankers scored at NASLib's table "
+                        "setting, C=16, N=5 (configs/study/nb201_rankers_cifar10.yaml), not at the trained shape"),
+    ("nb201-cpu-study-c8", "The same 60 cells, seeds and trained objectives, the rankers scored at the trained "
+                           "shape, C=8, N=1 (nb201_rankers_cifar10_c8.yaml), one torch thread"),
     ("darts-cifar10-cpu-study", "DARTS space: 24 of the paper's 500 architectures, rankers beside the objectives "
                                 "trained with the CPU recipe"),
 )
@@ -47,7 +50,8 @@ def study_table(corr):
     sup = {c["y"]: c for c in corr.get("correlations") or [] if c.get("kind") == "vs_baseline"}
     cost = (corr.get("cost") or {}).get("tasks") or {}
     rankers = set(corr.get("ranker_tasks") or [])
-    rows = ["| task | kind | ρ vs ground truth [95% CI] | ρ vs supervised [95% CI] | s per architecture |",
+    rows = ["| task | kind | ρ vs ground truth [95% CI] | ρ vs supervised [95% CI] | mean s per architecture and "
+            "seed (the report's cost; medians and ranges: recompute.py) |",
             "|---|---|---|---|---|"]
     order = sorted(corr.get("tasks") or [], key=lambda t: (t in rankers, t))
     for task in order:
