@@ -202,3 +202,11 @@ def test_arch_commands_say_arch_where_any_space_is_meant(capsys):
             main([*command, "--help"])
         usage = capsys.readouterr().out.split("\n\n", 1)[0]
         assert "ARCH" in usage and "GENOTYPE" not in usage, command
+
+
+@pytest.mark.parametrize("stdin", ["", "\n\n", "# comments only\n"])
+def test_bench_query_with_no_architectures_on_stdin_is_one_line(capsys, stdin):
+    code, out = run(["bench", "query", "-", "--space", "nb201"], stdin=stdin)
+    err = capsys.readouterr().err
+    assert (code, out) == (2, "")
+    assert err == "unnas: error: no architectures given (stdin was empty)\n"

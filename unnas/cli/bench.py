@@ -24,8 +24,9 @@ def bench_query(args: argparse.Namespace, out: TextIO, stdin: TextIO) -> int:
         with_truth = [n for n in space_names() if space_class(n)().ground_truth() is not None]
         raise UsageError(f"the {cls.name} space has no ground truth; spaces with one: {', '.join(with_truth)}")
     args.space = cls.name
-    missing = 0
+    missing = n = 0
     for label, _, arch in _archs(args, specs, stdin):
+        n += 1
         acc = truth.query(arch)
         if args.json:
             print(json.dumps({"genotype": label, "space": cls.name, "accuracy": acc, "source": truth.coverage()}), file=out)
@@ -36,6 +37,8 @@ def bench_query(args: argparse.Namespace, out: TextIO, stdin: TextIO) -> int:
             if not args.json:
                 prefix = "" if label.strip() == str(arch) else f"{label}: "
                 print(f"unnas: {prefix}{truth.explain_missing(arch)}", file=sys.stderr, flush=True)
+    if not n:
+        raise UsageError("no architectures given (stdin was empty)")
     return 1 if missing else 0
 
 

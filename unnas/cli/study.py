@@ -174,7 +174,9 @@ def study_status(args: argparse.Namespace, out: TextIO, stdin: TextIO) -> None:
 
 def study_report(args: argparse.Namespace, out: TextIO, stdin: TextIO) -> None:
     from unnas.study.report import build_report
+    from unnas.study.report.files import read_reference
 
+    reference = read_reference(args.reference) if args.reference else None  # before reading W&B or the store
     if args.wandb:
         records = scale.records_from_wandb(args.wandb, log=lambda m: print(m, file=out))
     else:
@@ -183,10 +185,6 @@ def study_report(args: argparse.Namespace, out: TextIO, stdin: TextIO) -> None:
         records = Store.open(args.dir).results()
     if not records:
         raise UsageError("no finished jobs to report yet; see `unnas study status`")
-    reference = None
-    if args.reference:
-        with open(args.reference, encoding="utf-8") as f:
-            reference = {str(k): float(v) for k, v in json.load(f).items()}
     extra: Dict[str, Any] = {}
     truth, archs = (None, None) if args.wandb else _study_truth(args)
     if truth is not None:

@@ -19,7 +19,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any, Dict, Iterable, List, Mapping, Optional
 
-from unnas.study.store import Store
+from unnas.study.store import IDENTITY, Store
 
 RESULTS_DIR = "results"
 _RESULT_NAME = re.compile(r"^(\d+)\.json$")
@@ -73,6 +73,8 @@ def read_result_file(path: str, job_id: int) -> Dict[str, Any]:
         raise ValueError(f"not UTF-8 text ({e.reason})") from None
     except json.JSONDecodeError as e:
         raise ValueError(f"not complete JSON ({e.msg} at line {e.lineno} column {e.colno})") from None
+    except RecursionError:
+        raise ValueError("nested too deeply to be a result") from None
     if not isinstance(payload, dict):
         raise ValueError("not a JSON object")
     missing = [k for k in ("job_id", "arch", "task", "seed", "result") if k not in payload]
@@ -86,6 +88,10 @@ def read_result_file(path: str, job_id: int) -> Dict[str, Any]:
     acc = result.get("best_acc") if isinstance(result, dict) else None
     if not isinstance(acc, (int, float)) or isinstance(acc, bool) or not math.isfinite(acc):
         raise ValueError(f"its result has no finite best_acc (got {acc!r})")
+    for key in IDENTITY:  # the job is the file's; its result may repeat it, never name another one
+        if key in result and (result[key] != payload[key] or isinstance(result[key], bool)):
+            raise ValueError(f"its result says {key} {result[key]!r} but the file is the result of "
+                             f"{payload['arch']} {payload['task']} seed {payload['seed']}")
     return payload
 
 

@@ -9,19 +9,25 @@ still alive in the scheduler. Each launch keeps its manifest and submitit's logs
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import io
 import json
 import os
+import re
+import sys
 import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Set
 
 from unnas.study.result_files import ingest, write_result
-from unnas.study.store import Job, Store, StudyError
+from unnas.study.store import Job, Store, StudyError, check_plain_text
 
 LAUNCH_DIR = "launch"
 SUBMISSIONS = "submissions.jsonl"
 INSTALL_HINT = "pip install 'unnas[slurm]'"
+#: an sbatch option's name (``--slurm-arg KEY=VALUE``): it becomes ``#SBATCH --KEY=...`` in the job script
+SLURM_KEY = re.compile(r"[A-Za-z][A-Za-z0-9_-]*")
 
 
 class LaunchError(StudyError):
@@ -115,6 +121,15 @@ class LaunchOptions:
             raise LaunchError(f"--gpus must be 0 or more, got {self.gpus}")
         if self.mem_gb is not None and self.mem_gb <= 0:
             raise LaunchError(f"--mem must be positive (GB), got {self.mem_gb}")
+        # Each option is one `#SBATCH` line of a shell script that runs on the compute node: a line break in it
+        # would add a shell line there.
+        if self.partition is not None:
+            check_plain_text(self.partition, "--partition", LaunchError)
+        for key, value in self.slurm_extra.items():
+            if not isinstance(key, str) or not SLURM_KEY.fullmatch(key):
+                raise LaunchError(f"--slurm-arg key {key!r} is not an sbatch option name; use letters, digits, '_' "
+                                  f"and '-', starting with a letter (e.g. --slurm-arg account=my-project)")
+            check_plain_text(str(value), f"--slurm-arg {key} value", LaunchError)
 
     def executor_parameters(self) -> Dict[str, Any]:
         """submitit ``update_parameters`` keywords (the ``slurm_`` ones are ignored by the local executor)."""
@@ -195,6 +210,12 @@ def open_jobs(store: Store, retry_failed: bool) -> List[Job]:
     return jobs
 
 
+def _first_line(error: BaseException) -> str:
+    """The error's text on one line (its lines joined by ' | ', at most 300 characters)."""
+    text = " | ".join(line.strip() for line in str(error).splitlines() if line.strip())
+    return (text[:297] + "..." if len(text) > 300 else text) or type(error).__name__
+
+
 @dataclass
 class Launched:
     """What :func:`launch` submitted: the study jobs, and submitit's job objects (one per array task)."""
@@ -209,6 +230,7 @@ def launch(directory: str, options: LaunchOptions, task_fn: Callable[..., Any] =
     """Ingest result files, then submit the open jobs not already submitted and alive as job arrays of at most
     ``options.array_limit`` tasks, one study job per task, and record the submissions."""
     options.check()
+    check_plain_text(os.path.abspath(directory), "the study folder", LaunchError)  # it is in the job scripts
     submitit = require_submitit()
     backend = BACKENDS[options.executor]
     for line in ingest(directory).lines():
@@ -242,14 +264,31 @@ def launch(directory: str, options: LaunchOptions, task_fn: Callable[..., Any] =
     with open(os.path.join(launch_dir, "manifest.json"), "w", encoding="utf-8") as f:
         json.dump({"executor": options.executor, "options": dataclasses.asdict(options),
                    "jobs": [dataclasses.asdict(j) for j in jobs]}, f)
-    executor = submitit.AutoExecutor(folder=os.path.join(launch_dir, "logs"), cluster=backend.cluster)
+    try:
+        executor = submitit.AutoExecutor(folder=os.path.join(launch_dir, "logs"), cluster=backend.cluster)
+    except RuntimeError as e:  # submitit finds no `srun`: this machine is not part of a SLURM cluster
+        raise LaunchError(f"cannot submit to {options.executor}: {_first_line(e)}; launch from the cluster's login "
+                          f"node (where sbatch and srun are on PATH), or try it here with --executor local") from None
     executor.update_parameters(**options.executor_parameters())
     absdir = os.path.abspath(directory)
     for start in range(0, len(jobs), options.array_limit):
         chunk = jobs[start:start + options.array_limit]
         n = len(chunk)
-        handles = executor.map_array(task_fn, [absdir] * n, [dataclasses.asdict(j) for j in chunk],
-                                     [options.cpus] * n)
+        said = io.StringIO()  # submitit prints a refusing sbatch's stderr before raising: it joins the one line
+        try:
+            with contextlib.redirect_stderr(said):
+                handles = executor.map_array(task_fn, [absdir] * n, [dataclasses.asdict(j) for j in chunk],
+                                             [options.cpus] * n)
+        except (RuntimeError, OSError) as e:  # no sbatch on PATH, or sbatch refused the array
+            before = (f"; the {len(out.jobs)} jobs submitted before it are recorded in {submissions_path(directory)}"
+                      if out.jobs else "")
+            raise LaunchError(f"submitting jobs {chunk[0].id}..{chunk[-1].id} to {options.executor} failed: "
+                              f"{_first_line(e)}{before}; fix the cause (sbatch on PATH, --partition, --slurm-arg) "
+                              f"and launch again") from None
+        except BaseException:
+            sys.stderr.write(said.getvalue())
+            raise
+        sys.stderr.write(said.getvalue())
         now = time.time()
         _append_submissions(directory, [
             {"job": j.id, "arch": j.arch, "task": j.task, "seed": j.seed, "attempt": j.attempts,

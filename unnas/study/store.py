@@ -5,16 +5,24 @@ transaction, so two workers (processes, or machines sharing the folder on a file
 POSIX locks) never hold the same job; a worker renews its lease while it trains, and a job whose lease
 ran out (its worker died) is claimed again. A result is recorded only by the lease holder, in one
 transaction: nothing finished is lost and nothing is recorded twice.
+
+Each result is stored as JSON with its SHA-256 checksum (``result_sha256``, over the job's arch, task, seed and
+the JSON text), checked whenever results are read: a result changed outside unnas (one digit of the file, which
+SQLite's own integrity check does not notice) stops the reading with one line naming the job. Stores made before
+the checksum gain the column with their next recorded result; their older results stay readable without one.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
+import operator
 import os
 import re
 import socket
 import sqlite3
 import time
+import unicodedata
 import uuid
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -40,6 +48,7 @@ CREATE TABLE IF NOT EXISTS jobs (
     finished REAL,
     error TEXT,
     result TEXT,
+    result_sha256 TEXT,                       -- result_checksum(arch, task, seed, result); NULL in older stores
     UNIQUE (arch, task, seed)
 );
 CREATE INDEX IF NOT EXISTS jobs_status ON jobs (status, lease_expires);
@@ -52,6 +61,40 @@ class StudyError(UserError, ValueError):
 
 TASK_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_-]*")
 TABLES = {"meta", "archs", "jobs"}
+CHECKSUM = "result_sha256"
+#: the keys of a job's identity; a result may repeat them (``seed``) but never contradict its job
+IDENTITY = ("arch", "task", "seed")
+#: the seeds a study takes: what training's ``seed_everything`` accepts (numpy's range), far inside SQLite's integers
+SEED_MIN, SEED_MAX = 0, 2**32 - 1
+
+
+def check_seed(seed: Any) -> int:
+    """*seed* as an int if a job can train with it, else :class:`StudyError` (one beyond SQLite's 64-bit integers
+    could not even be stored)."""
+    try:
+        value = None if isinstance(seed, bool) else operator.index(seed)
+    except TypeError:
+        value = None
+    if value is None or not SEED_MIN <= value <= SEED_MAX:
+        raise StudyError(f"seed {seed!r} is out of range; a seed is an integer from {SEED_MIN} to {SEED_MAX} "
+                         f"(e.g. --seeds 1,2,3)")
+    return value
+
+
+def result_checksum(arch: str, task: str, seed: int, text: str) -> str:
+    """The SHA-256 (hex) of a job's identity and its result's JSON text, as stored in ``result_sha256``."""
+    return hashlib.sha256(json.dumps([arch, task, seed, text]).encode("utf-8")).hexdigest()
+
+
+def check_identity(result: Dict[str, Any], arch: str, task: str, seed: int, where: str,
+                   fix: Optional[str] = None) -> None:
+    """:class:`StudyError` if *result* carries an ``arch``, ``task`` or ``seed`` other than its job's: a job's
+    identity is its row's, and a result that names another job belongs to that one."""
+    for key, value in zip(IDENTITY, (arch, task, seed)):
+        if key in result and (result[key] != value or isinstance(result[key], bool)):
+            raise StudyError(f"{where}: its result says {key} {result[key]!r} but the job is {arch} {task} seed "
+                             f"{seed}; " + (fix or f"record each result under its own job (drop or correct its "
+                                                   f"{key!r} key)"))
 
 
 def check_task_name(task: str, where: str = "objective") -> str:
@@ -62,12 +105,28 @@ def check_task_name(task: str, where: str = "objective") -> str:
     return task
 
 
+def check_plain_text(text: str, what: str, error: Optional[type] = None) -> str:
+    """*text* unless it holds a control character (a newline, a tab, ...) or a Unicode line or paragraph
+    separator; else :class:`StudyError` (or *error*). Text that ends up in a script or a YAML file (a SLURM
+    option, a folder name) must stay on its line."""
+    bad = next((c for c in str(text) if unicodedata.category(c) in ("Cc", "Zl", "Zp")), None)
+    if bad is not None:
+        raise (error or StudyError)(f"{what} {text!r} holds {bad!r}, a line break or control character; remove it "
+                                    f"(plain text on one line)")
+    return text
+
+
 def _check_unique(kind: str, values: Sequence[Any]) -> None:
     seen = set()
     for v in values:
         if v in seen:
             raise StudyError(f"{kind} {v!r} is listed twice; list each once")
         seen.add(v)
+
+
+def _has_checksum(con: sqlite3.Connection) -> bool:
+    """Whether the jobs table has the checksum column (stores made before it lack it until they record a result)."""
+    return any(r[1] == CHECKSUM for r in con.execute("PRAGMA table_info(jobs)"))
 
 
 @dataclass
@@ -160,6 +219,8 @@ class Store:
         _check_unique("seed", list(seeds))
         for t in tasks:
             check_task_name(t)
+        for s in seeds:
+            check_seed(s)
 
     def check_new(self) -> None:
         """Raise :class:`StudyError` unless a new study can be created in this folder."""
@@ -195,6 +256,8 @@ class Store:
         same architecture."""
         for t in tasks:
             check_task_name(t)
+        for s in seeds:
+            check_seed(s)
         with self._connect(immediate=True) as con:
             known = dict(con.execute("SELECT id, genotype FROM archs"))
             for a, g in archs:
@@ -214,7 +277,15 @@ class Store:
 
     def meta(self) -> Dict[str, Any]:
         with self._connect() as con:
-            return {k: json.loads(v) for k, v in con.execute("SELECT key, value FROM meta")}
+            rows = con.execute("SELECT key, value FROM meta").fetchall()
+        out = {}
+        for k, v in rows:
+            try:
+                out[k] = json.loads(v)
+            except (TypeError, ValueError, RecursionError):
+                raise StudyError(f"{self.path}: the study setting {k!r} is not valid JSON (the file was changed "
+                                 f"outside unnas); restore study.sqlite from a backup") from None
+        return out
 
     def space(self, meta: Optional[Dict[str, Any]] = None) -> str:
         """The name of the study's space (from *meta*, else read): studies made before the meta recorded it hold
@@ -253,22 +324,38 @@ class Store:
                               (time.time() + lease_s, job.id, worker))
             return cur.rowcount == 1
 
+    def _result_text(self, con: sqlite3.Connection, result: Dict[str, Any], arch: str, task: str, seed: int,
+                     job_id: int) -> Tuple[str, str]:
+        """``(json text, checksum)`` of *result* for its job, after checking that it names no other job; gives an
+        older store the checksum column first (inside the caller's transaction)."""
+        check_identity(result, arch, task, seed, f"job {job_id} ({arch} {task} seed {seed}) of {self.directory}")
+        if not _has_checksum(con):
+            con.execute(f"ALTER TABLE jobs ADD COLUMN {CHECKSUM} TEXT")
+        text = json.dumps(result)
+        return text, result_checksum(arch, task, seed, text)
+
     def finish(self, job: Job, worker: str, result: Dict[str, Any]) -> bool:
         """Record *result* atomically if this worker still holds the job; returns whether it was recorded."""
         with self._connect(immediate=True) as con:
+            text, digest = self._result_text(con, result, job.arch, job.task, job.seed, job.id)
             cur = con.execute(
-                "UPDATE jobs SET status = 'done', result = ?, finished = ?, lease_expires = NULL "
+                f"UPDATE jobs SET status = 'done', result = ?, {CHECKSUM} = ?, finished = ?, lease_expires = NULL "
                 "WHERE id = ? AND worker = ? AND status = 'running'",
-                (json.dumps(result), time.time(), job.id, worker))
+                (text, digest, time.time(), job.id, worker))
             return cur.rowcount == 1
 
     def record(self, job_id: int, result: Dict[str, Any], worker: str = "file") -> bool:
         """Record *result* for job *job_id* unless it is already done (results written as files by workers that
         could not reach the database); returns whether it was recorded."""
         with self._connect(immediate=True) as con:
+            row = con.execute("SELECT arch, task, seed FROM jobs WHERE id = ?", (job_id,)).fetchone()
+            if row is None:
+                return False
+            text, digest = self._result_text(con, result, *row, job_id)
             cur = con.execute(
-                "UPDATE jobs SET status = 'done', result = ?, finished = ?, lease_expires = NULL, worker = ?, "
-                "error = NULL WHERE id = ? AND status != 'done'", (json.dumps(result), time.time(), worker, job_id))
+                f"UPDATE jobs SET status = 'done', result = ?, {CHECKSUM} = ?, finished = ?, lease_expires = NULL, "
+                "worker = ?, error = NULL WHERE id = ? AND status != 'done'",
+                (text, digest, time.time(), worker, job_id))
             return cur.rowcount == 1
 
     def fail(self, job: Job, worker: str, error: str) -> None:
@@ -305,11 +392,14 @@ class Store:
             if seeds:
                 where += f" AND seed IN ({', '.join('?' * len(seeds))})"
                 args += [int(v) for v in seeds]
+            checksum = f", {CHECKSUM} = NULL" if _has_checksum(con) else ""
             return con.execute("UPDATE jobs SET status = 'pending', worker = NULL, lease_expires = NULL, "
-                               "error = NULL, result = NULL, finished = NULL WHERE " + where, args).rowcount
+                               f"error = NULL, result = NULL, finished = NULL{checksum} WHERE " + where, args).rowcount
 
     # -------------------------------------------------------------------------------- reading
     def find(self, arch: str, task: str, seed: int) -> Optional[int]:
+        if isinstance(seed, int) and not -2**63 <= seed < 2**63:  # no SQLite integer: no such job
+            return None
         with self._connect() as con:
             row = con.execute("SELECT id FROM jobs WHERE arch = ? AND task = ? AND seed = ?", (arch, task, seed)).fetchone()
         return row[0] if row else None
@@ -342,10 +432,29 @@ class Store:
                 "SELECT id, arch, task, seed, worker, lease_expires, started FROM jobs WHERE status = 'running' ORDER BY id")]
 
     def results(self) -> List[Dict[str, Any]]:
-        """Finished jobs as records ``{arch, task, seed, best_acc, ...}`` for the report."""
+        """Finished jobs as records ``{arch, task, seed, best_acc, ...}`` for the report: the identity is the job's,
+        each result checked against its checksum where it has one (:class:`StudyError` naming a damaged job)."""
         with self._connect() as con:
-            rows = con.execute("SELECT arch, task, seed, result FROM jobs WHERE status = 'done' ORDER BY id").fetchall()
-        return [{"arch": a, "task": t, "seed": s, **json.loads(r)} for a, t, s, r in rows]
+            checksum = CHECKSUM if _has_checksum(con) else "NULL"
+            rows = con.execute(f"SELECT id, arch, task, seed, result, {checksum} FROM jobs WHERE status = 'done' "
+                               "ORDER BY id").fetchall()
+        return [self._record(*row) for row in rows]
+
+    def _record(self, job_id: int, arch: str, task: str, seed: int, text: Optional[str],
+                digest: Optional[str]) -> Dict[str, Any]:
+        where = f"{self.path}: job {job_id} ({arch} {task} seed {seed})"
+        fix = (f"restore study.sqlite from a backup, or run the jobs of {task} seed {seed} again with "
+               f"`unnas study reset {self.directory} --objectives {task} --seeds {seed}`")
+        if digest is not None and (not isinstance(text, str) or result_checksum(arch, task, seed, text) != digest):
+            raise StudyError(f"{where} does not match its checksum: the file was changed outside unnas; {fix}")
+        try:
+            result = json.loads(text)
+        except (TypeError, ValueError, RecursionError):
+            result = None
+        if not isinstance(result, dict):
+            raise StudyError(f"{where} is done but its stored result is not a valid JSON object; {fix}")
+        check_identity(result, arch, task, seed, where, fix)
+        return {"arch": arch, "task": task, "seed": seed, **{k: v for k, v in result.items() if k not in IDENTITY}}
 
     def wall_times(self) -> List[float]:
         return [r["wall_time_s"] for r in self.results() if r.get("wall_time_s")]

@@ -12,7 +12,7 @@ import os
 from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
-from unnas.study.store import StudyError
+from unnas.study.store import StudyError, check_plain_text
 
 RUN_KEYS = ("arch", "task", "seed")
 
@@ -88,7 +88,10 @@ def part_path(out: str, index: int, width: int = 2) -> str:
 def write_sweep_files(directory: str, out: str, archs: Sequence[str], tasks: Sequence[str], seeds: Sequence[int],
                       max_runs: int = DEFAULT_MAX_RUNS_PER_SWEEP) -> List[Tuple[str, int]]:
     """Write one sweep file, or ``OUT_partNN`` files of at most *max_runs* runs each when the study is larger;
-    returns ``[(path, runs), ...]``."""
+    returns ``[(path, runs), ...]``. The study folder and *out* are written into the files' comments and
+    commands, so a line break in either (which would start a YAML line of its own) is refused."""
+    check_plain_text(directory, "the study folder", WandbError)
+    check_plain_text(out, "--out", WandbError)
     per_arch = len(tasks) * len(seeds)
     chunks = chunk_archs(archs, per_arch, max_runs)
     if len(chunks) == 1:

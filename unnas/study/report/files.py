@@ -10,6 +10,7 @@ import math
 import os
 from typing import Any, Dict, Iterable, Mapping, Optional, Sequence, Union
 
+from unnas.errors import UserError
 from unnas.study.report.compute import compute_report
 from unnas.study.report.figures import write_figures
 from unnas.study.report.render import render_html, render_markdown
@@ -18,6 +19,45 @@ from unnas.study.stats import DEFAULT_TOP_K, SUPERVISED
 
 FILES = {"report_md": "report.md", "report_html": "report.html", "correlations_json": "correlations.json",
          "architectures_csv": "architectures.csv"}
+
+
+class ReferenceFileError(UserError, ValueError):
+    """A ``--reference`` file that cannot be read as ``{arch: accuracy}``."""
+
+
+def read_reference(path: str) -> Dict[str, Optional[float]]:
+    """The reference accuracies of ``unnas study report --reference``: a JSON object ``{arch id: accuracy}``, each
+    accuracy a number (or a numeric string), or null where it is unknown; :class:`ReferenceFileError` (one line)
+    for a file that is missing, not JSON, or not of that shape."""
+    shape = 'give a JSON object {"arch id": accuracy, ...}, e.g. {"unnas500/00004": 74.1}'
+
+    def bad(problem: str) -> ReferenceFileError:
+        return ReferenceFileError(f"--reference {path}: {problem}; {shape}")
+
+    try:
+        with open(path, encoding="utf-8") as f:
+            data = json.load(f)
+    except OSError as e:
+        raise bad(f"cannot read it ({e.strerror or e})") from None
+    except UnicodeDecodeError as e:
+        raise bad(f"not UTF-8 text ({e.reason})") from None
+    except json.JSONDecodeError as e:
+        raise bad(f"not JSON ({e.msg} at line {e.lineno} column {e.colno})") from None
+    except RecursionError:
+        raise bad("nested too deeply") from None
+    if not isinstance(data, dict):
+        raise bad(f"it holds a JSON {type(data).__name__}, not an object")
+    out: Dict[str, Optional[float]] = {}
+    for arch, value in data.items():
+        try:
+            if isinstance(value, bool) or not isinstance(value, (int, float, str, type(None))):
+                raise TypeError
+            out[str(arch)] = None if value is None else float(value)
+        except (TypeError, ValueError):
+            raise bad(f"the accuracy of {arch!r} is {json.dumps(value)[:60]}, not a number") from None
+    if not any(v is not None for v in out.values()):
+        raise bad("it holds no accuracy")
+    return out
 
 
 def write_csv(path: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
