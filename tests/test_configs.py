@@ -87,32 +87,6 @@ PAPER_OBJECTIVES = ("supervised", "rotation", "colorization", "jigsaw")
 OBJECTIVES = PAPER_OBJECTIVES + ("random_labels", "contrastive")
 
 
-@pytest.fixture(scope="module")
-def resolve():
-    """The config ``unnas fit`` resolves from *args* (``-c`` files and options, or one mapping): parsing only, no
-    class is built. Unknown keys are refused by the parser."""
-    import unnas.lightning_cli as lc
-
-    class ParseOnly(lc.UnnasCLI):
-        def before_instantiate_classes(self) -> None:
-            pass
-
-        def instantiate_classes(self) -> None:
-            pass
-
-    def parse(args):
-        real, lc.UnnasCLI = lc.UnnasCLI, ParseOnly
-        try:
-            cfg = lc.run(args, run=False).config.as_dict()
-        finally:
-            lc.UnnasCLI = real
-        cfg.pop("config", None)  # the -c paths themselves
-        cfg.pop("__path__", None)
-        return cfg
-
-    return parse
-
-
 def _chain(files):
     return [a for f in files for a in ("-c", f)]
 

@@ -14,33 +14,13 @@ import yaml
 from unnas.cli import main
 from unnas.study import slurm
 from unnas.study.result_files import ingest, result_path
-from unnas.study.store import Store
 from unnas.study.wandb_runs import WandbError, write_sweep_files
 
-
-def make_study(directory, archs=2, tasks=("rotation",), seeds=(1,)):
-    return Store.create(str(directory), [(f"a{i}", "{}") for i in range(archs)], list(tasks), list(seeds),
-                        meta={"space": "darts", "tasks": list(tasks), "seeds": list(seeds)})
+from study_helpers import make_study, one_line_error
 
 
-def one_line_error(argv, capsys):
-    code = main(argv, out=io.StringIO())
-    err = capsys.readouterr().err
-    assert code == 2 and len(err.strip().splitlines()) == 1 and err.startswith("unnas: error: "), err
-    return err.strip()
 
 
-@pytest.fixture
-def mocked_slurm():
-    """submitit's stand-in for sbatch and sacct: a launch that gets through writes its job script."""
-    pytest.importorskip("submitit")
-    from submitit.core.test_core import MockedSubprocess
-    from submitit.slurm.slurm import SlurmJob
-
-    mock = MockedSubprocess(known_cmds=["srun"])
-    with mock.context():
-        yield mock
-    SlurmJob.watcher.clear()
 
 
 def scripts(directory):

@@ -15,6 +15,8 @@ from unnas.cli import main
 from unnas.study.result_files import ingest, write_result
 from unnas.study.store import Store, StudyError
 
+from study_helpers import make_study, one_line_error
+
 CHECKSUM = "result_sha256"  # the column beside each result
 
 
@@ -27,15 +29,7 @@ SHIPPED = os.path.join(ROOT, "docs", "results", "nb201-cpu-study", "study", "stu
 
 
 def make(tmp_path, archs=3, tasks=("supervised", "rotation"), seeds=(1,)):
-    return Store.create(str(tmp_path / "study"), [(f"a{i}", "{}") for i in range(archs)], list(tasks), list(seeds),
-                        meta={"space": "darts", "tasks": list(tasks), "seeds": list(seeds)})
-
-
-def one_line_error(argv, capsys):
-    code = main(argv, out=io.StringIO())
-    err = capsys.readouterr().err
-    assert code == 2 and len(err.strip().splitlines()) == 1 and err.startswith("unnas: error: "), err
-    return err.strip()
+    return make_study(tmp_path / "study", archs, tasks, seeds)
 
 
 def columns(path):

@@ -173,17 +173,6 @@ def test_launch_settings_errors_are_one_line(tmp_path, capsys, argv, message):
     assert code == 2 and message in err and len(err.strip().splitlines()) == 1
 
 
-@pytest.fixture
-def mocked_slurm():
-    """submitit's own stand-in for sbatch and sacct: every sbatch creates a RUNNING job (ids 12, 13, ...)."""
-    pytest.importorskip("submitit")
-    from submitit.core.test_core import MockedSubprocess
-    from submitit.slurm.slurm import SlurmJob
-
-    mock = MockedSubprocess(known_cmds=["srun"])
-    with mock.context():
-        yield mock
-    SlurmJob.watcher.clear()
 
 
 def test_launch_submits_job_arrays_under_the_array_limit_and_resumes(tmp_path, mocked_slurm):

@@ -25,31 +25,6 @@ def real_recipes():
     return out
 
 
-@pytest.fixture(scope="module")
-def resolve():
-    """The config ``unnas fit`` resolves from its arguments (``-c`` files, or one mapping), classes left unbuilt."""
-    import unnas.lightning_cli as lc
-
-    class ParseOnly(lc.UnnasCLI):
-        def before_instantiate_classes(self) -> None:
-            pass
-
-        def instantiate_classes(self) -> None:
-            pass
-
-    def parse(args):
-        real, lc.UnnasCLI = lc.UnnasCLI, ParseOnly
-        try:
-            cfg = lc.run(args, run=False).config.as_dict()
-        finally:
-            lc.UnnasCLI = real
-        cfg.pop("config", None)  # the -c paths themselves
-        cfg.pop("__path__", None)
-        return cfg
-
-    return parse
-
-
 def both_ways(resolve, files):
     merged = merge_config_files(files, "test")
     return resolve([a for f in files for a in ("-c", f)]), resolve(merged), merged
