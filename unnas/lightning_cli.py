@@ -52,8 +52,11 @@ class SaveConfigToRunDir(SaveConfigCallback):
     def save_config(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
         path = os.path.join(run_dir(trainer), CONFIG_NAME)
         self.parser.save(self.config, path, overwrite=True, multifile=False)
+        strategy = getattr(pl_module, "strategy_name", None)
         for logger in trainer.loggers:
-            logger.log_hyperparams({"threads": self.config.get("threads")})
+            # the run folder's hparams.yaml tells a GDAS run from a DARTS one
+            logger.log_hyperparams({"threads": self.config.get("threads"),
+                                    **({"search_strategy": strategy()} if strategy else {})})
             if isinstance(logger, WandbLogger):
                 logger.experiment.config.update({"cli": self.config.as_dict()}, allow_val_change=True)
 
@@ -293,6 +296,37 @@ class UnnasCLI(LightningCLI):
             # rather than a traceback from Lightning's own loading.
             self.checkpoint_io.load_checkpoint(path, map_location="cpu", weights_only=True)
 
+    def _parse_ckpt_path(self) -> None:
+        # Lightning applies the hyperparameters saved in the checkpoint, its model class included: a search's
+        # checkpoint would turn a training config into that search. The kinds must match.
+        command = self.config.get("subcommand")
+        path = command and self.config[command].get("ckpt_path")
+        if path and os.path.isfile(path):
+            from unnas.modules import ArchTraining, WeightSharingSearch
+            from unnas.modules.checkpoints import LOAD_ERRORS
+            from unnas.modules.common import check_checkpoint_kind
+
+            model = self.config[command].get("model")
+            cls = None
+            try:
+                module, name = str(model.get("class_path")).rsplit(".", 1)
+                cls = getattr(importlib.import_module(module), name)
+            except (AttributeError, ValueError, ImportError):
+                pass
+            kind = next((k.__name__ for k in (WeightSharingSearch, ArchTraining)
+                         if isinstance(cls, type) and issubclass(cls, k)), None)
+            if kind is not None:
+                try:
+                    checkpoint = torch.load(path, weights_only=True, map_location="cpu")
+                except LOAD_ERRORS:
+                    checkpoint = {}
+                check_checkpoint_kind(checkpoint, kind)
+        try:
+            super()._parse_ckpt_path()
+        except (SystemExit, argparse.ArgumentError) as e:
+            raise ConfigError(f"--ckpt_path {path}: the settings saved in the checkpoint do not fit this config "
+                              f"({_first_line(e)[:120]}); resume with the config that wrote it") from None
+
     def before_instantiate_classes(self) -> None:
         cfg = self.config.get(str(self.subcommand), self.config)
         chosen_here = cfg.get("threads") is not None or self.default_threads is not None
@@ -301,6 +335,18 @@ class UnnasCLI(LightningCLI):
         if rank_zero_only.rank == 0 and chosen_here:  # a caller that set the threads itself (a worker) prints them once
             print(f"unnas: torch threads: {cfg.threads} (set with --threads or OMP_NUM_THREADS)", flush=True)
         check_trainer_settings(cfg.get("trainer") or {})
+
+    def _run_subcommand(self, subcommand: str) -> None:
+        from unnas.spaces.complexity import memory_error, out_of_memory
+
+        try:
+            super()._run_subcommand(subcommand)
+        except Exception as e:  # noqa: BLE001 - only running out of memory becomes one line; the rest re-raises
+            cause = next((c for c in _chain(e) if out_of_memory(c)), None)
+            if cause is None:
+                raise
+            raise memory_error(cause, "use a smaller data.batch_size or a smaller network (the space's channels / "
+                                      "layers)") from None
 
     def instantiate_trainer(self, **kwargs: Any) -> L.Trainer:
         self._name_wandb_runs()
@@ -320,11 +366,15 @@ class UnnasCLI(LightningCLI):
         if not all(hasattr(model, a) for a in ("space", "objective", "arch_label")):
             return None
         seed = self._get(self.config, "seed_everything")
-        return {"space": model.space.name, "objective": model.objective.name, "arch": model.arch_label(),
-                "seed": "none" if isinstance(seed, bool) else str(seed)}
+        identity = {"space": model.space.name, "objective": model.objective.name, "arch": model.arch_label(),
+                    "seed": "none" if isinstance(seed, bool) else str(seed)}
+        if hasattr(model, "strategy_name"):  # a search: GDAS and DARTS runs differ by their strategy
+            identity["strategy"] = model.strategy_name()
+        return identity
 
     def _name_wandb_runs(self) -> None:
-        """Name each W&B run ``<space>-<objective>-<arch>-seed<seed>`` and tag it, unless the config names it."""
+        """Name each W&B run ``<space>-<objective>-<arch>-seed<seed>`` (a search's arch: ``search-<strategy>``) and
+        tag it (``strategy:<strategy>`` too for a search), unless the config names it."""
         identity = self.run_identity()
         trainer_cfg = self._get(self.config, "trainer")
         trainer_init = self._get(self.config_init, "trainer")

@@ -304,3 +304,18 @@ def test_command_line_prints_one_line_for_a_corrupt_image_read_by_workers(tmp_pa
               "init_args": {"root": str(tmp_path / "imgs"), "test_root": str(tmp_path / "imgs")}}
     line = _fit(tmp_path, {"source": source, "batch_size": 1, "num_workers": 2}, capsys)
     assert "bad.png" in line
+
+
+@pytest.mark.parametrize("error", [__import__("urllib.error").error.URLError("[Errno -3] Temporary failure in name "
+                                                                             "resolution"),
+                                   ConnectionRefusedError(111, "Connection refused")])
+def test_a_download_without_network_is_one_line_saying_where_to_get_the_data(tmp_path, monkeypatch, error):
+    import torchvision
+
+    def offline(self, *args, **kwargs):
+        raise error
+
+    monkeypatch.setattr(torchvision.datasets.CIFAR10, "download", offline)
+    with pytest.raises(DataError) as e:
+        CIFAR10(str(tmp_path / "c10"), download=True).dataset("train", None)
+    _one_line(e, "could not download CIFAR10 into", "network", "point data.source.init_args.root at a local copy")

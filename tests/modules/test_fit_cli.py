@@ -118,7 +118,11 @@ def test_training_runs_are_named_after_space_objective_arch_and_seed(in_tmp):
 def test_search_runs_and_unnamed_architectures(in_tmp):
     search = {"class_path": "unnas.modules.WeightSharingSearch", "init_args": {"objective": TASKS["jigsaw"], "space": SPACE}}
     cli = run(["-c", _with_wandb(in_tmp, search, {**_data(), "train_portion": 0.5})], run=False)
-    assert _wandb(cli)["name"] == "darts-jigsaw-search-seed0"
+    assert _wandb(cli)["name"] == "darts-jigsaw-search-first_order-seed0"
+    assert "strategy:first_order" in _wandb(cli)["tags"]
+    gdas = {**search, "init_args": {**search["init_args"], "search_strategy": {"class_path": "GDAS"}}}
+    cli = run(["-c", _with_wandb(in_tmp, gdas, {**_data(), "train_portion": 0.5})], run=False)
+    assert _wandb(cli)["name"] == "darts-jigsaw-search-gdas-seed0" and "strategy:gdas" in _wandb(cli)["tags"]
     notation = "|nor_conv_3x3~0|+|skip_connect~0|nor_conv_1x1~1|+|avg_pool_3x3~0|none~1|skip_connect~2|"
     names = []
     for arch in (notation, notation.replace("avg_pool_3x3~0", "nor_conv_3x3~0")):

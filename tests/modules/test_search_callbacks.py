@@ -5,6 +5,7 @@ import json
 import os
 
 import pytest
+import yaml
 from lightning.pytorch import Trainer, seed_everything
 
 from pretext_tasks import Supervised
@@ -48,6 +49,10 @@ def test_every_search_writes_its_files_through_the_default_callback(tmp_path, ca
     printed = capsys.readouterr().out
     assert f"epoch 1 genotype = {space.format(space.from_dict(model.alpha_history[1]['genotype']))}" in printed
     assert f"final genotype (after the last epoch) = {space.format(model.genotype())}" in printed
+    # one line names the strategy, the found cell and where genotype.json is
+    (line,) = [ln for ln in printed.splitlines() if ln.startswith("unnas: search finished")]
+    assert "FirstOrder" in line and space.format(model.genotype()) in line
+    assert str(tmp_path / "genotype.json") in line
 
 
 def test_a_configured_callback_replaces_the_default(tmp_path):
@@ -81,5 +86,6 @@ def test_the_gdas_overlay_writes_the_files_of_a_search(config, shape, files, tmp
                  *[p.format(0) for p in PER_EPOCH], *files):
         assert (run / name).exists(), name
     assert "unnas.modules.strategies.GDAS" in (run / "lightning_config.yaml").read_text()
+    assert yaml.safe_load((run / "hparams.yaml").read_text())["search_strategy"] == "gdas"  # tells GDAS from DARTS
     with open(run / "alphas.json") as f:
         assert [e["strategy"] for e in json.load(f)["epochs"]] == [{"tau": 10.0}]

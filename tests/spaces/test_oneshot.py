@@ -7,7 +7,7 @@ from torch import nn
 import unnas.spaces.base
 import unnas.spaces.darts.supernet
 from unnas.spaces import DartsSpace, NB201Space
-from unnas.spaces.base import DEFAULT_SPACE, detect_space
+from unnas.spaces.base import DEFAULT_SPACE, ArchError, detect_space
 from unnas.spaces.darts import DartsSupernet, Supernet as DartsSupernetOldName
 from unnas.spaces.darts.ops import FactorizedReduce, SepConv
 from unnas.spaces.nb201 import NB201Supernet
@@ -67,5 +67,8 @@ def test_cell_weights_hold_op_and_edge_weights_once():
     assert torch.equal(cw.edge_output(op, torch.ones(1), 1), e[1] * (torch.ones(1) * w[1].sum()))
 
 
-def test_an_unrecognised_architecture_belongs_to_the_default_space():
-    assert detect_space("no such architecture").name == DEFAULT_SPACE == "darts"
+def test_an_unrecognised_architecture_names_what_each_space_expects():
+    assert detect_space("").name == DEFAULT_SPACE == "darts"  # empty: the default space's parser says so
+    with pytest.raises(ArchError, match="no search space recognises") as e:
+        detect_space("no such architecture")
+    assert all(f"{name}: " in str(e.value) for name in ("darts", "nb201", "nb101")) and "\n" not in str(e.value)

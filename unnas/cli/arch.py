@@ -14,7 +14,7 @@ from unnas.spaces.base import DEFAULT_SPACE, space_class, space_names
 def arch_info(args: argparse.Namespace, out: TextIO, stdin: TextIO) -> None:
     import torch
 
-    from unnas.spaces.complexity import count_macs, count_params
+    from unnas.spaces.complexity import check_fits, count_macs, count_params, memory_error, out_of_memory
 
     torch.set_num_threads(max(1, args.threads))
     _positive(args.channels, "--channels")
@@ -48,16 +48,31 @@ def arch_info(args: argparse.Namespace, out: TextIO, stdin: TextIO) -> None:
                 print(f"{'arch':<28} {'params':>12} {'params_with_aux':>16} {'MACs':>14}", file=out)
         return spaces[cls.name]
 
-    n = 0
+    n, checked = 0, set()
+    fix = "use smaller --channels / --layers"
     for label, cls, arch in _archs(args, args.archs, stdin):
         space, dataset, classes, task, input_channels, input_shape = setting(cls)
-        net = space.network(arch, head=task.head if task else None, num_classes=classes, input_channels=input_channels)
+
+        def build():
+            return space.network(arch, head=task.head if task else None, num_classes=classes,
+                                 input_channels=input_channels)
+
+        if cls.name not in checked:  # the shape settings decide the size: measured once per space, on no memory
+            check_fits(build, input_shape, fix=fix)
+            checked.add(cls.name)
+        try:
+            net = build()
+            counts = count_params(net), count_params(net, exclude_auxiliary=False), count_macs(net, input_shape)
+        except (RuntimeError, MemoryError) as e:
+            if out_of_memory(e):
+                raise memory_error(e, fix) from None
+            raise
         row = {
             "genotype": label,
             "space": cls.name,
-            "params": count_params(net),
-            "params_with_aux": count_params(net, exclude_auxiliary=False),
-            "macs": count_macs(net, input_shape),
+            "params": counts[0],
+            "params_with_aux": counts[1],
+            "macs": counts[2],
             "dataset": dataset,
             **space.shape(),
             "objective": objective_name,

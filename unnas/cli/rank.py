@@ -214,7 +214,7 @@ class _Scorer:
 
         from unnas.rankers import LossRanker, ranker_class
 
-        self.args, self.data_classes, self.settings = args, data_classes, {}
+        self.args, self.data_classes, self.settings, self.checked = args, data_classes, {}, set()
         self.objective_cls = objective_class(args.objective)
         self.ranker_classes = [ranker_class(n.strip()) for n in args.rankers.split(",") if n.strip()]
         self.device = torch.device(args.device)
@@ -236,15 +236,32 @@ class _Scorer:
     def __call__(self, item):
         import torch
 
+        from unnas.spaces.complexity import check_fits, memory_error, out_of_memory
+
         label, cls, arch = item
-        space, classes, objective, rankers, loss_batch, net_batch = self.setting(cls)
-        torch.manual_seed(self.args.seed)
-        net = space.network(arch, head=objective.head if objective is not None else None, num_classes=classes,
-                            input_channels=objective.input_channels if objective is not None else 3).to(self.device)
-        row = {"genotype": label}
-        for ranker in rankers:
-            batch = loss_batch if isinstance(ranker, self.loss_ranker) else net_batch
-            row[ranker.name] = _json_number(ranker.score(net, batch))
+        fix = "use smaller --channels / --layers / --batch"
+        try:
+            space, classes, objective, rankers, loss_batch, net_batch = self.setting(cls)
+
+            def build():
+                return space.network(arch, head=objective.head if objective is not None else None,
+                                     num_classes=classes,
+                                     input_channels=objective.input_channels if objective is not None else 3)
+
+            if cls.name not in self.checked:  # the shape settings and --batch decide the size: once per space
+                shape = net_batch.images.shape
+                check_fits(build, tuple(shape[1:]), int(shape[0]), gradients=True, fix=fix)
+                self.checked.add(cls.name)
+            torch.manual_seed(self.args.seed)
+            net = build().to(self.device)
+            row = {"genotype": label}
+            for ranker in rankers:
+                batch = loss_batch if isinstance(ranker, self.loss_ranker) else net_batch
+                row[ranker.name] = _json_number(ranker.score(net, batch))
+        except (RuntimeError, MemoryError) as e:
+            if out_of_memory(e):
+                raise memory_error(e, fix) from None
+            raise
         return label, row
 
 

@@ -257,6 +257,14 @@ class CIFAR10(ImageSource):
             return cls(self.root, train=split == "train", transform=transform, download=self.download)
         except RuntimeError as e:
             raise DataError(f"{self._tv_name} in {self.root}: {e}") from None
+        except OSError as e:  # urllib's URLError, a refused connection, DNS: no network, or no room on the disk
+            if not self.download:
+                raise
+            reason = getattr(e, "reason", None) or e.strerror or e
+            raise DataError(f"could not download {self._tv_name} into {self.root} ({str(reason).splitlines()[0][:100]}); "
+                            f"download it on a machine with network access and copy it there, or point "
+                            f"data.source.init_args.root at a local copy ({self._tv_folder}/ or train/ and test/ class "
+                            f"folders) with download: false") from None
 
     def describe(self) -> str:
         return f"{self._tv_name}({self.root})"

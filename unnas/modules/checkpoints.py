@@ -2,8 +2,9 @@
 
 ``ChecksumCheckpointIO`` is the trainer's checkpoint I/O (``unnas fit`` installs it): after Lightning has written
 ``last.ckpt`` (atomically), it writes ``last.ckpt.sha256`` in ``sha256sum`` format (also atomically), and before a
-checkpoint is loaded it checks the file against it. A damaged, truncated, empty or missing checkpoint is a
-:class:`CheckpointError` naming the file and what is wrong, reported as one line.
+checkpoint is loaded it checks the file against it (a checkpoint without one: the CRCs of its zip records). A
+damaged, truncated, empty or missing checkpoint is a :class:`CheckpointError` naming the file and what is wrong,
+reported as one line.
 """
 
 from __future__ import annotations
@@ -70,6 +71,7 @@ def check_checkpoint_file(path: str) -> bool:
     sums = checksum_path(path)
     name = os.path.basename(sums)
     if not os.path.exists(sums):
+        check_zip_records(path)
         return False
     with open(sums, encoding="utf-8") as f:
         expected = f.read().split()[:1]
@@ -77,6 +79,24 @@ def check_checkpoint_file(path: str) -> bool:
         raise CheckpointError(f"checkpoint {path} is damaged: its SHA-256 does not match {name}; delete it to start "
                               "over or restore it")
     return True
+
+
+def check_zip_records(path: str) -> None:
+    """Raise :class:`CheckpointError` when *path*, a zip archive (torch's checkpoint format), holds a record whose
+    CRC does not match its bytes (a flipped bit) or cannot be read. Files in torch's legacy format are left to
+    ``torch.load``."""
+    try:
+        if not zipfile.is_zipfile(path):
+            return
+        with zipfile.ZipFile(path) as archive:
+            bad = archive.testzip()
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, EOFError, ValueError, NotImplementedError) as e:
+        reason = (str(e).strip().splitlines() or [type(e).__name__])[0][:100]
+        raise CheckpointError(f"checkpoint {path} cannot be read ({reason}): it is damaged or truncated; use another "
+                              "checkpoint or start over without --ckpt_path") from None
+    if bad is not None:
+        raise CheckpointError(f"checkpoint {path} is damaged: the CRC of its record {bad[:80]} does not match its "
+                              "bytes; use another checkpoint or start over without --ckpt_path")
 
 
 def _load_error(path: str, e: BaseException) -> CheckpointError:

@@ -105,6 +105,21 @@ def cosine_lr(base: float, minimum: float, epoch: int, epochs: int) -> float:
     return minimum + (base - minimum) * (1 + math.cos(math.pi * epoch / max(1, epochs))) / 2
 
 
+def check_checkpoint_kind(checkpoint: Dict[str, Any], module: str) -> None:
+    """One-line :class:`ConfigError` when *checkpoint* was written by the other kind of run (a search's checkpoint
+    given to a training config, or a training's to a search config): its weights cannot fit this module."""
+    found = ("WeightSharingSearch" if "unnas_search" in checkpoint else
+             "ArchTraining" if "unnas_train" in checkpoint else None)
+    if found is None or found == module:
+        return
+    if found == "WeightSharingSearch":
+        fix = ("train the cell it found from its genotype.json (--model.init_args.arch=<run>/genotype.json) without "
+               "--ckpt_path, or resume the search with its search config")
+    else:
+        fix = "resume it with the training config that wrote it, or start the search without --ckpt_path"
+    raise ConfigError(f"--ckpt_path is a checkpoint of a {found} run, but this config runs {module}; {fix}")
+
+
 class StepSeedMixin:
     """Per-step random numbers that depend only on (base seed, step, rank).
 

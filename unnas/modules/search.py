@@ -4,6 +4,7 @@ with any search strategy."""
 from __future__ import annotations
 
 from contextlib import contextmanager
+import re
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import lightning as L
@@ -12,7 +13,8 @@ from torch import nn
 
 from pretext_tasks.base import PretextTask
 from unnas.errors import ConfigError
-from unnas.modules.common import HeldOutEvalMixin, StepSeedMixin, check_finite, check_range, cosine_lr, renamed
+from unnas.modules.common import (HeldOutEvalMixin, StepSeedMixin, check_checkpoint_kind, check_finite, check_range,
+                                  cosine_lr, renamed)
 from unnas.modules.strategies import FirstOrder, SearchStrategy
 from unnas.modules.strategies.base import ArchSample, hard_weights
 from unnas.spaces import DartsSpace, GroundTruth, SearchSpace
@@ -119,9 +121,15 @@ class WeightSharingSearch(StepSeedMixin, HeldOutEvalMixin, L.LightningModule):
             return []
         return [SearchArtefacts()]
 
+    def strategy_name(self) -> str:
+        """The search strategy in run names, tags and folders: its class name in snake case (``first_order``,
+        ``gdas``, ``pcdarts``, ``random_ws``)."""
+        name = type(self.search_strategy).__name__
+        return re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "_", name).lower()
+
     def arch_label(self) -> str:
-        """The architecture part of a run name: a search has none yet."""
-        return "search"
+        """The architecture part of a run name: a search has none yet, so ``search-<strategy>``."""
+        return f"search-{self.strategy_name()}"
 
     def configure_optimizers(self):
         hp = self.hparams
@@ -321,6 +329,7 @@ class WeightSharingSearch(StepSeedMixin, HeldOutEvalMixin, L.LightningModule):
                                       "strategy": self.search_strategy.state_dict()}
 
     def on_load_checkpoint(self, checkpoint: Dict[str, Any]) -> None:
+        check_checkpoint_kind(checkpoint, "WeightSharingSearch")
         super().on_load_checkpoint(checkpoint)
         state = checkpoint.get("unnas_search", {})
         self.search_steps = state.get("search_steps", 0)

@@ -109,5 +109,7 @@ class SearchArtefacts(L.Callback):
             paths.append(os.path.join(ckpt.dirpath, "genotype.json"))
         for path in paths:
             space.save(arch, path)
-        pl_module.print(f"final genotype (after the last epoch) = {space.format(arch)}\n"
-                        f"written to {', '.join(paths)}")
+        # one line on stdout after the progress bar has closed, whatever the progress bar and the loggers do
+        strategy = type(getattr(pl_module, "search_strategy", None)).__name__
+        print(f"unnas: search finished ({space.name}, {strategy}, {trainer.current_epoch} epochs): final genotype "
+              f"(after the last epoch) = {space.format(arch)}; written to {', '.join(paths)}", flush=True)

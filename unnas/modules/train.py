@@ -14,10 +14,10 @@ import torch
 import torch.nn.functional as F
 
 from pretext_tasks.base import PretextTask
-from unnas.modules.common import (HeldOutEvalMixin, StepSeedMixin, check_finite, check_range, cosine_lr,
-                                  recompute_bn_stats, renamed, run_dir)
+from unnas.modules.common import (HeldOutEvalMixin, StepSeedMixin, check_checkpoint_kind, check_finite, check_range,
+                                  cosine_lr, recompute_bn_stats, renamed, run_dir)
 from unnas.errors import ConfigError
-from unnas.spaces import SearchSpace, resolve_space
+from unnas.spaces import ArchError, SearchSpace, detect_space, resolve_space
 from unnas.spaces.complexity import count_macs, count_params
 
 
@@ -35,6 +35,24 @@ def cutout(x: torch.Tensor, length: int) -> torch.Tensor:
     half = length // 2
     inside = (ys >= cy - half) & (ys < cy + half) & (xs >= cx - half) & (xs < cx + half)
     return x * (~inside).unsqueeze(1).to(x.dtype)
+
+
+def load_arch(space: SearchSpace, spec: Any) -> Any:
+    """*spec* read as an architecture of *space*. When *space* cannot read it but another space recognises it (a
+    NAS-Bench-201 cell given to a DARTS config), one-line :class:`ConfigError` naming the config to use."""
+    try:
+        return space.load(spec)
+    except ArchError:
+        try:
+            other = detect_space(spec)
+        except ArchError:
+            other = None
+        if other is None or isinstance(space, other):
+            raise
+        fix = (f"use -c {other.train_config}" if other.train_config else
+               f"set model.init_args.space to {other.__module__.rsplit('.', 2)[0]}.{other.__name__}")
+        raise ConfigError(f"the arch is {other.arch_noun} but the config's space is {space.name}; {fix} (or set "
+                          f"model.init_args.space: {{class_path: unnas.spaces.{other.__name__}}})") from None
 
 
 def _set_epoch(values: List[Optional[float]], epoch: int, value: Optional[float]) -> None:
@@ -100,7 +118,7 @@ class ArchTraining(StepSeedMixin, HeldOutEvalMixin, L.LightningModule):
         self._arch_spec = arch
         self.objective = objective
         self.space = resolve_space(arch, space)
-        self.arch = self.space.load(arch)
+        self.arch = load_arch(self.space, arch)
         if drop_path_prob > 0 and not self.space.supports_drop_path():
             raise ConfigError(f"drop_path_prob={drop_path_prob}: the {self.space.name} space's networks have no drop "
                               "path; set drop_path_prob: 0")
@@ -269,6 +287,7 @@ class ArchTraining(StepSeedMixin, HeldOutEvalMixin, L.LightningModule):
                                      "train_acc_per_epoch": list(self.train_acc_per_epoch)}
 
     def on_load_checkpoint(self, checkpoint: Dict[str, Any]) -> None:
+        check_checkpoint_kind(checkpoint, "ArchTraining")
         super().on_load_checkpoint(checkpoint)
         state = checkpoint.get("unnas_train", {})
         self.best_acc = state.get("best_acc", float("nan"))

@@ -102,6 +102,12 @@ class SearchSpace(ABC):
     default_study_config: ClassVar[Optional[str]] = None
     #: whether :meth:`supernet` builds a weight-sharing supernet (a space without one serves training and ranking)
     searchable: ClassVar[bool] = True
+    #: what an architecture of this space is called in one-line messages ("a DARTS genotype")
+    arch_noun: ClassVar[str] = "an architecture"
+    #: the notations this space recognises, for the one-line error when no space recognises an argument
+    expects: ClassVar[str] = ""
+    #: the training config (relative to the repository) that trains this space's architectures on a CPU
+    train_config: ClassVar[Optional[str]] = None
 
     # -------------------------------------------------------------------------------- notation
     @abstractmethod
@@ -263,6 +269,34 @@ def load_naslib_table(path: str, *, benchmark: str, naslib_file: str, top_key: s
     return cache[key]
 
 
+#: longest run of digits a notation reads as one integer (Python refuses to convert more than
+#: ``sys.get_int_max_str_digits()``, 4,300 by default; every index of every space is a few digits long)
+MAX_DIGITS = 100
+
+
+def small_int(digits: str, what: str) -> int:
+    """``int(digits)`` for a string of ASCII digits; one-line :class:`ArchError` starting with *what* when it is
+    longer than :data:`MAX_DIGITS` (Python would refuse a number of more than 4,300 digits with a traceback)."""
+    if len(digits) > MAX_DIGITS:
+        raise ArchError(f"{what} is a number {len(digits):,} digits long; indices of architectures are small integers")
+    return int(digits)
+
+
+def _recognised_int(digits: str) -> int:
+    # for recognition only: a huge number decodes as 0, so that the JSON is recognised and its space's parser
+    # gives the one-line error
+    return int(digits) if len(digits) <= MAX_DIGITS else 0
+
+
+def json_for_recognition(text: str) -> Any:
+    """The value of JSON *text* for :meth:`SearchSpace.recognises` (numbers of any length decode), or ``None`` when
+    *text* is not JSON."""
+    try:
+        return json.loads(text, parse_int=_recognised_int)
+    except (ValueError, RecursionError):
+        return None
+
+
 def json_value(text: str, what: str) -> Any:
     """The value of JSON *text*; one-line :class:`ArchError` starting with *what* otherwise."""
     try:
@@ -302,27 +336,59 @@ def space_class(name: str) -> Type[SearchSpace]:
 
 def detect_space(spec: Any) -> Type[SearchSpace]:
     """The space an architecture argument belongs to: an architecture object, a registered name, recognisable
-    notation or JSON, or a file holding one. :data:`DEFAULT_SPACE` when nothing else claims it (its parser gives the
-    error)."""
+    notation or JSON, or a file holding one (each space's :meth:`~SearchSpace.recognises` decides; the first space
+    that claims it wins, :data:`DEFAULT_SPACE` last). Empty text belongs to :data:`DEFAULT_SPACE` (its parser gives
+    the error). Text that no space recognises is a one-line :class:`ArchError` naming what each space expects."""
     _load_builtin_spaces()
     for cls in _SPACES.values():
         if cls.is_arch(spec):
             return cls
     text = spec
-    if isinstance(spec, dict):
-        text = json.dumps(spec)
+    shown = spec
+    if isinstance(spec, (dict, list)):
+        try:
+            text = json.dumps(spec)
+        except ValueError:  # an integer too long to print
+            text = ""
     elif isinstance(spec, (str, os.PathLike)):
-        text = os.fspath(spec).strip()
+        text = shown = os.fspath(spec).strip()
         if os.path.isfile(text):
-            try:
-                text = json.dumps(read_json_file(text))
-            except ArchError:
-                return _SPACES[DEFAULT_SPACE]
-    if isinstance(text, str):
-        for name, cls in _SPACES.items():
-            if name != DEFAULT_SPACE and cls.recognises(text):
-                return cls
-    return _SPACES[DEFAULT_SPACE]
+            text = _file_text(text)
+    if not isinstance(text, str):
+        raise ArchError(f"cannot read an architecture from a {type(spec).__name__}")
+    if not text.strip():
+        return _SPACES[DEFAULT_SPACE]
+    order = [c for n, c in _SPACES.items() if n != DEFAULT_SPACE] + [_SPACES[DEFAULT_SPACE]]
+    for cls in order:
+        if cls.recognises(text):
+            return cls
+    raise ArchError(unrecognised(shown))
+
+
+def _file_text(path: str) -> str:
+    """A file's architecture as text for recognition: its JSON re-encoded, else its first characters (DARTS reads
+    ``Genotype(...)`` text from a file too). JSON that cannot be decoded is a one-line :class:`ArchError`."""
+    try:
+        return json.dumps(read_json_file(path))
+    except ArchError:
+        try:
+            with open(path, encoding="utf-8-sig") as f:
+                head = f.read(1 << 16).strip()
+        except (OSError, UnicodeDecodeError):
+            head = ""
+        if not head or head.startswith(("{", "[")):
+            raise
+        return head
+
+
+def unrecognised(spec: Any) -> str:
+    """The one-line message for an architecture argument that no space recognises: what each space expects."""
+    text = str(spec)
+    if len(text) > 60:
+        text = text[:60] + "..."
+    expected = "; ".join(f"{n}: {c.expects or c.summary}" for n, c in _SPACES.items())
+    return (f"no search space recognises the architecture {text!r}. Expected {expected}. Use one of these forms, "
+            "or give --space (model.init_args.space) to read it in one space's notation")
 
 
 def _load_builtin_spaces() -> None:

@@ -62,6 +62,9 @@ _FIELDS = ("normal", "normal_concat", "reduce", "reduce_concat")
 
 #: longest genotype text read (DARTS's cells print in about 400 characters)
 MAX_TEXT_CHARS = 65536
+#: most intermediate nodes a cell may have (DARTS's cells have 4; every node adds two ops to each of the network's
+#: cells, so a genotype of thousands of nodes would need gigabytes)
+MAX_NODES = 16
 #: most states a ``range(...)`` in genotype text may list (a concat lists at most every state of its cell once)
 MAX_RANGE = 64
 
@@ -84,6 +87,9 @@ def _edges(value: Any, cell: str) -> Tuple[Edge, ...]:
     n = len(value)
     if n == 0 or n % 2:
         raise GenotypeError(f"'{cell}' has {n} edges; a cell needs 2 edges per node (an even number, at least 2)")
+    if n > 2 * MAX_NODES:
+        raise GenotypeError(f"'{cell}' has {n // 2:,} nodes; a cell may have at most {MAX_NODES} (DARTS's have 4): "
+                            "every node adds ops to each of the network's cells")
     edges = []
     for t, pair in enumerate(value):
         if not isinstance(pair, (list, tuple)) or len(pair) != 2:
@@ -131,6 +137,8 @@ def make_genotype(normal: Any, normal_concat: Any, reduce: Any, reduce_concat: A
 
 def genotype_from_dict(d: Any) -> Genotype:
     """A genotype from a mapping with DARTS's four field names, or UnNAS's 4-element ``CUSTOM_GENOTYPE`` list."""
+    if isinstance(d, dict) and "genotype" in d and "normal" not in d and isinstance(d["genotype"], (dict, list)):
+        d = d["genotype"]  # {"genotype": {...}, ...}: a genotype with its run's record around it
     if isinstance(d, (list, tuple)) and len(d) == 4:
         return make_genotype(*d)
     if not isinstance(d, dict):

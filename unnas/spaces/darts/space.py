@@ -2,18 +2,23 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any, Dict, List, Literal, Mapping, Optional, Tuple
 
 import numpy as np
 
 from unnas.errors import ConfigError
-from unnas.spaces.base import ArchError, DatasetSpec, HeadFactory, SearchSpace, check_positive, register_space
+from unnas.spaces.base import (ArchError, DatasetSpec, HeadFactory, SearchSpace, check_positive, json_for_recognition,
+                               register_space)
 from unnas.spaces.darts.genotype import (SAMPLED_PREFIX, Genotype, GenotypeError, describe, format_genotype,
                                          genotype_from_dict, get_genotype, load_genotype, parse_genotype,
                                          registered_names)
 from unnas.spaces.darts.networks import NetworkCIFAR, NetworkImageNet, check_depth, check_imagenet_channels
 from unnas.spaces.darts.supernet import DartsSupernet, check_multiplier
 from unnas.spaces.speedups import Speedups
+
+#: ``genotypes.Genotype(...)``: the printed form with the module in front
+_QUALIFIED_GENOTYPE = re.compile(r"[A-Za-z_][\w.]*\.Genotype\s*\(")
 
 #: shapes DARTS uses when none is given: evaluation networks (train.py / train_imagenet.py) and the supernet
 NETWORK_DEFAULTS = {"cifar": (36, 20), "imagenet": (48, 14)}
@@ -42,6 +47,10 @@ class DartsSpace(SearchSpace):
     name = "darts"
     default_study_config = "configs/study/cifar10_cpu.yaml"
     summary = "DARTS cells (2 inputs, 4 nodes x 2 edges, 8 ops); genotypes as DARTS prints them"
+    arch_noun = "a DARTS genotype"
+    expects = ("a registered name (darts_v2, unnas500/<id>; unnas arch list --space darts), Genotype(normal=[...], "
+               "normal_concat=..., reduce=[...], reduce_concat=...) or JSON with those four keys")
+    train_config = "configs/train/cifar10_supervised_cpu.yaml"
     datasets = {
         "cifar10": DatasetSpec(10, 32, "cifar", {"network": "cifar"}),
         "cifar100": DatasetSpec(100, 32, "cifar", {"network": "cifar"}),
@@ -110,7 +119,18 @@ class DartsSpace(SearchSpace):
     @classmethod
     def recognises(cls, text: str) -> bool:
         t = text.strip()
-        return t.startswith("Genotype") or t.lower() in ("darts",) or t.lower() in set(registered_names())
+        if t.startswith("Genotype") or _QUALIFIED_GENOTYPE.match(t):
+            return True
+        if t.startswith(("{", "[")):
+            obj = json_for_recognition(t)
+            if isinstance(obj, list):  # UnNAS's CUSTOM_GENOTYPE: [normal, normal_concat, reduce, reduce_concat]
+                return len(obj) == 4
+            if not isinstance(obj, dict):
+                return False
+            if "space" in obj:
+                return obj["space"] == "darts"
+            return "normal" in obj or "reduce" in obj or isinstance(obj.get("genotype"), (dict, list))
+        return t.lower() in ("darts",) or t.lower() in set(registered_names())
 
     def load(self, spec: Any) -> Genotype:
         return load_genotype(spec)

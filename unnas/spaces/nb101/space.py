@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import functools
-import json
 import os
 from typing import Any, Dict, List, Literal, Mapping, Optional, Tuple
 
@@ -11,7 +10,7 @@ import numpy as np
 
 from unnas.errors import ConfigError
 from unnas.spaces.base import (ArchError, DatasetSpec, GroundTruth, HeadFactory, SearchSpace, check_positive,
-                               read_json_file, register_space)
+                               json_for_recognition, read_json_file, register_space)
 from unnas.spaces.nb101.cell import (NB101Cell, cell_from_dict, cell_hash, cell_to_dict, check_cell, format_cell,
                                      make_cell, parse_cell, sample_cells)
 from unnas.spaces.nb101.networks import NB101Network
@@ -92,6 +91,10 @@ class NB101Space(SearchSpace):
     summary = ("NAS-Bench-101 cells (<= 7 vertices, <= 9 edges, conv3x3/conv1x1/maxpool); JSON "
                '{"matrix": [[...]], "ops": ["input", ..., "output"]}')
     default_study_config = "configs/study/nb101_cifar10_cpu.yaml"
+    arch_noun = "a NAS-Bench-101 cell"
+    expects = ('JSON {"matrix": [[...]], "ops": ["input", ..., "output"]}, a NASLib key (a0, ..., a48, o0, ..., o6) '
+               "or a registered name (unnas_nb101/<id>, nb101_table/<k>)")
+    train_config = "configs/train/nb101_cifar10_cpu.yaml"
     searchable = False
     datasets = {
         "cifar10": DatasetSpec(10, 32, "cifar", {"network": "cifar"}),
@@ -163,12 +166,15 @@ class NB101Space(SearchSpace):
         if t.startswith(UNNAS_PREFIX) or t.startswith(TABLE_PREFIX):
             return True
         if t.startswith("{"):
-            try:
-                obj = json.loads(t)
-            except (ValueError, RecursionError):
-                return False
+            obj = json_for_recognition(t)
             return isinstance(obj, dict) and (obj.get("space") == "nb101" or
                                               ("space" not in obj and "matrix" in obj and "ops" in obj))
+        if t.startswith("(") and t.endswith(")"):
+            # NASLib's key: V*V matrix entries and V op codes, V = 3..7 (6 numbers are a NAS-Bench-201 tuple)
+            items = [s.strip() for s in t[1:-1].split(",")]
+            if items and not items[-1]:
+                items.pop()
+            return len(items) in {v * v + v for v in range(3, 8)} and all(s.isdigit() for s in items)
         return False
 
     # ------------------------------------------------------------------------------------------ registry

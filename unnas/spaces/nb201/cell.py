@@ -31,7 +31,7 @@ from typing import Any, Dict, List, NamedTuple, Tuple
 
 import numpy as np
 
-from unnas.spaces.base import ArchError, json_value
+from unnas.spaces.base import ArchError, json_value, small_int
 from unnas.spaces.nb201.ops import PRIMITIVES
 
 #: ``(to, from)`` node pairs of the 6 edges in arch-string order.
@@ -129,7 +129,7 @@ def _parse_arch_string(text: str) -> NB201Cell:
                                 f"(write {op if op in PRIMITIVES else 'op'}~{k})")
             if op not in PRIMITIVES:
                 raise ArchError(f"unknown op {_show(op)} in edge {_show(entry)} of node {node}; known ops: {_KNOWN}")
-            if int(src) != k:
+            if small_int(src, f"the source of edge {_show(entry)} of node {node}") != k:
                 where = (f"node {node} can only read nodes 0..{node - 1}" if int(src) >= node
                          else f"node {node}'s edges must come in source order 0..{node - 1}")
                 raise ArchError(f"edge {_show(entry)} is at position {k} of node {node} and must read node {k}, not "
@@ -173,7 +173,7 @@ def _parse_naslib_text(text: str) -> NB201Cell:
     values = []
     for p, item in enumerate(items):
         item = item.strip()
-        if not _DIGITS.fullmatch(item):
+        if not _DIGITS.fullmatch(item) or len(item) > 3:
             raise ArchError(f"NASLib op index {_show(item)} at position {p} is not one of 0..4 ({_NASLIB_CODES})")
         values.append(int(item))
     return from_naslib(values)

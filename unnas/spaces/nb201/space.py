@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-import json
 import re
 from typing import Any, Dict, Iterator, List, Mapping, Optional, Tuple
 
 import numpy as np
 
 from unnas.errors import ConfigError
-from unnas.spaces.base import ArchError, DatasetSpec, GroundTruth, HeadFactory, SearchSpace, register_space
+from unnas.spaces.base import (ArchError, DatasetSpec, GroundTruth, HeadFactory, SearchSpace, json_for_recognition,
+                               register_space)
 from unnas.spaces.nb201.cell import (NUM_CELLS, NB201Cell, cell_from_dict, cell_from_index, cell_index, cell_to_dict,
                                      check_cell, format_cell, parse_cell, sample_cells)
 from unnas.spaces.nb201.networks import TinyNetwork
@@ -91,6 +91,10 @@ class NB201Space(SearchSpace):
     name = "nb201"
     summary = "NAS-Bench-201 cells (4 nodes, 6 edges, 5 ops, 15,625 cells); arch strings |op~0|+|op~0|op~1|+|...|"
     default_study_config = "configs/study/nb201_cifar10_cpu.yaml"
+    arch_noun = "a NAS-Bench-201 cell"
+    expects = ("an arch string |op~0|+|op~0|op~1|+|op~0|op~1|op~2|, a NASLib tuple (i0, ..., i5), nb201/<index>, "
+               "a named cell (nb201_resnet) or JSON {\"space\": \"nb201\", \"arch\": ...}")
+    train_config = "configs/train/nb201_cifar10_cpu.yaml"
     datasets = {
         "cifar10": DatasetSpec(10, 32, "cifar"),
         "cifar100": DatasetSpec(100, 32, "cifar"),
@@ -146,12 +150,16 @@ class NB201Space(SearchSpace):
             return True
         if t.startswith("(") and t.endswith(")") and re.fullmatch(r"\(\s*[0-9]+(\s*,\s*[0-9]+){5}\s*,?\s*\)", t):
             return True
-        if t.startswith("{"):
-            try:
-                obj = json.loads(t)
-            except (ValueError, RecursionError):
+        if t.startswith(("{", "[")):
+            obj = json_for_recognition(t)
+            if isinstance(obj, list):
+                return len(obj) == 6 and all(isinstance(v, int) and not isinstance(v, bool) for v in obj)
+            if not isinstance(obj, dict):
                 return False
-            return isinstance(obj, dict) and obj.get("space") == "nb201"
+            if "space" in obj:
+                return obj["space"] == "nb201"
+            arch = obj.get("arch")
+            return "naslib" in obj or (isinstance(arch, str) and arch.strip().startswith("|"))
         return False
 
     # ------------------------------------------------------------------------------------------ registry
