@@ -85,3 +85,15 @@ def test_a_documented_fit_command_resolves(where, argv, monkeypatch, tmp_path):
             token = f"{key}={tmp_path}"
         args.append(token)
     run([*args, "--trainer.accelerator=cpu"], run=False)
+
+
+@pytest.mark.parametrize("where, argv", [c for c in COMMANDS if c[1][:2] == ["bench", "query"]],
+                         ids=[f"{w}:{' '.join(a)[:60]}" for w, a in COMMANDS if a[:2] == ["bench", "query"]])
+def test_a_documented_benchmark_query_answers(where, argv):
+    import io
+
+    from unnas.cli import main
+
+    out = io.StringIO()
+    assert main(argv, out=out, stdin=io.StringIO("")) == 0, f"{where}: `unnas {' '.join(argv)}` found no accuracy"
+    assert all(float(line.split("\t")[-1]) > 0 for line in out.getvalue().splitlines())
