@@ -66,7 +66,7 @@ def task_marker(task: str, tasks: Sequence[str] = ()) -> str:
 
 def integer_ticks(axis: Any) -> None:
     """Ticks of an axis (``ax.xaxis`` / ``ax.yaxis``) of integer values (ranks, counts, seeds): integers only."""
-    axis.set_major_locator(MaxNLocator(integer=True))
+    axis.set_major_locator(MaxNLocator(integer=True, min_n_ticks=1))  # one integer tick, never fractions
     axis.set_minor_locator(NullLocator())
 
 
