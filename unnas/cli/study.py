@@ -116,10 +116,11 @@ def study_run(args: argparse.Namespace, out: TextIO, stdin: TextIO) -> int:
                          f"`unnas study status {args.dir}` lists its objectives")
     records: list = []
 
-    def run_and_log(directory, job, renew=None):
+    def run_and_log(directory, job, renew=None, log=None):
         from unnas.study import worker  # its train_job: the one a test replaces
 
-        result = worker.train_job(directory, job, renew=renew)
+        extra = {"log": log} if log is not None and worker._takes(worker.train_job, "log") else {}
+        result = worker.train_job(directory, job, renew=renew, **extra)
         records.append(result)
         return result
 
@@ -172,9 +173,16 @@ def study_status(args: argparse.Namespace, out: TextIO, stdin: TextIO) -> None:
         print(f"failed: job {f['id']} {f['arch']} {f['task']} seed {f['seed']} (attempts {f['attempts']}): {first}", file=out)
 
 
+#: the fewest bootstrap resamples ``study report --n-boot`` takes: 0 or fewer would print intervals from nothing
+MIN_N_BOOT = 1
+
+
 def study_report(args: argparse.Namespace, out: TextIO, stdin: TextIO) -> None:
     from unnas.study.report import build_report
 
+    if args.n_boot < MIN_N_BOOT:
+        raise UsageError(f"--n-boot must be at least {MIN_N_BOOT} (the bootstrap resamples behind the report's 95% "
+                         f"intervals; 1000 by default, 100 or more for intervals worth reading), got {args.n_boot}")
     if args.wandb:
         records = scale.records_from_wandb(args.wandb, log=lambda m: print(m, file=out))
     else:
@@ -368,7 +376,7 @@ def add_parser(sub) -> None:
     h = _registry_help()
     lease_help = (f"seconds a claimed job stays reserved without a renewal (renewed every lease/{RENEWALS_PER_LEASE}; "
                   f"at least {MIN_LEASE_S:g}; default: %(default)s)")
-    study = sub.add_parser("study", help="the sample-based study: init, add, work, status, run, report")
+    study = sub.add_parser("study", help="the sample-based study (its commands: below)")
     ssub = study.add_subparsers(dest="study_command", required=True, metavar="STUDY_COMMAND")
     init = ssub.add_parser("init", help="create the jobs (architecture x objective x seed) in DIR")
     init.add_argument("dir")
@@ -473,7 +481,9 @@ def add_parser(sub) -> None:
                                          f"datasets: {h['datasets']}; default: the space's first)")
     rp.add_argument("--benchmark", metavar="PATH", help="ground-truth file instead of the space's embedded table")
     rp.add_argument("--no-ground-truth", action="store_true", help="leave the ground-truth comparison out")
-    rp.add_argument("--n-boot", type=int, default=1000, help="bootstrap resamples for the intervals")
+    rp.add_argument("--n-boot", type=int, default=1000,
+                    help=f"bootstrap resamples for the 95%% intervals (at least {MIN_N_BOOT}; 100 or more for "
+                         f"intervals worth reading; default: %(default)s)")
     rp.add_argument("--log-wandb", action="store_true",
                     help="also log the tables and plots to W&B (automatic when WANDB_MODE=online)")
     rp.add_argument("--wandb-project", default="unnas-study")
