@@ -9,7 +9,9 @@ import pytest
 
 from unnas.cli import build_parser, main
 from unnas.study.store import Store
-from unnas.study.worker import MAX_LEASE_S, check_lease, duration, init_study, progress_line, train_job, work
+from unnas.study.worker import check_lease, init_study, progress_line, train_job, work
+
+MAX_LEASE_S = 7 * 24 * 3600.0
 
 from test_study_e2e import study_config  # noqa: F401 - the tiny two-objective study config
 
@@ -43,6 +45,8 @@ def test_the_eta_is_the_mean_job_time_times_the_jobs_left_over_the_workers_runni
 
 
 def test_durations_read_in_the_unit_that_fits():
+    from unnas.study.worker import duration
+
     assert [duration(s) for s in (3, 420, 3 * 3600, 5 * 86400)] == ["3 s", "7.0 min", "3.0 h", "5.0 days"]
 
 
@@ -88,3 +92,18 @@ def test_report_refuses_fewer_than_one_resample(tmp_path, capsys, study_config, 
     code = main(["study", "report", study, "--out", str(tmp_path / "r"), "--n-boot", n_boot], out=io.StringIO())
     one_line_error(capsys, code, "--n-boot must be at least 1", f"got {n_boot}")
     assert not os.path.exists(tmp_path / "r")
+
+
+@pytest.mark.parametrize("flags, machine, layout", [
+    ((None, None), (2, False), (2, 1)),    # no GPU: one single-thread worker per core (docs/benchmarks.md)
+    ((None, None), (32, False), (8, 4)),   # at most 8 workers; the other cores as threads
+    ((None, None), (1, False), (1, 1)),
+    ((None, None), (16, True), (1, 16)),   # a GPU: one worker (one CUDA context), every core a thread
+    ((None, 1), (2, False), (1, 1)),       # --threads alone: one worker, as before
+    ((3, None), (12, False), (3, 4)),      # --workers alone: the cores shared
+    ((2, 2), (2, False), (2, 2)),
+])
+def test_the_default_layout_of_workers_and_threads(flags, machine, layout):
+    from unnas.study.worker import default_layout
+
+    assert default_layout(*flags, cores=machine[0], gpu=machine[1]) == layout

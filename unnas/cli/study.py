@@ -83,18 +83,20 @@ def _check_work_args(args: argparse.Namespace) -> None:
 
 def study_work(args: argparse.Namespace, out: TextIO, stdin: TextIO) -> int:
     from unnas.study.store import Store
-    from unnas.study.worker import Interrupted, default_threads, spawn_workers, work
+    from unnas.study.worker import Interrupted, default_layout, spawn_workers, work
 
     _check_work_args(args)
     store = Store.open(args.dir)
     if args.retry_failed:
         print(f"re-queued {store.retry_failed()} failed jobs", file=out)
     log = lambda m: print(m, file=out, flush=True)  # noqa: E731
-    if args.workers > 1:
-        return spawn_workers(args.dir, args.workers, args.max_jobs, args.lease, args.threads, log=log)
+    workers, threads = default_layout(args.workers, args.threads)
+    if args.workers is None:
+        log(f"{workers} worker(s) x {threads} torch thread(s) (the default here; set --workers and --threads to change it)")
+    if workers > 1:
+        return spawn_workers(args.dir, workers, args.max_jobs, args.lease, threads, log=log)
     try:
-        summary = work(store, max_jobs=args.max_jobs, lease_s=args.lease, log=log,
-                       threads=args.threads or default_threads(1))
+        summary = work(store, max_jobs=args.max_jobs, lease_s=args.lease, log=log, threads=threads)
     except Interrupted as e:
         print(f"unnas: interrupted by {e}; the job in hand went back to the queue", file=sys.stderr)
         return e.exit_status
@@ -173,8 +175,7 @@ def study_status(args: argparse.Namespace, out: TextIO, stdin: TextIO) -> None:
         print(f"failed: job {f['id']} {f['arch']} {f['task']} seed {f['seed']} (attempts {f['attempts']}): {first}", file=out)
 
 
-#: the fewest bootstrap resamples ``study report --n-boot`` takes: 0 or fewer would print intervals from nothing
-MIN_N_BOOT = 1
+MIN_N_BOOT = 1  # the fewest bootstrap resamples `study report --n-boot` takes: 0 or fewer leave no interval
 
 
 def study_report(args: argparse.Namespace, out: TextIO, stdin: TextIO) -> None:
@@ -371,11 +372,11 @@ def _add_task_args(p: argparse.ArgumentParser, what: str, default: str = "", req
 
 def add_parser(sub) -> None:
     from unnas.study.archs import arch_sets_help
-    from unnas.study.worker import DEFAULT_LEASE_S, MIN_LEASE_S, RENEWALS_PER_LEASE
+    from unnas.study.worker import DEFAULT_LEASE_S, MAX_LEASE_S, MIN_LEASE_S, RENEWALS_PER_LEASE
 
     h = _registry_help()
     lease_help = (f"seconds a claimed job stays reserved without a renewal (renewed every lease/{RENEWALS_PER_LEASE}; "
-                  f"at least {MIN_LEASE_S:g}; default: %(default)s)")
+                  f"{MIN_LEASE_S:g} to {MAX_LEASE_S:g} s, i.e. 7 days; default: %(default)s)")
     study = sub.add_parser("study", help="the sample-based study (its commands: below)")
     ssub = study.add_subparsers(dest="study_command", required=True, metavar="STUDY_COMMAND")
     init = ssub.add_parser("init", help="create the jobs (architecture x objective x seed) in DIR")
@@ -414,7 +415,9 @@ def add_parser(sub) -> None:
 
     wk = ssub.add_parser("work", help="claim and train jobs until none is left")
     wk.add_argument("dir")
-    wk.add_argument("--workers", type=int, default=1, help="worker processes on this machine")
+    wk.add_argument("--workers", type=int,
+                    help="worker processes on this machine (default: one single-thread worker per core, at most "
+                         "8, on a machine without a GPU; one worker with a GPU or with --threads alone)")
     wk.add_argument("--max-jobs", type=int, help="stop after this many jobs (per worker)")
     wk.add_argument("--lease", type=float, default=DEFAULT_LEASE_S, help=lease_help)
     wk.add_argument("--threads", type=int,

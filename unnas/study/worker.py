@@ -39,6 +39,9 @@ MIN_RENEWAL_S = 5.0
 MIN_LEASE_S = RENEWALS_PER_LEASE * MIN_RENEWAL_S
 # A lease outlives a worker killed with SIGKILL (or a lost machine): its job waits this long at most for another.
 MAX_LEASE_S = 7 * 24 * 3600.0
+# `study work` without --workers and --threads on a machine without a GPU: one single-thread worker per core, up
+# to this many (docs/study.md, "Threads and reproducibility").
+MAX_DEFAULT_WORKERS = 8
 # A worker whose jobs keep failing with the same error stops instead of failing the whole queue.
 SAME_FAILURES_TO_STOP = 3
 # The command a worker process of `study work --workers K` runs (followed by `study work DIR ...`).
@@ -48,9 +51,35 @@ WORKER_COMMAND: Tuple[str, ...] = (sys.executable, "-m", "unnas")
 # ------------------------------------------------------------------------------------------- workers
 def default_threads(workers: int, cores: Optional[int] = None) -> int:
     """Torch threads per worker when none are asked for: this process's cores shared among *workers*."""
-    if cores is None:
-        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    return max(1, cores // max(1, workers))
+    return max(1, (cores or usable_cores()) // max(1, workers))
+
+
+def usable_cores() -> int:
+    """The cores this process may run on (its CPU affinity where the OS has one, else the CPU count)."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+
+
+def default_layout(workers: Optional[int] = None, threads: Optional[int] = None, cores: Optional[int] = None,
+                   gpu: Optional[bool] = None) -> Tuple[int, int]:
+    """``(workers, torch threads per worker)`` of ``study work`` for the flags given (None: not given).
+
+    Without either flag: on a machine without a GPU, one single-thread worker per usable core, at most
+    :data:`MAX_DEFAULT_WORKERS` (more cores are shared as threads): the CPU recipe's networks are too small for
+    threads to pay, and two one-thread workers ran a study 8.2x faster than one two-thread worker on this
+    project's busy 2-core machine (docs/benchmarks.md); with a GPU, one worker (each worker holds its own CUDA
+    context and memory) with every core as a thread. ``--threads T`` alone keeps one worker with T threads;
+    ``--workers K`` alone shares the cores among K workers."""
+    cores = cores or usable_cores()
+    if workers is None:
+        if threads is not None:
+            workers = 1
+        else:
+            if gpu is None:
+                import torch
+
+                gpu = torch.cuda.is_available()
+            workers = 1 if gpu else max(1, min(cores, MAX_DEFAULT_WORKERS))
+    return workers, threads or default_threads(workers, cores)
 
 
 def check_lease(lease_s: float) -> float:
