@@ -13,6 +13,7 @@ from unnas.study import worker
 from unnas.study.store import Store
 
 from test_study_e2e import study_config  # noqa: F401 - the tiny two-objective study config
+from test_study_init_checks import folder_config, image_folder  # noqa: F401 - the same on an ImageFolder
 
 
 def run(argv):
@@ -35,16 +36,17 @@ def init(study, config, *extra):
 
 
 # ------------------------------------------------------------------------------------------- init
-def test_init_checks_the_data_root(tmp_path, capsys, study_config):  # noqa: F811
+def test_init_checks_the_data_root(tmp_path, capsys, folder_config):  # noqa: F811
     study = str(tmp_path / "s")
-    one_line_error(capsys, init(study, study_config, "--data-root", str(tmp_path / "nonexistent"))[0],
+    one_line_error(capsys, init(study, folder_config, "--data-root", str(tmp_path / "nonexistent"))[0],
                    "--data-root", "does not exist")
     (tmp_path / "file").write_text("x")
-    one_line_error(capsys, init(study, study_config, "--data-root", str(tmp_path / "file"))[0], "is not a folder")
+    one_line_error(capsys, init(study, folder_config, "--data-root", str(tmp_path / "file"))[0], "is not a folder")
     assert not os.path.exists(os.path.join(study, "study.sqlite"))
-    assert init(study, study_config, "--data-root", str(tmp_path))[0] == 0
+    data = image_folder(tmp_path / "data")
+    assert init(study, folder_config, "--data-root", data)[0] == 0
     frozen = yaml.safe_load(open(os.path.join(study, "configs", "supervised.yaml")))
-    assert frozen["data"]["source"]["init_args"]["root"] == str(tmp_path)
+    assert frozen["data"]["source"]["init_args"]["root"] == data
 
 
 def test_a_failed_init_leaves_no_study_behind(tmp_path, capsys, study_config):  # noqa: F811
@@ -101,9 +103,9 @@ def test_overrides_reach_every_frozen_config_and_the_meta(tmp_path, study_config
 
 
 # ------------------------------------------------------------------------------------------- add
-def test_add_seeds_objectives_and_architectures(tmp_path, capsys, study_config):  # noqa: F811
-    study = str(tmp_path / "s")
-    assert init(study, study_config, "--set", "trainer.max_epochs=3", "--data-root", str(tmp_path))[0] == 0
+def test_add_seeds_objectives_and_architectures(tmp_path, capsys, folder_config):  # noqa: F811
+    study, data = str(tmp_path / "s"), image_folder(tmp_path / "data")
+    assert init(study, folder_config, "--set", "trainer.max_epochs=3", "--data-root", data)[0] == 0
     store = Store.open(study)
     done = store.claim("w", 60)
     store.finish(done, "w", {"best_acc": 0.5})
@@ -113,7 +115,7 @@ def test_add_seeds_objectives_and_architectures(tmp_path, capsys, study_config):
     assert code == 0 and "added 4 jobs" in out
     rotation = yaml.safe_load(open(os.path.join(study, "configs", "rotation.yaml")))
     assert rotation["model"]["init_args"]["task"]["class_path"] == "pretext_tasks.Rotation"
-    assert rotation["trainer"]["max_epochs"] == 3 and rotation["data"]["source"]["init_args"]["root"] == str(tmp_path)
+    assert rotation["trainer"]["max_epochs"] == 3 and rotation["data"]["source"]["init_args"]["root"] == data
     code, out = run(["study", "add", study, "--archs", "sample:3:1"])  # its first two are in the study already
     assert code == 0 and "added 4 jobs" in out
     counts = store.counts()
@@ -145,9 +147,9 @@ def test_a_registered_objective_without_a_recipe_is_one_line_naming_the_fix(tmp_
     one_line_error(capsys, code, "no training config for random_labels", "add a recipe for random_labels")
 
 
-def test_reset_requeues_the_finished_and_failed_jobs_of_an_objective_and_keeps_the_rest(tmp_path, capsys, study_config):  # noqa: F811
+def test_reset_requeues_the_finished_and_failed_jobs_of_an_objective_and_keeps_the_rest(tmp_path, capsys, folder_config):  # noqa: F811
     study = str(tmp_path / "s")
-    assert init(study, study_config, "--data-root", str(tmp_path))[0] == 0
+    assert init(study, folder_config, "--data-root", image_folder(tmp_path / "data"))[0] == 0
     assert run(["study", "add", study, "--tasks", "rotation", "--seeds", "1,2"])[0] == 0
     store = Store.open(study)
     jobs = [store.claim("w", 60) for _ in range(8)]
@@ -174,6 +176,9 @@ def test_reset_requeues_the_finished_and_failed_jobs_of_an_objective_and_keeps_t
     (["--workers", "0"], "--workers must be at least 1"),
     (["--lease", "-5"], "--lease must be at least 20 s"),
     (["--lease", "8"], "--lease must be at least 20 s"),
+    (["--lease", "inf"], "--lease must be at most 604800 s (7 days"),
+    (["--lease", "1e9"], "--lease must be at most 604800 s (7 days"),
+    (["--lease", "nan"], "--lease must be at least 20 s"),
     (["--max-jobs", "0"], "--max-jobs must be at least 1"),
     (["--threads", "0"], "--threads must be at least 1"),
 ])

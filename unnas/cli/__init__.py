@@ -18,7 +18,8 @@ from unnas.errors import USER_ERRORS
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="unnas", description="Unsupervised neural architecture search experiments.")
+    parser = argparse.ArgumentParser(prog="unnas", description="Unsupervised neural architecture search experiments.",
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name, text in (("fit", "search or train (LightningCLI; `unnas fit --help`)"),
                        ("validate", "evaluate a checkpoint on the held-out split"),
@@ -28,7 +29,27 @@ def build_parser() -> argparse.ArgumentParser:
     study.add_parser(sub)
     bench.add_parser(sub)
     rank.add_parser(sub)
+    parser.epilog = subcommand_lines(sub)
     return parser
+
+
+def _subparsers(parser: argparse.ArgumentParser) -> Optional[argparse._SubParsersAction]:
+    return next((a for a in parser._actions if isinstance(a, argparse._SubParsersAction)), None)
+
+
+def subcommand_lines(sub: argparse._SubParsersAction) -> str:
+    """``unnas --help``'s list of every command of each group (``unnas study init``, ...) with its one-line help,
+    read from the subparsers themselves."""
+    blocks = []
+    for name, command in sub.choices.items():
+        inner = _subparsers(command)
+        if inner is None:
+            continue
+        helps = {a.dest: " ".join((a.help or "").replace("%%", "%").split()) for a in inner._choices_actions}
+        width = max(len(n) for n in inner.choices)
+        lines = [f"  {n:<{width}}  {helps.get(n, '')}".rstrip() for n in inner.choices]
+        blocks.append(f"`unnas {name}` commands (`unnas {name} COMMAND --help`):\n" + "\n".join(lines))
+    return "\n\n".join(blocks)
 
 
 def main(argv: Optional[List[str]] = None, out: Optional[TextIO] = None, stdin: Optional[TextIO] = None) -> int:

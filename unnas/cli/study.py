@@ -83,18 +83,20 @@ def _check_work_args(args: argparse.Namespace) -> None:
 
 def study_work(args: argparse.Namespace, out: TextIO, stdin: TextIO) -> int:
     from unnas.study.store import Store
-    from unnas.study.worker import Interrupted, default_threads, spawn_workers, work
+    from unnas.study.worker import Interrupted, default_layout, spawn_workers, work
 
     _check_work_args(args)
     store = Store.open(args.dir)
     if args.retry_failed:
         print(f"re-queued {store.retry_failed()} failed jobs", file=out)
     log = lambda m: print(m, file=out, flush=True)  # noqa: E731
-    if args.workers > 1:
-        return spawn_workers(args.dir, args.workers, args.max_jobs, args.lease, args.threads, log=log)
+    workers, threads = default_layout(args.workers, args.threads)
+    if args.workers is None:
+        log(f"{workers} worker(s) x {threads} torch thread(s) (the default here; set --workers and --threads to change it)")
+    if workers > 1:
+        return spawn_workers(args.dir, workers, args.max_jobs, args.lease, threads, log=log)
     try:
-        summary = work(store, max_jobs=args.max_jobs, lease_s=args.lease, log=log,
-                       threads=args.threads or default_threads(1))
+        summary = work(store, max_jobs=args.max_jobs, lease_s=args.lease, log=log, threads=threads)
     except Interrupted as e:
         print(f"unnas: interrupted by {e}; the job in hand went back to the queue", file=sys.stderr)
         return e.exit_status
@@ -116,10 +118,11 @@ def study_run(args: argparse.Namespace, out: TextIO, stdin: TextIO) -> int:
                          f"`unnas study status {args.dir}` lists its objectives")
     records: list = []
 
-    def run_and_log(directory, job, renew=None):
+    def run_and_log(directory, job, renew=None, log=None):
         from unnas.study import worker  # its train_job: the one a test replaces
 
-        result = worker.train_job(directory, job, renew=renew)
+        extra = {"log": log} if log is not None and worker._takes(worker.train_job, "log") else {}
+        result = worker.train_job(directory, job, renew=renew, **extra)
         records.append(result)
         return result
 
@@ -172,10 +175,16 @@ def study_status(args: argparse.Namespace, out: TextIO, stdin: TextIO) -> None:
         print(f"failed: job {f['id']} {f['arch']} {f['task']} seed {f['seed']} (attempts {f['attempts']}): {first}", file=out)
 
 
+MIN_N_BOOT = 1  # the fewest bootstrap resamples `study report --n-boot` takes: 0 or fewer leave no interval
+
+
 def study_report(args: argparse.Namespace, out: TextIO, stdin: TextIO) -> None:
     from unnas.study.report import build_report
     from unnas.study.report.files import read_reference
 
+    if args.n_boot < MIN_N_BOOT:
+        raise UsageError(f"--n-boot must be at least {MIN_N_BOOT} (the bootstrap resamples behind the report's 95% "
+                         f"intervals; 1000 by default, 100 or more for intervals worth reading), got {args.n_boot}")
     reference = read_reference(args.reference) if args.reference else None  # before reading W&B or the store
     if args.wandb:
         records = scale.records_from_wandb(args.wandb, log=lambda m: print(m, file=out))
@@ -361,12 +370,12 @@ def _add_task_args(p: argparse.ArgumentParser, what: str, default: str = "", req
 
 def add_parser(sub) -> None:
     from unnas.study.archs import arch_sets_help
-    from unnas.study.worker import DEFAULT_LEASE_S, MIN_LEASE_S, RENEWALS_PER_LEASE
+    from unnas.study.worker import DEFAULT_LEASE_S, MAX_LEASE_S, MIN_LEASE_S, RENEWALS_PER_LEASE
 
     h = _registry_help()
     lease_help = (f"seconds a claimed job stays reserved without a renewal (renewed every lease/{RENEWALS_PER_LEASE}; "
-                  f"at least {MIN_LEASE_S:g}; default: %(default)s)")
-    study = sub.add_parser("study", help="the sample-based study: init, add, work, status, run, report")
+                  f"{MIN_LEASE_S:g} to {MAX_LEASE_S:g} s, i.e. 7 days; default: %(default)s)")
+    study = sub.add_parser("study", help="the sample-based study (its commands: below)")
     ssub = study.add_subparsers(dest="study_command", required=True, metavar="STUDY_COMMAND")
     init = ssub.add_parser("init", help="create the jobs (architecture x objective x seed) in DIR")
     init.add_argument("dir")
@@ -404,7 +413,9 @@ def add_parser(sub) -> None:
 
     wk = ssub.add_parser("work", help="claim and train jobs until none is left")
     wk.add_argument("dir")
-    wk.add_argument("--workers", type=int, default=1, help="worker processes on this machine")
+    wk.add_argument("--workers", type=int,
+                    help="worker processes on this machine (default: one single-thread worker per core, at most "
+                         "8, on a machine without a GPU; one worker with a GPU or with --threads alone)")
     wk.add_argument("--max-jobs", type=int, help="stop after this many jobs (per worker)")
     wk.add_argument("--lease", type=float, default=DEFAULT_LEASE_S, help=lease_help)
     wk.add_argument("--threads", type=int,
@@ -471,7 +482,9 @@ def add_parser(sub) -> None:
                                          f"datasets: {h['datasets']}; default: the space's first)")
     rp.add_argument("--benchmark", metavar="PATH", help="ground-truth file instead of the space's embedded table")
     rp.add_argument("--no-ground-truth", action="store_true", help="leave the ground-truth comparison out")
-    rp.add_argument("--n-boot", type=int, default=1000, help="bootstrap resamples for the intervals")
+    rp.add_argument("--n-boot", type=int, default=1000,
+                    help=f"bootstrap resamples for the 95%% intervals (at least {MIN_N_BOOT}; 100 or more for "
+                         f"intervals worth reading; default: %(default)s)")
     rp.add_argument("--log-wandb", action="store_true",
                     help="also log the tables and plots to W&B (automatic when WANDB_MODE=online)")
     rp.add_argument("--wandb-project", default="unnas-study")

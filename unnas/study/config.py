@@ -236,6 +236,14 @@ def check_data_root(path: str) -> str:
     return path
 
 
+def source_takes_root(source: Any) -> bool:
+    """Whether the image source *source* (``class_path``/``init_args``) reads a folder (takes ``root``); True for a
+    class that cannot be imported here (the parser then names the problem)."""
+    class_path = source.get("class_path") if isinstance(source, dict) else source
+    accepted = _accepted_init_args(class_path)
+    return accepted is None or "root" in accepted
+
+
 # ------------------------------------------------------------------------------------------- frozen configs
 def frozen_config_path(directory: str, task: str) -> str:
     """``DIR/configs/<task>.yaml``: the config a study froze for *task*."""
@@ -274,4 +282,4 @@ def frozen_data_root(directory: str) -> Optional[str]:
 
 __all__ = ["RANKER_KEYS", "REFERENCE_OBJECTIVE", "apply_overrides", "check_data_root", "freeze_configs",
            "frozen_data_root", "load_study_config", "merge_config_files", "merge_configs", "parse_overrides",
-           "ranker_defaults", "read_frozen_config", "read_study_spec", "study_configs"]
+           "ranker_defaults", "read_frozen_config", "read_study_spec", "source_takes_root", "study_configs"]

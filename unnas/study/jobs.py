@@ -18,6 +18,8 @@ from unnas.study.ranker_tasks import build_ranker, is_ranker_config
 from unnas.study.store import Job, StudyError
 
 RUNS_DIR = "runs"
+#: the result key of a job's wall time from its claim to its result, as its worker measured it (the ETA's input)
+JOB_TIME_KEY = "job_time_s"
 
 
 class LeaseLost(Exception):
@@ -68,11 +70,27 @@ def _stop_when_lease_lost(job: Job, held: Callable[[], bool]):
     return StopWhenLeaseLost()
 
 
-def train_job(directory: str, job: Job, renew: Optional[Callable[[], bool]] = None, extra_loggers: Sequence = ()) -> Dict[str, Any]:
+def _epoch_lines(job: Job, log: Callable[[str], None]):
+    """A Lightning callback that logs one line per finished training epoch: the epoch, of how many, the time."""
+    import lightning as L
+
+    class EpochLines(L.Callback):
+        def on_train_start(self, trainer, pl_module) -> None:
+            self.t0 = time.time()
+
+        def on_train_epoch_end(self, trainer, pl_module) -> None:
+            of = f"/{trainer.max_epochs}" if trainer.max_epochs and trainer.max_epochs > 0 else ""
+            log(f"job {job.id}: epoch {trainer.current_epoch + 1}{of} done, {time.time() - self.t0:.0f} s in")
+
+    return EpochLines()
+
+
+def train_job(directory: str, job: Job, renew: Optional[Callable[[], bool]] = None, extra_loggers: Sequence = (),
+              log: Optional[Callable[[str], None]] = None) -> Dict[str, Any]:
     """Train one job with the study's frozen config for its objective (a ranker task's job is scored instead:
     :func:`rank_job`); returns the result record. *renew* is polled after every training and validation batch and
     must be cheap (``LeaseKeeper.held``: the lease itself is renewed by a thread); once it returns False training
-    stops with :class:`LeaseLost`."""
+    stops with :class:`LeaseLost`. *log* gets a line after every training epoch."""
     import torch
 
     from unnas.lightning_cli import run as run_cli
@@ -92,6 +110,8 @@ def train_job(directory: str, job: Job, renew: Optional[Callable[[], bool]] = No
     cli = run_cli(cfg, run=False)
     if renew is not None:
         cli.trainer.callbacks.append(_stop_when_lease_lost(job, renew))
+    if log is not None:
+        cli.trainer.callbacks.append(_epoch_lines(job, log))
     for logger in extra_loggers:
         cli.trainer.loggers.append(logger)
     cli.trainer.fit(cli.model, cli.datamodule)

@@ -8,6 +8,7 @@ importable from here as well."""
 
 from __future__ import annotations
 
+import inspect
 import logging
 import os
 import signal
@@ -25,7 +26,7 @@ from unnas.study.archs import resolve_arch_set, resolve_archs  # noqa: F401 - re
 from unnas.study.config import (RANKER_KEYS, apply_overrides, check_data_root, load_study_config,  # noqa: F401
                                 merge_configs, parse_overrides, ranker_defaults)
 from unnas.study.create import add_to_study, default_tasks, init_study  # noqa: F401 - re-exported
-from unnas.study.jobs import LeaseLost, arch_folder, job_run_dir, rank_job, train_job  # noqa: F401
+from unnas.study.jobs import JOB_TIME_KEY, LeaseLost, arch_folder, job_run_dir, rank_job, train_job  # noqa: F401
 from unnas.study.ranker_tasks import DEFAULT_RANK_BATCH, is_ranker_config, ranker_entry  # noqa: F401
 from unnas.study.store import Store, StudyError, worker_id
 
@@ -36,6 +37,11 @@ DEFAULT_LEASE_S = 900.0
 RENEWALS_PER_LEASE = 4
 MIN_RENEWAL_S = 5.0
 MIN_LEASE_S = RENEWALS_PER_LEASE * MIN_RENEWAL_S
+# A lease outlives a worker killed with SIGKILL (or a lost machine): its job waits this long at most for another.
+MAX_LEASE_S = 7 * 24 * 3600.0
+# `study work` without --workers and --threads on a machine without a GPU: one single-thread worker per core, up
+# to this many (docs/study.md, "Threads and reproducibility").
+MAX_DEFAULT_WORKERS = 8
 # A worker whose jobs keep failing with the same error stops instead of failing the whole queue.
 SAME_FAILURES_TO_STOP = 3
 # The command a worker process of `study work --workers K` runs (followed by `study work DIR ...`).
@@ -45,16 +51,47 @@ WORKER_COMMAND: Tuple[str, ...] = (sys.executable, "-m", "unnas")
 # ------------------------------------------------------------------------------------------- workers
 def default_threads(workers: int, cores: Optional[int] = None) -> int:
     """Torch threads per worker when none are asked for: this process's cores shared among *workers*."""
-    if cores is None:
-        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    return max(1, cores // max(1, workers))
+    return max(1, (cores or usable_cores()) // max(1, workers))
+
+
+def usable_cores() -> int:
+    """The cores this process may run on (its CPU affinity where the OS has one, else the CPU count)."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+
+
+def default_layout(workers: Optional[int] = None, threads: Optional[int] = None, cores: Optional[int] = None,
+                   gpu: Optional[bool] = None) -> Tuple[int, int]:
+    """``(workers, torch threads per worker)`` of ``study work`` for the flags given (None: not given).
+
+    Without either flag: on a machine without a GPU, one single-thread worker per usable core, at most
+    :data:`MAX_DEFAULT_WORKERS` (more cores are shared as threads): the CPU recipe's networks are too small for
+    threads to pay, and two one-thread workers ran a study 8.2x faster than one two-thread worker on this
+    project's busy 2-core machine (docs/benchmarks.md); with a GPU, one worker (each worker holds its own CUDA
+    context and memory) with every core as a thread. ``--threads T`` alone keeps one worker with T threads;
+    ``--workers K`` alone shares the cores among K workers."""
+    cores = cores or usable_cores()
+    if workers is None:
+        if threads is not None:
+            workers = 1
+        else:
+            if gpu is None:
+                import torch
+
+                gpu = torch.cuda.is_available()
+            workers = 1 if gpu else max(1, min(cores, MAX_DEFAULT_WORKERS))
+    return workers, threads or default_threads(workers, cores)
 
 
 def check_lease(lease_s: float) -> float:
-    """*lease_s* if a worker can keep such a lease; else :class:`StudyError`."""
+    """*lease_s* if a worker can keep such a lease and a killed worker's job comes back within
+    :data:`MAX_LEASE_S`; else :class:`StudyError`."""
     if not lease_s >= MIN_LEASE_S:  # also refuses NaN
         raise StudyError(f"--lease must be at least {MIN_LEASE_S:g} s (it is renewed every lease/{RENEWALS_PER_LEASE}, "
                          f"and a renewal may wait up to {MIN_RENEWAL_S:g} s for the database); got {lease_s:g}")
+    if not lease_s <= MAX_LEASE_S:  # also refuses inf
+        raise StudyError(f"--lease must be at most {MAX_LEASE_S:g} s (7 days: the job of a worker killed without "
+                         f"giving it back waits for its lease to run out before another worker takes it); "
+                         f"got {lease_s:g}")
     return lease_s
 
 
@@ -201,12 +238,13 @@ def work(study: Union[Store, str], max_jobs: Optional[int] = None, lease_s: floa
                 break
             try:
                 t0 = time.time()
-                log(f"[{me}] job {job.id}: {job.arch} {job.task} seed {job.seed} (attempt {job.attempts})")
+                log(f"[{me}] job {job.id} started: {job.arch} {job.task} seed {job.seed} (attempt {job.attempts})")
                 keeper = LeaseKeeper(lambda: store.renew(job, me, lease_s, wait_s=min(period, MIN_RENEWAL_S)), period)
                 error = None
+                extra = {"log": lambda m: log(f"[{me}] {m}")} if _takes(run_job, "log") else {}
                 try:
                     with keeper:
-                        result = run_job(directory, job, renew=keeper.held)
+                        result = run_job(directory, job, renew=keeper.held, **extra)
                 except Exception as e:  # noqa: BLE001 - a failed job is recorded with its error; the worker goes on
                     error = e
                 if keeper.error is not None:
@@ -219,7 +257,7 @@ def work(study: Union[Store, str], max_jobs: Optional[int] = None, lease_s: floa
                     line = f"{type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}"
                     tb = "".join(traceback.format_exception(type(error), error, error.__traceback__, limit=3))
                     store.fail(job, me, f"{line}\n{tb}")
-                    log(f"[{me}] job {job.id} failed: {line}")
+                    log(f"[{me}] job {job.id} failed after {duration(time.time() - t0)}: {line}")
                     same_error = same_error + [line] if same_error and same_error[-1] == line else [line]
                     if len(same_error) >= SAME_FAILURES_TO_STOP:
                         raise StudyError(f"{len(same_error)} jobs in a row failed with the same error ({line}); this "
@@ -228,10 +266,10 @@ def work(study: Union[Store, str], max_jobs: Optional[int] = None, lease_s: floa
                     same_error = []
                     # a ranker's score is no accuracy in [0, 1]
                     what = f"score={result.get('best_acc'):.6g}" if "ranker" in result else f"best_acc={result.get('best_acc'):.4f}"
-                    if store.finish(job, me, {"threads": torch.get_num_threads(), **result}):
+                    took = time.time() - t0
+                    if store.finish(job, me, {"threads": torch.get_num_threads(), **result, JOB_TIME_KEY: took}):
                         summary.recorded += 1
-                        log(f"[{me}] job {job.id} done in {time.time() - t0:.0f}s: {what}  "
-                            f"{progress_line(store)}")
+                        log(f"[{me}] job {job.id} done in {duration(took)}: {what}  {progress_line(store, me)}")
                     else:
                         summary.lost += 1
                         log(f"[{me}] job {job.id}: result discarded, the lease was taken over")
@@ -244,17 +282,47 @@ def work(study: Union[Store, str], max_jobs: Optional[int] = None, lease_s: floa
     return summary
 
 
-def progress_line(store: Store) -> str:
-    """``done/total, running, failed, left, ETA`` from the store."""
+def _takes(function: Callable[..., Any], name: str) -> bool:
+    """Whether *function* takes the keyword argument *name* (a job runner given by a test or a caller may not)."""
+    try:
+        params = inspect.signature(function).parameters
+    except (TypeError, ValueError):
+        return False
+    return name in params or any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
+
+
+def duration(seconds: float) -> str:
+    """*seconds* for a person: ``42 s``, ``7.5 min``, ``3.2 h``, ``2.1 days``."""
+    if seconds < 100:
+        return f"{seconds:.0f} s"
+    if seconds < 6000:
+        return f"{seconds / 60:.1f} min"
+    if seconds < 3 * 86400:
+        return f"{seconds / 3600:.1f} h"
+    return f"{seconds / 86400:.1f} days"
+
+
+def job_times(store: Store) -> List[float]:
+    """The wall time of each finished job: from its claim to its result (:data:`JOB_TIME_KEY`, which counts the
+    config, the data and the evaluation too), else the training time its module recorded (older results)."""
+    times = [r.get(JOB_TIME_KEY) or r.get("wall_time_s") for r in store.results()]
+    return [float(t) for t in times if isinstance(t, (int, float)) and t > 0]
+
+
+def progress_line(store: Store, me: Optional[str] = None) -> str:
+    """``done/total, running, failed, left, ETA at W workers``: the ETA is the mean wall time of the finished jobs
+    times the jobs left, over the workers running now (those holding a job, and *me*, the worker asking, which
+    is about to claim its next one)."""
     counts = store.counts()
     total = sum(sum(c.values()) for c in counts.values())
     get = lambda s: sum(c.get(s, 0) for c in counts.values())  # noqa: E731
     done, running, failed = get("done"), get("running"), get("failed")
     left = total - done - failed
-    times = store.wall_times()
+    workers = len({r["worker"] for r in store.running()} | ({me} if me else set()))
+    times = job_times(store)
     eta = ""
-    if times and left:
-        eta = f", ETA {sum(times) / len(times) * left / max(1, running) / 3600:.1f} h at {max(1, running)} worker(s)"
+    if times and left and workers:
+        eta = f", ETA {duration(sum(times) / len(times) * left / workers)} at {workers} worker(s)"
     return f"[{done}/{total} done, {running} running, {failed} failed, {left} left{eta}]"
 
 
