@@ -30,3 +30,15 @@ def test_alpha_evolution_plots_each_ops_mean_weight_per_epoch(tmp_path, monkeypa
 def test_alpha_evolution_needs_a_recorded_epoch(tmp_path):
     with pytest.raises(ValueError, match="empty"):
         plot_alpha_evolution([], PRIMITIVES, str(tmp_path / "x.png"))
+
+
+def test_a_drawn_cell_names_its_inputs_with_subscripts_not_braces():
+    import matplotlib.pyplot as plt
+
+    from unnas.spaces.darts.draw import draw_cell
+
+    fig, ax = plt.subplots()
+    draw_cell(ax, [("sep_conv_3x3", 0), ("skip_connect", 1)] * 4, [2, 3, 4, 5], "normal")
+    names = [t.get_text() for t in ax.texts if "c_" in t.get_text()]
+    plt.close(fig)
+    assert len(names) == 3 and all(n.startswith("$") and n.endswith("$") for n in names)  # mathtext

@@ -106,3 +106,34 @@ def test_settings_name_a_bad_common_in_one_line():
     with pytest.raises(UserError, match="common must be 'pair' or 'all'"):
         ReportSettings(common="some")
     assert ReportSettings(ks=[5, 0.2]).ks == (5, 0.2)
+
+
+def test_a_scatter_legend_covers_none_of_the_points():
+    """The objective-vs-supervised panels put their legend where it hides no point (here: points in the upper
+    left, where a fixed upper-left legend covered them)."""
+    import numpy as np
+
+    from unnas.study.plots import vs_baseline_figure
+
+    rng = np.random.default_rng(0)
+    archs = [f"a{i}" for i in range(30)]
+    x = rng.uniform(0.80, 0.82, len(archs))
+    y = 0.96 - 0.5 * (x - 0.80)  # falling: the upper left is full of points
+    table = {"supervised": dict(zip(archs, x)), "rotation": dict(zip(archs, y))}
+    fig = vs_baseline_figure(table, tasks=["supervised", "rotation"])
+    fig.canvas.draw()
+    ax = next(a for a in fig.axes if a.get_legend() is not None)
+    box = ax.get_legend().get_window_extent()
+    points = ax.transData.transform(np.column_stack([x * 100, y * 100]))
+    inside = [(px, py) for px, py in points if box.x0 <= px <= box.x1 and box.y0 <= py <= box.y1]
+    assert inside == []
+
+
+def test_a_one_epoch_budget_plot_has_integer_epoch_ticks():
+    from unnas.study.plots import budget_figure
+
+    budget = {"rotation": {"supervised": [{"epoch": 0, "rho": 0.5, "ci_low": 0.2, "ci_high": 0.7}]}}
+    fig = budget_figure(budget, ["supervised"])
+    fig.canvas.draw()
+    ticks = fig.axes[0].get_xticks()
+    assert len(ticks) and all(float(t).is_integer() for t in ticks)

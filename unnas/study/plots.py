@@ -162,7 +162,7 @@ def vs_baseline_figure(table: Mapping[str, Mapping[str, float]], *, baseline: st
             line = intercept + slope * xs
             ax.plot(xs, 10 ** line if log_y else line, color=color, lw=1.5,
                     label=f"Theil\u2013Sen fit (slope {_slope(slope)}{' in log10' if log_y else ''})")
-            ax.legend(loc="upper left", fontsize=8, markerscale=1.5)
+            ax.legend(loc="best", fontsize=8, markerscale=1.5, framealpha=0.7)  # where it covers fewest points
         else:
             ax.scatter(x, y, s=18, alpha=0.6, color=color)
             ax.text(0.5, 0.5, f"{name}: not computable\n({len(archs)} common archs)", transform=ax.transAxes,
@@ -304,7 +304,7 @@ def budget_figure(budget: Mapping[str, Mapping[str, Sequence[Mapping[str, Any]]]
                 ax.fill_between(be, lo, hi, color=color, alpha=0.08)
             drawn = True
         if drawn:
-            ax.legend(loc="lower right", fontsize=8)
+            ax.legend(loc="best", fontsize=8, framealpha=0.7)
         else:
             ax.text(0.5, 0.5, "not computable", ha="center", va="center", transform=ax.transAxes, color="0.3")
         ax.axhline(0.0, color="0.6", lw=0.8)
@@ -407,7 +407,7 @@ def pareto_panels_figure(panels: Mapping[str, Any], *, labels: Optional[Mapping[
         ax.set_xlabel("multiply-adds per image (M)")
         ax.set_ylabel(f"{labels.get(name, name)} (%)")
         ax.grid(alpha=0.3)
-        ax.legend(loc="lower right", fontsize=7)
+        ax.legend(loc="best", fontsize=7, framealpha=0.7)
     sup = fig.suptitle(title or "Accuracy against multiply-adds (ringed: the Pareto front)", fontsize=11)
     fit_title(fig, sup)
     return fig

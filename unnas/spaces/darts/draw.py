@@ -36,7 +36,7 @@ def draw_cell(ax, edges: Sequence[Edge], concat: Sequence[int], title: str) -> N
     """Draw one cell on a matplotlib axis: inputs left, intermediate nodes in order, output right."""
     n = len(edges) // 2
     pos = _positions(n)
-    labels = {0: "c_{k-2}", 1: "c_{k-1}", -1: "c_{k}"}
+    labels = {0: "$c_{k-2}$", 1: "$c_{k-1}$", -1: "$c_{k}$"}  # mathtext: subscripts, not literal braces
     labels.update({k + 2: str(k) for k in range(n)})
     for t, (op, j) in enumerate(edges):
         dst = t // 2 + 2
