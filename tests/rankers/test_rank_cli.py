@@ -130,3 +130,16 @@ def test_bench_rankers_end_to_end_times_unnas_rank_over_the_architectures(tmp_pa
     assert [r["params"] for r in record["rows"]] == [float(sum(p.numel() for n, p in net.named_parameters()
                                                                if "auxiliary" not in n)) for net in params]
     assert "wall" in capsys.readouterr().out
+
+
+def test_tab_separated_scores_come_under_a_header_naming_the_columns():
+    import io
+
+    from unnas.cli import main
+
+    out = io.StringIO()
+    assert main(["rank", "nb201_resnet", "nb201/14067", "--channels", "4", "--layers", "1", "--rankers",
+                 "params,synflow", "--batch", "2"], out=out, stdin=io.StringIO("")) == 0
+    lines = [line.split("\t") for line in out.getvalue().splitlines()]
+    assert lines[0] == ["genotype", "params", "synflow"]
+    assert [row[0] for row in lines[1:]] == ["nb201_resnet", "nb201/14067"] and all(len(r) == 3 for r in lines)

@@ -127,8 +127,11 @@ class _Progress:
                 tqdm = None
             self.tqdm = tqdm
 
-    def emit(self, line: str, label: str) -> None:
-        """Print the result *line* to the output and advance the progress by one architecture (*label*)."""
+    def emit(self, line: str, label: str, header: Optional[str] = None) -> None:
+        """Print the result *line* to the output (after *header*, given, before the first line) and advance the
+        progress by one architecture (*label*)."""
+        if header is not None and self.n == 0:
+            print(header, file=self.out, flush=True)
         self.n += 1
         if self.tqdm is None:
             print(line, file=self.out, flush=True)
@@ -182,7 +185,7 @@ def rank(args: argparse.Namespace, out: TextIO, stdin: TextIO) -> None:
         if args.workers == 1:
             scorer = _Scorer(args, data_classes)
             for label, row in map(scorer, items):
-                progress.emit(_line(row, args.json), label)
+                progress.emit(_line(row, args.json), label, _header(row, args.json))
         else:
             import multiprocessing as mp
             from concurrent.futures import ProcessPoolExecutor
@@ -192,7 +195,7 @@ def rank(args: argparse.Namespace, out: TextIO, stdin: TextIO) -> None:
                                        initargs=({k: v for k, v in vars(args).items() if k != "func"}, data_classes))
             try:
                 for label, row in pool.map(_score_in_worker, items):
-                    progress.emit(_line(row, args.json), label)
+                    progress.emit(_line(row, args.json), label, _header(row, args.json))
             finally:  # on an error or an interrupt, the architectures not yet started are dropped
                 pool.shutdown(wait=True, cancel_futures=True)
     finally:
@@ -203,6 +206,11 @@ def rank(args: argparse.Namespace, out: TextIO, stdin: TextIO) -> None:
 
 def _line(row: dict, as_json: bool) -> str:
     return json.dumps(row) if as_json else "\t".join(str(v) for v in row.values())
+
+
+def _header(row: dict, as_json: bool) -> Optional[str]:
+    """The column names above tab-separated lines (JSON lines name their fields themselves)."""
+    return None if as_json else "\t".join(row)
 
 
 class _Scorer:
