@@ -36,6 +36,7 @@ from unnas.data.datamodule import ImageDataModule
 from unnas.errors import USER_ERRORS, ConfigError
 from unnas.modules.checkpoints import SPECIAL_CKPT_PATHS, ChecksumCheckpointIO
 from unnas.modules.common import run_dir
+from unnas.provenance import machine
 from unnas.objective_args import install_loader, rewrite_argv, rewrite_config
 
 CONFIG_NAME = "lightning_config.yaml"
@@ -55,7 +56,7 @@ class SaveConfigToRunDir(SaveConfigCallback):
         strategy = getattr(pl_module, "strategy_name", None)
         for logger in trainer.loggers:
             # the run folder's hparams.yaml tells a GDAS run from a DARTS one
-            logger.log_hyperparams({"threads": self.config.get("threads"),
+            logger.log_hyperparams({"threads": self.config.get("threads"), "machine": machine(),
                                     **({"search_strategy": strategy()} if strategy else {})})
             if isinstance(logger, WandbLogger):
                 logger.experiment.config.update({"cli": self.config.as_dict()}, allow_val_change=True)

@@ -52,6 +52,7 @@ def test_each_objective_trains_through_the_cli(in_tmp, task):
     run = in_tmp / "runs" / f"train_{task}" / "version_0"
     result = json.loads((run / "result.json").read_text())
     assert result["task"] == task and 0.0 <= result["best_acc"] <= 1.0
+    assert result["machine"]["cpu"] and result["threads"] >= 1  # what the result reproduces on
     rows = list(csv.DictReader(open(run / "metrics.csv")))
     assert any(r.get("val/acc") for r in rows) and any(r.get("train/loss") for r in rows)
     ckpt = run / "checkpoints" / "last.ckpt"

@@ -63,6 +63,7 @@ def test_three_architectures_two_objectives_end_to_end(tmp_path, study_config):
         assert 0.0 <= r["best_acc"] <= 1.0 and r["params"] > 0 and r["macs"] > 0 and r["wall_time_s"] > 0
         assert r["versions"]["torch"] and os.path.isfile(os.path.join(study, r["run_dir"], "metrics.csv"))
         assert r["threads"] == 1 and r["run_dir"].endswith("attempt1")
+        assert r["machine"]["cpu"] and r["machine"]["torch_cpu_capability"]  # what the result reproduces on
     code, out = run(["study", "report", study, "--out", str(tmp_path / "report"), "--n-boot", "50"])
     assert code == 0
     report = tmp_path / "report"

@@ -17,6 +17,7 @@ from pretext_tasks.base import PretextTask
 from unnas.modules.common import (HeldOutEvalMixin, StepSeedMixin, check_checkpoint_kind, check_finite, check_range,
                                   cosine_lr, recompute_bn_stats, renamed, run_dir)
 from unnas.errors import ConfigError
+from unnas.provenance import machine
 from unnas.spaces import ArchError, SearchSpace, detect_space, resolve_space
 from unnas.spaces.complexity import count_macs, count_params
 
@@ -277,7 +278,8 @@ class ArchTraining(StepSeedMixin, HeldOutEvalMixin, L.LightningModule):
             with open(path, "w") as f:
                 # the record's keys ("genotype": the architecture, "task": the objective) are what readers expect
                 json.dump({"space": self.space.name, "genotype": self.space.to_dict(self.arch),
-                           "task": self.objective.name, **self.result()}, f, indent=1)
+                           "task": self.objective.name, **self.result(), "threads": torch.get_num_threads(),
+                           "machine": machine()}, f, indent=1)
             self.print(f"best held-out accuracy {self.best_acc:.4f} at epoch {self.best_epoch}; written to {path}")
 
     def on_save_checkpoint(self, checkpoint: Dict[str, Any]) -> None:

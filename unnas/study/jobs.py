@@ -12,6 +12,7 @@ import re
 import time
 from typing import Any, Callable, Dict, Optional, Sequence
 
+from unnas.provenance import machine
 from unnas.study import config_keys as keys
 from unnas.study.config import read_frozen_config
 from unnas.study.ranker_tasks import build_ranker, is_ranker_config
@@ -120,7 +121,7 @@ def train_job(directory: str, job: Job, renew: Optional[Callable[[], bool]] = No
         raise StudyError("training finished without a held-out evaluation (best_acc is NaN); check the config's "
                          "validation data and trainer.limit_val_batches")
     return {**result, "seed": job.seed, "attempt": job.attempts, "run_dir": os.path.relpath(run_dir, directory),
-            "versions": versions(), "threads": torch.get_num_threads()}
+            "versions": versions(), "threads": torch.get_num_threads(), "machine": machine()}
 
 
 def rank_job(directory: str, job: Job, cfg: Dict[str, Any]) -> Dict[str, Any]:
@@ -152,4 +153,4 @@ def rank_job(directory: str, job: Job, cfg: Dict[str, Any]) -> Dict[str, Any]:
         raise StudyError(f"{ranker.name} scored {score} on {job.arch} (seed {job.seed}); a non-finite score ranks nothing")
     return {"best_acc": score, "score": score, "ranker": ranker.name, "params": count_params(net),
             "macs": count_macs(net, (channels, *cfg["input_shape"][1:])), "wall_time_s": time.time() - t0,
-            "seed": job.seed, "attempt": job.attempts, "versions": versions(), "threads": torch.get_num_threads()}
+            "seed": job.seed, "attempt": job.attempts, "versions": versions(), "threads": torch.get_num_threads(), "machine": machine()}
