@@ -62,6 +62,29 @@ class SaveConfigToRunDir(SaveConfigCallback):
                 logger.experiment.config.update({"cli": self.config.as_dict()}, allow_val_change=True)
 
 
+def name_search_folders(cfg: Any) -> None:
+    """Put a search's strategy into its CSV run folder's name (``runs/search_cifar10_rotation_cpu_gdas/version_0``)
+    unless the name already says it, so runs of two strategies under one config land apart. DARTS first order,
+    the default strategy, keeps the config's name."""
+    model = cfg.get("model")
+    args = getattr(model, "init_args", None)
+    if args is None or not str(getattr(model, "class_path", "")).endswith(("WeightSharingSearch", "DartsSearch")):
+        return
+    spec = args.get("search_strategy") or args.get("strategy")
+    class_name = str(getattr(spec, "class_path", "") or "").rsplit(".", 1)[-1]
+    if not class_name or class_name == "FirstOrder":
+        return
+    short = re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "_", class_name).lower()
+    loggers = (cfg.get("trainer") or {}).get("logger")
+    for entry in loggers if isinstance(loggers, list) else [loggers]:
+        init = getattr(entry, "init_args", None)
+        if init is None or not str(getattr(entry, "class_path", "")).endswith("CSVLogger"):
+            continue
+        name = str(init.get("name") or "")
+        if short.replace("_", "") not in name.lower().replace("_", ""):
+            init.name = f"{name}_{short}" if name else short
+
+
 TRAINER_DEFAULTS = {
     "logger": [
         {"class_path": "lightning.pytorch.loggers.CSVLogger", "init_args": {"save_dir": "runs", "name": "unnas"}},
@@ -336,6 +359,7 @@ class UnnasCLI(LightningCLI):
         if rank_zero_only.rank == 0 and chosen_here:  # a caller that set the threads itself (a worker) prints them once
             print(f"unnas: torch threads: {cfg.threads} (set with --threads or OMP_NUM_THREADS)", flush=True)
         check_trainer_settings(cfg.get("trainer") or {})
+        name_search_folders(cfg)
 
     def _run_subcommand(self, subcommand: str) -> None:
         from unnas.spaces.complexity import memory_error, out_of_memory
