@@ -70,11 +70,21 @@ def name_search_folders(cfg: Any) -> None:
     args = getattr(model, "init_args", None)
     if args is None or not str(getattr(model, "class_path", "")).endswith(("WeightSharingSearch", "DartsSearch")):
         return
+    from unnas.modules.strategies import FirstOrder
+    from unnas.modules.strategies.base import strategy_name
+
     spec = args.get("search_strategy") or args.get("strategy")
-    class_name = str(getattr(spec, "class_path", "") or "").rsplit(".", 1)[-1]
-    if not class_name or class_name == "FirstOrder":
+    class_path = str(getattr(spec, "class_path", "") or "")
+    if not class_path:
         return
-    short = re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "_", class_name).lower()
+    module, _, class_name = class_path.rpartition(".")
+    try:
+        cls = getattr(importlib.import_module(module), class_name)
+    except (ImportError, AttributeError, ValueError):
+        return  # the parser names a strategy it cannot build when it builds the model
+    if cls is FirstOrder:
+        return
+    short = strategy_name(cls)
     loggers = (cfg.get("trainer") or {}).get("logger")
     for entry in loggers if isinstance(loggers, list) else [loggers]:
         init = getattr(entry, "init_args", None)

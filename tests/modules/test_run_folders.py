@@ -22,7 +22,7 @@ def _csv_name(*args, monkeypatch):
     (None, "search_cifar10_rotation_cpu"),
     ("gdas", "search_cifar10_rotation_cpu_gdas"),
     ("pcdarts", "search_cifar10_rotation_cpu_pcdarts"),
-    ("rsws", "search_cifar10_rotation_cpu_random_ws"),
+    ("rsws", "search_cifar10_rotation_cpu_rsws"),
 ])
 def test_the_run_folder_names_the_search_strategy(overlay, name, monkeypatch):
     extra = ["-c", f"configs/search/strategies/{overlay}.yaml"] if overlay else []

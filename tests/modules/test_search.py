@@ -198,5 +198,5 @@ def test_second_order_from_the_command_line(in_tmp):
                        {"source": generated(), "batch_size": 8, "train_portion": 0.5}, name="so", limit_train_batches=1,
                        limit_val_batches=1)
     assert main(["fit", "-c", cfg, "--model.init_args.search_strategy=SecondOrder"]) == 0
-    saved = (in_tmp / "runs" / "so" / "version_0" / "lightning_config.yaml").read_text()
+    saved = (in_tmp / "runs" / "so_second_order" / "version_0" / "lightning_config.yaml").read_text()
     assert "SecondOrder" in saved

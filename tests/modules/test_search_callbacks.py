@@ -81,7 +81,7 @@ def test_the_gdas_overlay_writes_the_files_of_a_search(config, shape, files, tmp
             "--data.source=unnas.data.Generated", "--data.source.init_args.size=8", "--data.train_size=16",
             "--data.test_size=8", "--data.batch_size=4", "--threads=1", *shape]
     assert main(args) == 0
-    run = tmp_path / "runs" / f"search_{config}" / "version_0"
+    run = tmp_path / "runs" / f"search_{config}_gdas" / "version_0"  # the folder names its strategy
     for name in ("genotype.json", "checkpoints/genotype.json", "alphas.json", "alphas_evolution.png",
                  *[p.format(0) for p in PER_EPOCH], *files):
         assert (run / name).exists(), name

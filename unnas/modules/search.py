@@ -4,7 +4,6 @@ with any search strategy."""
 from __future__ import annotations
 
 from contextlib import contextmanager
-import re
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import lightning as L
@@ -16,7 +15,7 @@ from unnas.errors import ConfigError
 from unnas.modules.common import (HeldOutEvalMixin, StepSeedMixin, check_checkpoint_kind, check_finite, check_range,
                                   cosine_lr, renamed)
 from unnas.modules.strategies import FirstOrder, SearchStrategy
-from unnas.modules.strategies.base import ArchSample, hard_weights
+from unnas.modules.strategies.base import ArchSample, hard_weights, strategy_name
 from unnas.spaces import DartsSpace, GroundTruth, SearchSpace
 
 
@@ -123,9 +122,8 @@ class WeightSharingSearch(StepSeedMixin, HeldOutEvalMixin, L.LightningModule):
 
     def strategy_name(self) -> str:
         """The search strategy in run names, tags and folders: its class name in snake case (``first_order``,
-        ``gdas``, ``pcdarts``, ``random_ws``)."""
-        name = type(self.search_strategy).__name__
-        return re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "_", name).lower()
+        ``gdas``, ``pcdarts``, ``rsws``; :func:`~unnas.modules.strategies.base.strategy_name`)."""
+        return strategy_name(type(self.search_strategy))
 
     def arch_label(self) -> str:
         """The architecture part of a run name: a search has none yet, so ``search-<strategy>``."""

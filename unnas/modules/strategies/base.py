@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
 import torch
@@ -21,11 +22,19 @@ Evaluate = Callable[[Sequence[ArchSample]], List[float]]
 Cost = Callable[[Any], Dict[str, float]]
 
 
+def strategy_name(cls: type) -> str:
+    """A strategy class's name in run names, tags and folders: its ``short_name``, else its class name in snake
+    case (``first_order``, ``gdas``, ``pcdarts``, ``tndnas``)."""
+    return getattr(cls, "short_name", None) or re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "_", cls.__name__).lower()
+
+
 class SearchStrategy:
     """What a search strategy owns. The search module installs :meth:`op_weights` in the supernet, calls
     :meth:`arch_gradients` once per step, :meth:`on_epoch_start` / :meth:`on_epoch_end` around every training
     epoch, saves :meth:`state_dict` in checkpoints and derives the architecture with :meth:`derive`."""
 
+    #: the strategy's name in run names, W&B tags and run folders (``None``: its class name in snake case)
+    short_name: Optional[str] = None
     #: whether every candidate op runs in every forward pass (``False``: DDP must allow unused parameters)
     runs_every_op = True
     #: whether the module runs an architecture step (:meth:`arch_gradients` and Adam on the alphas) every step

@@ -43,6 +43,8 @@ class RandomWS(SearchStrategy):
         eval_batches: held-out batches each candidate is scored on (NAS-Bench-201's script: one batch each).
     """
 
+    short_name = "rsws"  # the name of its overlay (configs/search/strategies/rsws.yaml)
+
     runs_every_op = False
     arch_step = False
 
