@@ -18,3 +18,13 @@ def one_line_error(argv, capsys) -> str:
     err = capsys.readouterr().err
     assert code == 2 and len(err.strip().splitlines()) == 1 and err.startswith("unnas: error: "), err
     return err.strip()
+
+
+def assert_one_line(capsys, code, *needles) -> str:
+    """Assert a command that returned *code* ended with exit status 2 and one ``unnas: error:`` line holding every
+    needle, and return that line."""
+    err = capsys.readouterr().err
+    assert code == 2 and err.startswith("unnas: error: ") and err.count("\n") == 1, err
+    for needle in needles:
+        assert needle in err, err
+    return err

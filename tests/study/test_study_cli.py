@@ -15,6 +15,8 @@ from unnas.study.store import Store
 from test_study_e2e import study_config  # noqa: F401 - the tiny two-objective study config
 from test_study_init_checks import folder_config, image_folder  # noqa: F401 - the same on an ImageFolder
 
+from study_helpers import assert_one_line
+
 
 def run(argv):
     out = io.StringIO()
@@ -22,12 +24,6 @@ def run(argv):
     return code, out.getvalue()
 
 
-def one_line_error(capsys, code, *needles):
-    err = capsys.readouterr().err
-    assert code == 2 and err.startswith("unnas: error: ") and err.count("\n") == 1, err
-    for needle in needles:
-        assert needle in err, err
-    return err
 
 
 def init(study, config, *extra):
@@ -38,10 +34,10 @@ def init(study, config, *extra):
 # ------------------------------------------------------------------------------------------- init
 def test_init_checks_the_data_root(tmp_path, capsys, folder_config):  # noqa: F811
     study = str(tmp_path / "s")
-    one_line_error(capsys, init(study, folder_config, "--data-root", str(tmp_path / "nonexistent"))[0],
+    assert_one_line(capsys, init(study, folder_config, "--data-root", str(tmp_path / "nonexistent"))[0],
                    "--data-root", "does not exist")
     (tmp_path / "file").write_text("x")
-    one_line_error(capsys, init(study, folder_config, "--data-root", str(tmp_path / "file"))[0], "is not a folder")
+    assert_one_line(capsys, init(study, folder_config, "--data-root", str(tmp_path / "file"))[0], "is not a folder")
     assert not os.path.exists(os.path.join(study, "study.sqlite"))
     data = image_folder(tmp_path / "data")
     assert init(study, folder_config, "--data-root", data)[0] == 0
@@ -52,11 +48,11 @@ def test_init_checks_the_data_root(tmp_path, capsys, folder_config):  # noqa: F8
 def test_a_failed_init_leaves_no_study_behind(tmp_path, capsys, study_config):  # noqa: F811
     study = str(tmp_path / "s")
     code, _ = run(["study", "init", study, "--archs", "unnas500:9999", "--config", study_config, "--tasks", "supervised"])
-    one_line_error(capsys, code, "unnas500:9999", "more than once")
+    assert_one_line(capsys, code, "unnas500:9999", "more than once")
     assert not os.path.exists(os.path.join(study, "study.sqlite"))
     code, _ = run(["study", "init", study, "--archs", "sample:2:1", "--config", study_config, "--tasks", "supervised",
                    "--seeds", "1,1"])
-    one_line_error(capsys, code, "seed 1 is listed twice")
+    assert_one_line(capsys, code, "seed 1 is listed twice")
     assert init(study, study_config)[0] == 0  # the folder is free for a good init
     assert Store.open(study).counts() == {"supervised": {"pending": 2}}
 
@@ -66,7 +62,7 @@ def test_task_names_cannot_leave_the_study_folder(tmp_path, capsys, study_config
     config.write_text(yaml.safe_dump({"tasks": {"../x": "supervised.yaml"}}))
     code, _ = run(["study", "init", str(tmp_path / "s"), "--archs", "sample:1:1", "--tasks", "../x", "--config",
                    str(config)])
-    one_line_error(capsys, code, "'../x' is not a simple name")
+    assert_one_line(capsys, code, "'../x' is not a simple name")
     assert not (tmp_path / "s" / "x.yaml").exists() and not (tmp_path / "x.yaml").exists()
 
 
@@ -78,13 +74,13 @@ def test_task_names_cannot_leave_the_study_folder(tmp_path, capsys, study_config
 ])
 def test_bad_init_arguments_are_one_line(tmp_path, capsys, study_config, argv, needle):  # noqa: F811
     study = str(tmp_path / "s")
-    one_line_error(capsys, init(study, study_config, *argv)[0], needle)
+    assert_one_line(capsys, init(study, study_config, *argv)[0], needle)
     assert not os.path.exists(os.path.join(study, "study.sqlite"))
 
 
 def test_init_into_a_file_is_one_line(tmp_path, capsys, study_config):  # noqa: F811
     (tmp_path / "f").write_text("x")
-    one_line_error(capsys, init(str(tmp_path / "f"), study_config)[0], "is a file")
+    assert_one_line(capsys, init(str(tmp_path / "f"), study_config)[0], "is a file")
 
 
 def test_overrides_reach_every_frozen_config_and_the_meta(tmp_path, study_config):  # noqa: F811
@@ -124,8 +120,8 @@ def test_add_seeds_objectives_and_architectures(tmp_path, capsys, folder_config)
     assert meta["tasks"] == ["supervised", "rotation"] and meta["seeds"] == [1, 2]
     assert store.results()[0]["best_acc"] == 0.5  # finished work is kept
     assert run(["study", "add", study, "--seeds", "2"])[1].startswith("added 0 jobs")
-    one_line_error(capsys, run(["study", "add", study, "--tasks", "jigsaw"])[0], "no training config for jigsaw")
-    one_line_error(capsys, run(["study", "add", study])[0], "needs --archs, --objectives, --rankers or --seeds")
+    assert_one_line(capsys, run(["study", "add", study, "--tasks", "jigsaw"])[0], "no training config for jigsaw")
+    assert_one_line(capsys, run(["study", "add", study])[0], "needs --archs, --objectives, --rankers or --seeds")
 
 
 def test_objectives_and_rankers_name_the_tasks_and_tasks_is_an_alias(tmp_path, capsys, study_config):  # noqa: F811
@@ -144,7 +140,7 @@ def test_a_registered_objective_without_a_recipe_is_one_line_naming_the_fix(tmp_
 
     assert is_objective("random_labels")
     code, _ = init(str(tmp_path / "s"), study_config, "--objectives", "supervised,random_labels")
-    one_line_error(capsys, code, "no training config for random_labels", "add a recipe for random_labels")
+    assert_one_line(capsys, code, "no training config for random_labels", "add a recipe for random_labels")
 
 
 def test_reset_requeues_the_finished_and_failed_jobs_of_an_objective_and_keeps_the_rest(tmp_path, capsys, folder_config):  # noqa: F811
@@ -166,9 +162,9 @@ def test_reset_requeues_the_finished_and_failed_jobs_of_an_objective_and_keeps_t
     assert [r["id"] for r in store.running()] == [jobs[7].id]
     again = store.claim("w2", 60)  # a reset job is claimed as a new attempt
     assert again is not None and (again.task, again.seed) == ("rotation", 2) and again.attempts == 2
-    one_line_error(capsys, run(["study", "reset", study, "--tasks", "jigsaw"])[0], "no objective jigsaw",
+    assert_one_line(capsys, run(["study", "reset", study, "--tasks", "jigsaw"])[0], "no objective jigsaw",
                    "supervised")
-    one_line_error(capsys, run(["study", "reset", study, "--tasks", "rotation", "--seeds", "7"])[0], "no seed 7")
+    assert_one_line(capsys, run(["study", "reset", study, "--tasks", "rotation", "--seeds", "7"])[0], "no seed 7")
 
 
 # ------------------------------------------------------------------------------------------- work, status
@@ -185,7 +181,7 @@ def test_reset_requeues_the_finished_and_failed_jobs_of_an_objective_and_keeps_t
 def test_bad_work_arguments_are_one_line(tmp_path, capsys, study_config, argv, needle):  # noqa: F811
     study = str(tmp_path / "s")
     assert init(study, study_config)[0] == 0
-    one_line_error(capsys, run(["study", "work", study, *argv])[0], needle)
+    assert_one_line(capsys, run(["study", "work", study, *argv])[0], needle)
     assert Store.open(study).counts() == {"supervised": {"pending": 2}}
 
 
@@ -202,7 +198,7 @@ def test_status_of_a_damaged_database_is_one_line(tmp_path, capsys, study_config
         with open(path, "wb") as f:
             f.write(data[:len(data) // 3])
     for cmd in (["status", study], ["work", study, "--threads", "1"], ["add", study, "--seeds", "5"]):
-        one_line_error(capsys, run(["study", *cmd])[0], f"{path} is not a study database")
+        assert_one_line(capsys, run(["study", *cmd])[0], f"{path} is not a study database")
 
 
 # ------------------------------------------------------------------------------------------- W&B

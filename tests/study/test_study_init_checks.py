@@ -14,6 +14,8 @@ from unnas.study.store import Store
 
 from test_study_e2e import study_config, tiny_training_config  # noqa: F401 - the tiny two-objective study config
 
+from study_helpers import assert_one_line
+
 CLASSES = ("cat", "dog")
 
 
@@ -22,12 +24,6 @@ def run(argv):
     return main(argv, out=out), out.getvalue()
 
 
-def one_line_error(capsys, code, *needles):
-    err = capsys.readouterr().err
-    assert code == 2 and err.startswith("unnas: error: ") and err.count("\n") == 1, err
-    for needle in needles:
-        assert needle in err, err
-    return err
 
 
 def image_folder(root, per_class: int = 2) -> str:
@@ -69,18 +65,18 @@ def init(study, config, *extra):
 def test_a_set_that_unnas_fit_refuses_is_one_line_and_leaves_no_folder(tmp_path, capsys, study_config,  # noqa: F811
                                                                        setting, needles):
     study = str(tmp_path / "s")
-    one_line_error(capsys, init(study, study_config, "--set", setting)[0], *needles, "Nothing was created")
+    assert_one_line(capsys, init(study, study_config, "--set", setting)[0], *needles, "Nothing was created")
     assert not os.path.exists(study)
 
 
 def test_a_data_root_without_the_data_set_is_one_line_and_leaves_no_folder(tmp_path, capsys, folder_config):
     study, empty = str(tmp_path / "s"), tmp_path / "empty"
     empty.mkdir()
-    one_line_error(capsys, init(study, folder_config, "--data-root", str(empty))[0],
+    assert_one_line(capsys, init(study, folder_config, "--data-root", str(empty))[0],
                    f"--data-root {empty}", "does not exist", "pass the folder that holds the data set")
     assert not os.path.exists(study)
     (empty / "train" / "cat").mkdir(parents=True)  # a class folder without images
-    one_line_error(capsys, init(study, folder_config, "--data-root", str(empty))[0], f"--data-root {empty}",
+    assert_one_line(capsys, init(study, folder_config, "--data-root", str(empty))[0], f"--data-root {empty}",
                    "holds no images")
     assert not os.path.exists(study)
 
@@ -96,7 +92,7 @@ def test_a_data_root_with_the_data_set_is_frozen_into_every_config(tmp_path, fol
 
 def test_a_data_root_for_a_source_that_reads_no_folder_is_one_line(tmp_path, capsys, study_config):  # noqa: F811
     study = str(tmp_path / "s")
-    one_line_error(capsys, init(study, study_config, "--data-root", str(tmp_path))[0],
+    assert_one_line(capsys, init(study, study_config, "--data-root", str(tmp_path))[0],
                    f"--data-root {tmp_path}", "unnas.data.Generated", "reads no folder", "leave --data-root out")
     assert not os.path.exists(study)
 
@@ -106,7 +102,7 @@ def test_a_labelled_objective_on_a_data_set_of_another_class_count_is_refused(tm
     cfg["model"]["init_args"]["task"]["init_args"]["num_classes"] = 10
     (tmp_path / "folder_supervised.yaml").write_text(yaml.safe_dump(cfg))
     study = str(tmp_path / "s")
-    one_line_error(capsys, init(study, folder_config, "--data-root", image_folder(tmp_path / "data"))[0],
+    assert_one_line(capsys, init(study, folder_config, "--data-root", image_folder(tmp_path / "data"))[0],
                    "--data-root", "predicts 10 classes", "has 2")
     assert not os.path.exists(study)
 
@@ -115,7 +111,7 @@ def test_an_existing_folder_stays_as_it_was_when_init_refuses(tmp_path, capsys, 
     folder = tmp_path / "s"
     folder.mkdir()
     (folder / "notes.txt").write_text("mine")
-    one_line_error(capsys, init(str(folder), study_config, "--set", "trainer.max_epoch=1")[0], "max_epochs")
+    assert_one_line(capsys, init(str(folder), study_config, "--set", "trainer.max_epoch=1")[0], "max_epochs")
     assert sorted(os.listdir(folder)) == ["notes.txt"]
 
 
@@ -126,7 +122,7 @@ def test_add_checks_the_recipe_of_a_new_objective(tmp_path, capsys, study_config
     cfg = yaml.safe_load((tmp_path / "rotation.yaml").read_text())
     cfg["trainer"]["max_epoch"] = 1  # a typo in the recipe itself
     (tmp_path / "rotation.yaml").write_text(yaml.safe_dump(cfg))
-    one_line_error(capsys, run(["study", "add", study, "--objectives", "rotation"])[0], "the rotation config of",
+    assert_one_line(capsys, run(["study", "add", study, "--objectives", "rotation"])[0], "the rotation config of",
                    "did you mean --trainer.max_epochs?")
     assert Store.open(study).meta()["tasks"] == ["supervised"]
     assert not os.path.exists(os.path.join(study, "configs", "rotation.yaml"))
