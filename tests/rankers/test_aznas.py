@@ -174,7 +174,7 @@ def test_kaiming_init_sets_the_reference_statistics():
     conv = nn.Conv2d(64, 128, 3)
     kaiming_fanin_init(conv)
     assert float(conv.weight.detach().std()) == pytest.approx(math.sqrt(2 / (64 * 9)), rel=0.05)
-    assert float(conv.bias.abs().sum()) == 0
+    assert float(conv.bias.detach().abs().sum()) == 0
 
 
 def _net(space, arch, **shape):
