@@ -28,7 +28,7 @@ def _ranks(scores: Mapping[str, Sequence[float]]) -> np.ndarray:
 
 
 def log_rank_sum(scores: Mapping[str, Sequence[float]]) -> np.ndarray:
-    """AZ-NAS's aggregate (Lee & Ham, CVPR 2024, Eq. 12; the official code's ``Σ np.log(rankdata(s) / N)``):
+    """AZ-NAS's aggregate (Lee & Ham, CVPR 2024, Eq. 12):
     ``Σ_proxies log(rank / N)`` per architecture, ranks ascending (the best score of a proxy has rank N, log 0).
     Higher is better; an architecture ranked last by one proxy is pulled down hard (``log(1/N)``), which is the
     point: it rewards architectures no proxy considers poor."""

@@ -1,7 +1,7 @@
 """AZ-NAS's four training-free scores: expressivity, progressivity, trainability and complexity.
 
 AZ-NAS (Lee & Ham, "AZ-NAS: Assembling Zero-Cost Proxies for Network Architecture Search", CVPR 2024; official
-code github.com/cvlab-yonsei/AZ-NAS, ``ZeroShotProxy/compute_az_nas_score.py``) reads the feature maps
+code github.com/cvlab-yonsei/AZ-NAS, ``ImageNet_MBV2/ZeroShotProxy/compute_az_nas_score.py``) reads the feature maps
 ``f_0, …, f_L`` of a network's stages (here: the stem's output, then every cell's or layer's output) from one
 forward pass on one batch, after re-initialising the network with Kaiming-normal fan-in weights:
 
