@@ -10,6 +10,7 @@ from typing import Dict, List, Type
 
 from unnas.errors import ConfigError
 from unnas.rankers.activations import NASWOT, Jacov
+from unnas.rankers.aznas import AZComplexity, AZExpressivity, AZProgressivity, AZTrainability
 from unnas.rankers.base import LossRanker, RankBatch, Ranker, data_batch, gaussian_batch, image_batch
 from unnas.rankers.baselines import Macs, Params
 from unnas.rankers.gradients import Fisher, GradNorm, Grasp, Snip
@@ -17,7 +18,8 @@ from unnas.rankers.meco import MeCo, MeCoOpt
 from unnas.rankers.synflow import Synflow
 
 RANKERS: Dict[str, Type[Ranker]] = {cls.name: cls for cls in (Synflow, NASWOT, Jacov, GradNorm, Snip, Grasp, Fisher,
-                                                               Params, Macs, MeCo, MeCoOpt)}
+                                                               Params, Macs, MeCo, MeCoOpt, AZExpressivity,
+                                                               AZProgressivity, AZTrainability, AZComplexity)}
 
 
 def ranker_names() -> List[str]:
@@ -33,4 +35,4 @@ def ranker_class(name: str) -> Type[Ranker]:
 
 __all__ = ["RANKERS", "Ranker", "LossRanker", "RankBatch", "data_batch", "gaussian_batch", "image_batch", "ranker_class",
            "ranker_names", "Synflow", "NASWOT", "Jacov", "GradNorm", "Snip", "Grasp", "Fisher", "Params", "Macs",
-           "MeCo", "MeCoOpt"]
+           "MeCo", "MeCoOpt", "AZExpressivity", "AZProgressivity", "AZTrainability", "AZComplexity"]
