@@ -13,10 +13,12 @@ from unnas.rankers.activations import NASWOT, Jacov
 from unnas.rankers.base import LossRanker, RankBatch, Ranker, data_batch, gaussian_batch, image_batch
 from unnas.rankers.baselines import Macs, Params
 from unnas.rankers.gradients import Fisher, GradNorm, Grasp, Snip
+from unnas.rankers.swap import SWAP
 from unnas.rankers.synflow import Synflow
+from unnas.rankers.zico import ZiCo
 
 RANKERS: Dict[str, Type[Ranker]] = {cls.name: cls for cls in (Synflow, NASWOT, Jacov, GradNorm, Snip, Grasp, Fisher,
-                                                               Params, Macs)}
+                                                               ZiCo, SWAP, Params, Macs)}
 
 
 def ranker_names() -> List[str]:
@@ -31,4 +33,5 @@ def ranker_class(name: str) -> Type[Ranker]:
 
 
 __all__ = ["RANKERS", "Ranker", "LossRanker", "RankBatch", "data_batch", "gaussian_batch", "image_batch", "ranker_class",
-           "ranker_names", "Synflow", "NASWOT", "Jacov", "GradNorm", "Snip", "Grasp", "Fisher", "Params", "Macs"]
+           "ranker_names", "Synflow", "NASWOT", "Jacov", "GradNorm", "Snip", "Grasp", "Fisher", "ZiCo", "SWAP", "Params",
+           "Macs"]
