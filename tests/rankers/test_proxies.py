@@ -201,7 +201,8 @@ def test_needs_images_says_whether_the_pixels_change_the_score(name):
     """A ranker that says it needs no images scores two batches of the same shape alike; one that needs them
     does not."""
     net = _tiny("|nor_conv_3x3~0|+|nor_conv_1x1~0|nor_conv_3x3~1|+|skip_connect~0|nor_conv_3x3~1|avg_pool_3x3~2|")
-    a, b = gaussian_batch((3, 32, 32), 6, 10, seed=1), gaussian_batch((3, 32, 32), 6, 10, seed=2)
+    # 16 samples: fewer would cap swap's count of distinct sign patterns (at most 2^samples) on any images
+    a, b = gaussian_batch((3, 32, 32), 16, 10, seed=1), gaussian_batch((3, 32, 32), 16, 10, seed=2)
     b = RankBatch(b.images * 3 + 1, a.labels)
     same = RANKERS[name](seed=0).score(net, a) == RANKERS[name](seed=0).score(net, b)
     assert same == (not RANKERS[name].needs_images)

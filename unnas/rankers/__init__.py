@@ -15,10 +15,12 @@ from unnas.rankers.base import LossRanker, RankBatch, Ranker, data_batch, gaussi
 from unnas.rankers.baselines import Macs, Params
 from unnas.rankers.gradients import Fisher, GradNorm, Grasp, Snip
 from unnas.rankers.meco import MeCo, MeCoOpt
+from unnas.rankers.swap import SWAP
 from unnas.rankers.synflow import Synflow
+from unnas.rankers.zico import ZiCo
 
 RANKERS: Dict[str, Type[Ranker]] = {cls.name: cls for cls in (Synflow, NASWOT, Jacov, GradNorm, Snip, Grasp, Fisher,
-                                                               Params, Macs, MeCo, MeCoOpt, AZExpressivity,
+                                                               ZiCo, SWAP, Params, Macs, MeCo, MeCoOpt, AZExpressivity,
                                                                AZProgressivity, AZTrainability, AZComplexity)}
 
 
@@ -34,5 +36,5 @@ def ranker_class(name: str) -> Type[Ranker]:
 
 
 __all__ = ["RANKERS", "Ranker", "LossRanker", "RankBatch", "data_batch", "gaussian_batch", "image_batch", "ranker_class",
-           "ranker_names", "Synflow", "NASWOT", "Jacov", "GradNorm", "Snip", "Grasp", "Fisher", "Params", "Macs",
-           "MeCo", "MeCoOpt", "AZExpressivity", "AZProgressivity", "AZTrainability", "AZComplexity"]
+           "ranker_names", "Synflow", "NASWOT", "Jacov", "GradNorm", "Snip", "Grasp", "Fisher", "ZiCo", "SWAP", "Params",
+           "Macs", "MeCo", "MeCoOpt", "AZExpressivity", "AZProgressivity", "AZTrainability", "AZComplexity"]
