@@ -16,7 +16,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from unnas.rankers.base import RankBatch, Ranker, logits_of
+from unnas.rankers.base import RankBatch, Ranker, forward_hooks, logits_of, relus
 
 
 EXACT_FLOAT32 = 2 ** 24  # 0/1 dot products over fewer units than this are exact in float32
@@ -44,13 +44,8 @@ def relu_kernel_of(net: nn.Module, x: Tensor) -> Tensor:
         k = relu_kernel((inputs[0].detach() > 0).flatten(1))
         kernel = k if kernel is None else kernel.add_(k)
 
-    handles = [m.register_forward_hook(hook) for m in net.modules() if isinstance(m, nn.ReLU)]
-    try:
-        with torch.no_grad():
-            logits_of(net, x)
-    finally:
-        for h in handles:
-            h.remove()
+    with forward_hooks(relus(net), hook), torch.no_grad():
+        logits_of(net, x)
     if kernel is None:
         return torch.zeros((x.shape[0], x.shape[0]), dtype=torch.float64, device=x.device)
     return kernel

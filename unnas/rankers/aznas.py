@@ -31,7 +31,7 @@ from torch import Tensor, nn
 
 from unnas.errors import ConfigError
 from unnas.rankers.activations import DEGENERATE_SCORE
-from unnas.rankers.base import RankBatch, Ranker, logits_of
+from unnas.rankers.base import RankBatch, Ranker, forward_hooks, logits_of
 from unnas.spaces.complexity import count_macs
 
 #: added to the normalised eigenvalues inside the log, as the official code does
@@ -119,12 +119,8 @@ def stage_features(net: nn.Module, x: Tensor) -> List[Tensor]:
     def hook(module, inputs, output):
         features.append(output[0] if isinstance(output, (tuple, list)) else output)
 
-    handles = [m.register_forward_hook(hook) for m in stage_modules(net)]
-    try:
+    with forward_hooks(stage_modules(net), hook):
         logits_of(net, x)
-    finally:
-        for h in handles:
-            h.remove()
     return features
 
 

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import copy
 from abc import ABC, abstractmethod
-from typing import ClassVar, NamedTuple, Optional, Sequence, Tuple
+from contextlib import contextmanager
+from typing import Callable, ClassVar, Iterable, Iterator, NamedTuple, Optional, Sequence, Tuple
 
 import torch
 from torch import Tensor, nn
@@ -72,10 +73,27 @@ def data_batch(source, input_shape: Sequence[int], batch_size: int, seed: int = 
     return RankBatch(images, batch.labels)
 
 
+@contextmanager
+def forward_hooks(modules: Iterable[nn.Module], hook: Callable) -> Iterator[None]:
+    """*hook* registered as a forward hook on every module of *modules* for the ``with`` block, removed after it
+    however the block ends."""
+    handles = [m.register_forward_hook(hook) for m in modules]
+    try:
+        yield
+    finally:
+        for h in handles:
+            h.remove()
+
+
 def logits_of(net: nn.Module, x: Tensor) -> Tensor:
     """The main logits of *net* on *x* (the first element when ``forward`` returns ``(logits, aux)``)."""
     out = net(x)
     return out[0] if isinstance(out, (tuple, list)) else out
+
+
+def relus(net: nn.Module) -> Tuple[nn.Module, ...]:
+    """The ``nn.ReLU`` modules of *net* (the activations naswot and swap read)."""
+    return tuple(m for m in net.modules() if isinstance(m, nn.ReLU))
 
 
 def weight_layers(net: nn.Module) -> Tuple[nn.Module, ...]:

@@ -11,7 +11,7 @@ from typing import Callable
 import torch
 from torch import Tensor, nn
 
-from unnas.rankers.base import LossRanker, RankBatch, logits_of, weight_layers
+from unnas.rankers.base import LossRanker, RankBatch, forward_hooks, logits_of, weight_layers
 
 LossFn = Callable[[Tensor, Tensor], Tensor]
 
@@ -65,12 +65,8 @@ def fisher(net: nn.Module, x: Tensor, y: Tensor, loss_fn: LossFn) -> float:
 
     # The gradients of the layer outputs come from autograd.grad, not from hooks on the outputs: a hook that
     # closes over its own tensor makes a reference cycle through autograd that keeps every batch's graph alive.
-    handles = [m.register_forward_hook(on_output) for m in weight_layers(net)]
-    try:
+    with forward_hooks(weight_layers(net), on_output):
         loss = loss_fn(logits_of(net, x), y)
-    finally:
-        for h in handles:
-            h.remove()
     if not outputs:
         return 0.0
     grads = torch.autograd.grad(loss, [a for _, a in outputs], allow_unused=True)

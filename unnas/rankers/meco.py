@@ -25,7 +25,7 @@ import torch
 from torch import Tensor, nn
 
 from unnas.errors import ConfigError
-from unnas.rankers.base import RankBatch, Ranker
+from unnas.rankers.base import RankBatch, Ranker, forward_hooks
 
 #: channels MeCo_opt samples per module (the official ``random.sample(range(n), 8)``)
 OPT_CHANNELS = 8
@@ -72,13 +72,8 @@ def each_feature_map(net: nn.Module, x: Tensor, fn: Callable[[Tensor], None]) ->
         if isinstance(output, Tensor) and output.dim() >= 3:
             fn(output[0].detach().reshape(output.shape[1], -1))
 
-    handles = [m.register_forward_hook(hook) for m in net.modules()]
-    try:
-        with torch.no_grad():
-            net(x)
-    finally:
-        for h in handles:
-            h.remove()
+    with forward_hooks(net.modules(), hook), torch.no_grad():
+        net(x)
 
 
 def feature_maps(net: nn.Module, x: Tensor) -> List[Tensor]:

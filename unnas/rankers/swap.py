@@ -23,7 +23,7 @@ from typing import List, Optional
 import torch
 from torch import Tensor, nn
 
-from unnas.rankers.base import RankBatch, Ranker, logits_of
+from unnas.rankers.base import RankBatch, Ranker, forward_hooks, logits_of, relus
 from unnas.spaces.complexity import count_params
 
 #: samples packed into one int64 word of a unit's sign vector (exact: below 2^32)
@@ -67,13 +67,8 @@ def swap_of(net: nn.Module, x: Tensor) -> int:
             codes = (output.detach() > 0).flatten(1)
             seen.append(distinct_patterns(pack_patterns(codes)))
 
-    handles = [m.register_forward_hook(hook) for m in net.modules() if isinstance(m, nn.ReLU)]
-    try:
-        with torch.no_grad():
-            logits_of(net, x)
-    finally:
-        for h in handles:
-            h.remove()
+    with forward_hooks(relus(net), hook), torch.no_grad():
+        logits_of(net, x)
     if not seen:
         return 0
     width = max(s.shape[1] for s in seen)  # the same for every call that sees the batch's B samples
