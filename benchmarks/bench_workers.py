@@ -17,6 +17,8 @@ import sys
 import tempfile
 import time
 
+from unnas.provenance import cpu_model
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
@@ -54,14 +56,6 @@ def main() -> None:
                   f"({first / wall:.2f}x the speed of {args.layouts.split(',')[0]})", flush=True)
     finally:
         shutil.rmtree(work_dir, ignore_errors=True)
-
-
-def cpu_model() -> str:
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as f:
-            return next((ln.split(":", 1)[1].strip() for ln in f if ln.startswith("model name")), "unknown")
-    except OSError:
-        return "unknown"
 
 
 if __name__ == "__main__":

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import platform
+from functools import lru_cache
 from typing import Any, Dict, List
 
 # the instruction-set extensions that change which kernels torch and numpy run
@@ -16,8 +17,10 @@ _ISA_FLAGS = ("sse4_2", "avx", "avx2", "fma", "avx512f", "avx512bw", "avx512_vnn
               "asimd", "sve")
 
 
+@lru_cache(maxsize=1)
 def _cpuinfo() -> Dict[str, str]:
-    """The first processor's fields of /proc/cpuinfo (empty where there is none)."""
+    """The first processor's fields of /proc/cpuinfo (empty where there is none), read once per process: every
+    result of a worker records them."""
     fields: Dict[str, str] = {}
     try:
         with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as f:
