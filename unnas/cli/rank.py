@@ -237,9 +237,26 @@ class _Scorer:
             batches = rank_batches(objective, spec, args.batch, args.seed, classes, args.data)
             rankers: List = [c(objective=objective, seed=args.seed) if issubclass(c, self.loss_ranker)
                              else c(seed=args.seed) for c in self.ranker_classes]
-            self.settings[cls.name] = (space, classes, objective, rankers, batches.loss.to(self.device),
-                                       batches.net.to(self.device))
+            loss_batch, net_batch = batches.loss.to(self.device), batches.net.to(self.device)
+            self.settings[cls.name] = (space, classes, objective, rankers, loss_batch, net_batch)
         return self.settings[cls.name]
+
+    def network(self, space, arch, objective, classes, device=None):
+        net = space.network(arch, head=objective.head if objective is not None else None, num_classes=classes,
+                            input_channels=objective.input_channels if objective is not None else 3)
+        return net if device is None else net.to(device)
+
+    def calibrate(self, ranker, space, objective, classes, batch) -> None:
+        """Score an aggregate ranker's reference sample (once per setting and process), with progress on stderr."""
+        from unnas.rankers.aggregate import calibrate
+
+        def progress(done: int, total: int) -> None:
+            if done == 1 or done == total or done % 16 == 0:
+                print(f"rank: {ranker.name} reference sample, {done}/{total} architectures of {space.name} scored",
+                      file=sys.stderr, flush=True)
+
+        calibrate(ranker, space, lambda arch: self.network(space, arch, objective, classes, self.device), batch,
+                  build_key=(classes, getattr(objective, "name", None), str(self.device)), progress=progress)
 
     def __call__(self, item):
         import torch
@@ -252,14 +269,15 @@ class _Scorer:
             space, classes, objective, rankers, loss_batch, net_batch = self.setting(cls)
 
             def build():
-                return space.network(arch, head=objective.head if objective is not None else None,
-                                     num_classes=classes,
-                                     input_channels=objective.input_channels if objective is not None else 3)
+                return self.network(space, arch, objective, classes)
 
             if cls.name not in self.checked:  # the shape settings and --batch decide the size: once per space
                 shape = net_batch.images.shape
                 check_fits(build, tuple(shape[1:]), int(shape[0]), gradients=True, fix=fix)
                 self.checked.add(cls.name)
+            for ranker in rankers:  # an aggregate's reference sample: once per setting
+                self.calibrate(ranker, space, objective, classes,
+                               loss_batch if isinstance(ranker, self.loss_ranker) else net_batch)
             torch.manual_seed(self.args.seed)
             net = build().to(self.device)
             row = {"genotype": label}

@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Dict, List, Type
 
 from unnas.errors import ConfigError
+from unnas.rankers.aggregate import AZNAS, Aggregate
 from unnas.rankers.activations import NASWOT, Jacov
 from unnas.rankers.aznas import AZComplexity, AZExpressivity, AZProgressivity, AZTrainability
 from unnas.rankers.base import LossRanker, RankBatch, Ranker, data_batch, gaussian_batch, image_batch
@@ -21,7 +22,8 @@ from unnas.rankers.zico import ZiCo
 
 RANKERS: Dict[str, Type[Ranker]] = {cls.name: cls for cls in (Synflow, NASWOT, Jacov, GradNorm, Snip, Grasp, Fisher,
                                                                ZiCo, SWAP, Params, Macs, MeCo, MeCoOpt, AZExpressivity,
-                                                               AZProgressivity, AZTrainability, AZComplexity)}
+                                                               AZProgressivity, AZTrainability, AZComplexity,
+                                                               AZNAS, Aggregate)}
 
 
 def ranker_names() -> List[str]:
@@ -37,4 +39,4 @@ def ranker_class(name: str) -> Type[Ranker]:
 
 __all__ = ["RANKERS", "Ranker", "LossRanker", "RankBatch", "data_batch", "gaussian_batch", "image_batch", "ranker_class",
            "ranker_names", "Synflow", "NASWOT", "Jacov", "GradNorm", "Snip", "Grasp", "Fisher", "ZiCo", "SWAP", "Params",
-           "Macs", "MeCo", "MeCoOpt", "AZExpressivity", "AZProgressivity", "AZTrainability", "AZComplexity"]
+           "Macs", "MeCo", "MeCoOpt", "AZExpressivity", "AZProgressivity", "AZTrainability", "AZComplexity", "AZNAS", "Aggregate"]

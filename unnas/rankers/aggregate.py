@@ -1,17 +1,29 @@
-"""Rank aggregation of several proxies over a set of architectures (AZ-NAS's non-linear aggregation).
+"""Rank aggregation of several rankers: AZ-NAS's sum of log-ranks and the mean rank, over a set of architectures
+(pure functions) and as a ranker of its own (:class:`Aggregate`).
 
-A per-architecture ranker cannot compute these: they need the scores of the whole set. ``unnas rank`` prints each
-proxy's score per architecture; feed its columns (one sequence per proxy, in the same architecture order) here.
+A rank is relative to a set. :func:`log_rank_sum` and :func:`mean_rank` rank a whole set at once (feed them the
+columns ``unnas rank`` prints, one sequence per ranker in the same architecture order). :class:`Aggregate` scores
+one architecture at a time, as every ranker does, so that ``unnas rank`` can stream and a study can run it as one
+job per architecture: each component's score is ranked against the same component's scores of a *reference
+sample* of the space (``reference`` architectures drawn with a fixed seed, scored once per setting by
+:func:`calibrate`), as if the architecture were added to that sample. Over a set, ordering by :class:`Aggregate`
+equals ordering by :func:`log_rank_sum` with ranks taken in the space's distribution instead of the set's; with
+the set as its own reference the two coincide.
 """
 
 from __future__ import annotations
 
-from typing import Mapping, Sequence
+from typing import Any, Callable, Dict, Hashable, List, Mapping, Optional, Sequence, Tuple, Union
 
 import numpy as np
+import torch
 from scipy.stats import rankdata
+from torch import nn
 
 from unnas.errors import ConfigError
+from unnas.rankers.base import RankBatch, Ranker
+
+METHODS = ("log_rank_sum", "mean_rank")
 
 
 def _ranks(scores: Mapping[str, Sequence[float]]) -> np.ndarray:
@@ -42,4 +54,180 @@ def mean_rank(scores: Mapping[str, Sequence[float]]) -> np.ndarray:
     return _ranks(scores).mean(axis=0)
 
 
-__all__ = ["log_rank_sum", "mean_rank"]
+def reference_rank(reference: Sequence[float], value: float) -> float:
+    """The rank *value* would have among the scores *reference* (``n`` of them) if it were added to them, as a
+    fraction of ``n + 1``: ``(1 + #{r < value} + ½ #{r = value}) / (n + 1)``, in ``[1/(n+1), 1]`` (1: above every
+    reference score). Between two neighbouring reference scores the count grows linearly, so distinct values
+    keep their order wherever the reference separates them; outside the reference's range it is constant."""
+    ref = np.sort(np.asarray(reference, dtype=float))
+    n = len(ref)
+    if n == 0:
+        raise ConfigError("a reference rank needs at least one reference score")
+    if np.isnan(value):
+        raise ConfigError("rank aggregation got a NaN score; score degenerate networks with a finite value")
+    points, first = np.unique(ref, return_index=True)
+    counts = np.diff(np.append(first, n))
+    midranks = first + counts / 2.0  # #{r < v} + ½ #{r = v} at each distinct reference score
+    below = float(np.interp(value, points, midranks, left=0.0, right=float(n)))
+    return (1.0 + below) / (n + 1)
+
+
+def combine(ranks: Sequence[float], method: str) -> float:
+    """One architecture's aggregate from its rank fractions (each in ``(0, 1]``): ``Σ log r`` (``log_rank_sum``)
+    or ``mean r`` (``mean_rank``)."""
+    r = np.asarray(ranks, dtype=float)
+    if method == "log_rank_sum":
+        return float(np.log(r).sum())
+    if method == "mean_rank":
+        return float(r.mean())
+    raise ConfigError(f"unknown aggregation method {method!r}; use one of {', '.join(METHODS)}")
+
+
+def _component(spec: Union[str, Ranker], seed: int) -> Ranker:
+    from unnas.rankers import ranker_class
+
+    if isinstance(spec, Ranker):
+        if isinstance(spec, Aggregate):
+            raise ConfigError("an aggregate's components must be single rankers, not another aggregate")
+        return spec
+    if not isinstance(spec, str):
+        raise ConfigError(f"an aggregate's component must be a registered ranker's name or a Ranker, got {spec!r}")
+    cls = ranker_class(spec)
+    if issubclass(cls, Aggregate):
+        raise ConfigError(f"an aggregate's components must be single rankers; {spec!r} is an aggregate")
+    return cls(seed=seed)
+
+
+class Aggregate(Ranker):
+    """Several rankers combined by rank, fixed in advance: never fitted to accuracies.
+
+    Each component ranks the architecture against its own scores of a reference sample of the space
+    (:func:`reference_rank`); the ranks are combined by ``method``. The caller scores the reference once per
+    setting through :func:`calibrate` (``unnas rank`` and study jobs do; the result is kept for the process).
+
+    Args:
+        rankers: the components: registered names (``meco_opt``) or rankers (YAML ``class_path``/``init_args``);
+            at least one; each gets this ranker's ``seed``.
+        method: ``log_rank_sum`` (AZ-NAS's ``Σ log(rank / N)``) or ``mean_rank`` (the linear combination).
+        reference: architectures in the reference sample (drawn by the space's ``sample``).
+        reference_seed: the seed of that sample (the same architectures for every scoring seed).
+        seed: seeds every component, and the networks of the reference (built after ``torch.manual_seed(seed)``,
+            as the scored ones).
+    """
+
+    name = "aggregate"
+
+    def __init__(self, rankers: Sequence[Union[str, Ranker]] = ("az_expressivity", "az_progressivity",
+                                                              "az_trainability", "az_complexity"),
+                 method: str = "log_rank_sum", reference: int = 128, reference_seed: int = 0, seed: int = 0):
+        if method not in METHODS:
+            raise ConfigError(f"unknown aggregation method {method!r}; use one of {', '.join(METHODS)}")
+        if not rankers:
+            raise ConfigError("an aggregate needs at least one ranker")
+        if reference < 1:
+            raise ConfigError(f"an aggregate's reference sample needs at least one architecture, got {reference}")
+        self.components: List[Ranker] = [_component(r, seed) for r in rankers]
+        self.method, self.reference, self.reference_seed = method, int(reference), int(reference_seed)
+        self.needs_images = any(c.needs_images for c in self.components)
+        self.reference_scores: Optional[List[np.ndarray]] = None
+        super().__init__(seed)
+
+    @property
+    def seed(self) -> int:
+        return self._seed
+
+    @seed.setter
+    def seed(self, value: int) -> None:  # a study sets the job's seed after construction: the components follow
+        self._seed = int(value)
+        for c in self.components:
+            c.seed = int(value)
+        self.reference_scores = None
+
+    def component_scores(self, net: nn.Module, batch: RankBatch) -> List[float]:
+        """Every component's score of *net* on *batch*, in order."""
+        return [c.score(net, batch) for c in self.components]
+
+    def calibrated(self) -> bool:
+        return self.reference_scores is not None
+
+    def set_reference(self, rows: Sequence[Sequence[float]]) -> None:
+        """The reference sample's scores: one row per reference architecture, one column per component."""
+        table = np.asarray(rows, dtype=float)
+        if table.ndim != 2 or table.shape[1] != len(self.components) or table.shape[0] < 1:
+            raise ConfigError(f"the reference needs one row of {len(self.components)} scores per architecture, got "
+                              f"shape {table.shape}")
+        self.reference_scores = [np.sort(table[:, j]) for j in range(table.shape[1])]
+
+    def combine(self, values: Sequence[float]) -> float:
+        """The aggregate of one architecture's component scores *values* against the reference."""
+        if self.reference_scores is None:
+            raise ConfigError(f"{self.name} ranks against a reference sample of the space: score it through "
+                              "`unnas rank` or a study, or call unnas.rankers.aggregate.calibrate first")
+        return combine([reference_rank(ref, v) for ref, v in zip(self.reference_scores, values)], self.method)
+
+    def score(self, net: nn.Module, batch: RankBatch) -> float:
+        return self.combine(self.component_scores(net, batch))
+
+    def _score(self, net: nn.Module, batch: RankBatch) -> float:  # pragma: no cover - score is overridden
+        return self.score(net, batch)
+
+    def setting_key(self) -> Tuple:
+        return (type(self).__name__, tuple(repr(c) for c in self.components), self.method, self.reference,
+                self.reference_seed, self.seed)
+
+    def __repr__(self) -> str:
+        names = ", ".join(c.name for c in self.components)
+        return (f"{type(self).__name__}(rankers=[{names}], method={self.method}, reference={self.reference}, "
+                f"seed={self.seed})")
+
+
+#: reference scores already computed in this process, by setting
+_CALIBRATIONS: Dict[Hashable, List[np.ndarray]] = {}
+
+
+def _batch_key(batch: RankBatch) -> Tuple:
+    x = batch.images.detach().to(torch.float64)
+    return tuple(x.shape), float(x.sum()), float(x.abs().sum()), tuple(batch.labels.tolist())
+
+
+def calibrate(ranker: Ranker, space: Any, build: Callable[[Any], nn.Module], batch: RankBatch,
+              build_key: Hashable = (), progress: Optional[Callable[[int, int], None]] = None) -> None:
+    """Score *ranker*'s reference sample when it has one (an :class:`Aggregate`; any other ranker is left as it
+    is): ``space.sample(reference, reference_seed)``, each network made by ``build(arch)`` after
+    ``torch.manual_seed(ranker.seed)`` (as the scored networks are), scored on *batch*. *build_key* names what
+    else *build* depends on (classes, head); the scores are kept for the process under the space's name and shape,
+    the ranker's setting, *build_key* and the batch. *progress* is called with ``(done, total)``."""
+    if not isinstance(ranker, Aggregate) or ranker.calibrated():
+        return
+    shape = tuple(sorted(space.shape().items())) if hasattr(space, "shape") else ()
+    key = (getattr(space, "name", type(space).__name__), shape, ranker.setting_key(), build_key, _batch_key(batch))
+    if key not in _CALIBRATIONS:
+        archs = space.sample(ranker.reference, seed=ranker.reference_seed)
+        rows = []
+        for i, arch in enumerate(archs):
+            torch.manual_seed(ranker.seed)
+            rows.append(ranker.component_scores(build(arch), batch))
+            if progress is not None:
+                progress(i + 1, len(archs))
+        ranker.set_reference(rows)
+        _CALIBRATIONS[key] = ranker.reference_scores
+    ranker.reference_scores = _CALIBRATIONS[key]
+
+
+class AZNAS(Aggregate):
+    """AZ-NAS (Lee & Ham, CVPR 2024): its four scores combined by the sum of log-ranks.
+
+    Args:
+        reference: architectures in the reference sample.
+        reference_seed: the seed of that sample.
+        seed: seeds the components and the reference networks.
+    """
+
+    name = "az_nas"
+
+    def __init__(self, reference: int = 128, reference_seed: int = 0, seed: int = 0):
+        super().__init__(("az_expressivity", "az_progressivity", "az_trainability", "az_complexity"),
+                         "log_rank_sum", reference, reference_seed, seed)
+
+
+__all__ = ["Aggregate", "AZNAS", "METHODS", "calibrate", "combine", "log_rank_sum", "mean_rank", "reference_rank"]
