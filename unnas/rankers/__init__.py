@@ -14,14 +14,16 @@ from unnas.rankers.aznas import AZComplexity, AZExpressivity, AZProgressivity, A
 from unnas.rankers.base import LossRanker, RankBatch, Ranker, data_batch, gaussian_batch, image_batch
 from unnas.rankers.baselines import Macs, Params
 from unnas.rankers.gradients import Fisher, GradNorm, Grasp, Snip
+from unnas.rankers.gradsign import GradSign
 from unnas.rankers.meco import MeCo, MeCoOpt
 from unnas.rankers.swap import SWAP
 from unnas.rankers.synflow import Synflow
 from unnas.rankers.zico import ZiCo
 
 RANKERS: Dict[str, Type[Ranker]] = {cls.name: cls for cls in (Synflow, NASWOT, Jacov, GradNorm, Snip, Grasp, Fisher,
-                                                               ZiCo, SWAP, Params, Macs, MeCo, MeCoOpt, AZExpressivity,
-                                                               AZProgressivity, AZTrainability, AZComplexity)}
+                                                               ZiCo, GradSign, SWAP, Params, Macs, MeCo, MeCoOpt,
+                                                               AZExpressivity, AZProgressivity, AZTrainability,
+                                                               AZComplexity)}
 
 
 def ranker_names() -> List[str]:
@@ -36,5 +38,6 @@ def ranker_class(name: str) -> Type[Ranker]:
 
 
 __all__ = ["RANKERS", "Ranker", "LossRanker", "RankBatch", "data_batch", "gaussian_batch", "image_batch", "ranker_class",
-           "ranker_names", "Synflow", "NASWOT", "Jacov", "GradNorm", "Snip", "Grasp", "Fisher", "ZiCo", "SWAP", "Params",
-           "Macs", "MeCo", "MeCoOpt", "AZExpressivity", "AZProgressivity", "AZTrainability", "AZComplexity"]
+           "ranker_names", "Synflow", "NASWOT", "Jacov", "GradNorm", "Snip", "Grasp", "Fisher", "ZiCo", "GradSign",
+           "SWAP", "Params", "Macs", "MeCo", "MeCoOpt", "AZExpressivity", "AZProgressivity", "AZTrainability",
+           "AZComplexity"]
