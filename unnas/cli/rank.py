@@ -324,9 +324,9 @@ def add_parser(sub) -> None:
                         "folder with train/ inside (its labels and classes are the data's); default: a seeded "
                         "Gaussian batch")
     p.add_argument("--objective", default=LABELS, metavar="OBJECTIVE",
-                   help="loss of grad_norm, snip, grasp, fisher: labels (cross-entropy on the batch's labels, the "
-                        f"default), a registered objective ({objective_help()}) or a PretextTask class "
-                        "path (pretext_tasks.Jigsaw, mypkg.MyTask); the networks then carry its head and input "
+                   help="loss of grad_norm, snip, grasp, fisher, zico, gradsign: labels (cross-entropy on the "
+                        f"batch's labels, the default), a registered objective ({objective_help()}) or a PretextTask "
+                        "class path (pretext_tasks.Jigsaw, mypkg.MyTask); the networks then carry its head and input "
                         "channels and every ranker sees its inputs")
     p.add_argument("--batch", type=int, default=64, help="images in the seeded batch (default 64)")
     p.add_argument("--seed", type=int, default=0,

@@ -15,15 +15,35 @@ from unnas.rankers.aznas import AZComplexity, AZExpressivity, AZProgressivity, A
 from unnas.rankers.base import LossRanker, RankBatch, Ranker, data_batch, gaussian_batch, image_batch
 from unnas.rankers.baselines import Macs, Params
 from unnas.rankers.gradients import Fisher, GradNorm, Grasp, Snip
+from unnas.rankers.gradsign import GradSign
 from unnas.rankers.meco import MeCo, MeCoOpt
 from unnas.rankers.swap import SWAP
 from unnas.rankers.synflow import Synflow
 from unnas.rankers.zico import ZiCo
 
-RANKERS: Dict[str, Type[Ranker]] = {cls.name: cls for cls in (Synflow, NASWOT, Jacov, GradNorm, Snip, Grasp, Fisher,
-                                                               ZiCo, SWAP, Params, Macs, MeCo, MeCoOpt, AZExpressivity,
-                                                               AZProgressivity, AZTrainability, AZComplexity,
-                                                               AZNAS, Aggregate)}
+#: every ranker by name, in the order ``--rankers`` help and reports list them (one class a line)
+RANKERS: Dict[str, Type[Ranker]] = {cls.name: cls for cls in (
+    Synflow,
+    NASWOT,
+    Jacov,
+    GradNorm,
+    Snip,
+    Grasp,
+    Fisher,
+    ZiCo,
+    GradSign,
+    SWAP,
+    Params,
+    Macs,
+    MeCo,
+    MeCoOpt,
+    AZExpressivity,
+    AZProgressivity,
+    AZTrainability,
+    AZComplexity,
+    AZNAS,
+    Aggregate,
+)}
 
 
 def ranker_names() -> List[str]:
@@ -38,5 +58,4 @@ def ranker_class(name: str) -> Type[Ranker]:
 
 
 __all__ = ["RANKERS", "Ranker", "LossRanker", "RankBatch", "data_batch", "gaussian_batch", "image_batch", "ranker_class",
-           "ranker_names", "Synflow", "NASWOT", "Jacov", "GradNorm", "Snip", "Grasp", "Fisher", "ZiCo", "SWAP", "Params",
-           "Macs", "MeCo", "MeCoOpt", "AZExpressivity", "AZProgressivity", "AZTrainability", "AZComplexity", "AZNAS", "Aggregate"]
+           "ranker_names", *(cls.__name__ for cls in RANKERS.values())]
