@@ -130,9 +130,10 @@ class PretextTask(nn.Module):
         input_channels: channels of one network input image (1 for colorization).
         num_classes: number of classes the head predicts (per pixel for colorization).
         eval_seed: seed of :meth:`eval_generator`.
-        rank_metric: the field of a training run's result a study ranks this objective by: ``"best_acc"`` (best
-            held-out accuracy), or ``"train_acc"`` (last epoch's training accuracy) for an objective whose held-out
-            accuracy carries no signal.
+        rank_metric: the field of a training run's result a study ranks this objective by, declared once here
+            and written into every record: ``"best_acc"`` (best held-out accuracy), ``"train_acc"`` (last epoch's
+            training accuracy) or ``"weight_angle"`` (RLNAS's angle between the initial and the trained weights;
+            random labels) for an objective whose held-out accuracy carries no signal. Larger ranks higher.
     """
 
     name: str = "task"

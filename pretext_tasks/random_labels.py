@@ -52,8 +52,10 @@ class RandomLabels(PretextTask):
 
     Held-out images have their own random labels, which nothing learnt on the training images can
     predict: the held-out accuracy is chance (1 / num_classes) in expectation for every network. A study
-    therefore ranks this objective by how well a network fits its random labels: the last epoch's training
-    accuracy (``rank_metric = "train_acc"``).
+    therefore ranks this objective as RLNAS does, by the angle between the network's initial and trained weights
+    (``rank_metric = "weight_angle"``, recorded with every training run by
+    :class:`~unnas.modules.train_callbacks.WeightAngle`; larger: predicted better). The last epoch's training
+    accuracy (``train_acc``), how well the network fits its random labels, stays in every record.
 
     Args:
         num_classes: number of random classes (10, as CIFAR-10).
@@ -68,7 +70,7 @@ class RandomLabels(PretextTask):
     color = "#b07aa1"
     needs_labels = False
     random_crop = False
-    rank_metric = "train_acc"
+    rank_metric = "weight_angle"
     input_channels = 3
 
     def __init__(self, num_classes: int = 10, seed: int = 0, style: Style = "cifar",

@@ -150,6 +150,14 @@ def objective_label(name: str) -> str:
     return (getattr(cls, "label", None) or name) if cls is not None else name
 
 
+def objective_rank_metric(name: str) -> Optional[str]:
+    """The result field a study ranks registered objective *name* by (its class's ``rank_metric``: ``best_acc``,
+    ``train_acc`` or ``weight_angle``); None for anything unregistered, such as a ranker."""
+    _load_builtins()
+    cls = _OBJECTIVES.get(name)
+    return getattr(cls, "rank_metric", None) if cls is not None else None
+
+
 def order_objectives(names: Iterable[str]) -> List[str]:
     """*names* (objectives, and other study tasks such as rankers) in display order: registered objectives by
     their ``order``, then everything else sorted by name. Duplicates are dropped."""

@@ -167,7 +167,7 @@ def test_result_keeps_every_epochs_held_out_and_training_accuracy(tmp_path):
     assert result["rank_metric"] == "best_acc"
 
 
-def test_random_labels_rank_by_training_accuracy(tmp_path):
+def test_random_labels_rank_by_the_weight_angle(tmp_path):
     from pretext_tasks import RandomLabels
 
     seed_everything(0)
@@ -175,5 +175,6 @@ def test_random_labels_rank_by_training_accuracy(tmp_path):
                          precise_bn_samples=16)
     fit(tmp_path, model, epochs=2)
     result = json.loads((tmp_path / "result.json").read_text())
-    assert result["rank_metric"] == "train_acc" and result["task"] == "random_labels"
+    assert result["rank_metric"] == "weight_angle" and result["task"] == "random_labels"
+    assert 0.0 < result["weight_angle"] < 3.2 and len(result["weight_angle_per_epoch"]) == 2
     assert result["train_acc"] == result["train_acc_per_epoch"][-1] and 0.0 <= result["train_acc"] <= 1.0

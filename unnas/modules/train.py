@@ -157,6 +157,22 @@ class ArchTraining(StepSeedMixin, HeldOutEvalMixin, L.LightningModule):
             return spec.strip()
         return hashlib.sha1(self.space.to_json(self.arch).encode()).hexdigest()[:8]
 
+    def configure_callbacks(self):
+        """:class:`~unnas.modules.train_callbacks.WeightAngle` (RLNAS's angle between the initial and the trained
+        weights), unless the trainer already has one."""
+        from unnas.modules.train_callbacks import WeightAngle
+
+        if any(isinstance(c, WeightAngle) for c in self.trainer.callbacks):
+            return []
+        return [WeightAngle()]
+
+    def _angle_callback(self):
+        from unnas.modules.train_callbacks import WeightAngle
+
+        if self._trainer is None:
+            return None
+        return next((c for c in self.trainer.callbacks if isinstance(c, WeightAngle)), None)
+
     def configure_optimizers(self):
         hp = self.hparams
         opt = torch.optim.SGD(self.net.parameters(), lr=hp.lr, momentum=hp.momentum, nesterov=hp.nesterov and hp.momentum > 0,
@@ -257,14 +273,20 @@ class ArchTraining(StepSeedMixin, HeldOutEvalMixin, L.LightningModule):
 
     def result(self) -> Dict[str, Any]:
         """The numbers a study records for this run: the best held-out accuracy and its epoch, the held-out and
-        training accuracy of every epoch, the last epoch's training accuracy, and ``rank_metric``, the field the
-        study ranks the objective by (the objective's)."""
+        training accuracy of every epoch, the last epoch's training accuracy, ``weight_angle`` (RLNAS's angle
+        between the initial and the current weights, radians; None without a
+        :class:`~unnas.modules.train_callbacks.WeightAngle` or when the initial weights are unknown) and its value
+        after every epoch ``weight_angle_per_epoch``, and ``rank_metric``, the field the study ranks the objective
+        by (the objective's)."""
+        angle = self._angle_callback()
+        angles = angle.result(self) if angle is not None else {"weight_angle": None, "weight_angle_per_epoch": []}
         return {
             "best_acc": self.best_acc,
             "best_epoch": self.best_epoch,
             "acc_per_epoch": list(self.acc_per_epoch),
             "train_acc_per_epoch": list(self.train_acc_per_epoch),
             "train_acc": self.train_acc_per_epoch[-1] if self.train_acc_per_epoch else None,
+            **angles,
             "rank_metric": self.objective.rank_metric,
             "final_train_loss": self.last_train_loss,
             "params": count_params(self.net),

@@ -54,6 +54,26 @@ def rank_field(record: Mapping[str, Any]) -> str:
     return str(record.get("rank_metric") or RANK_METRIC)
 
 
+#: the record fields that are accuracies (in [0, 1] or percent); any other rank field is a score
+ACCURACY_FIELDS = ("best_acc", "train_acc")
+#: RLNAS's angle between a run's initial and trained weights (radians), recorded with every trained job
+ANGLE_FIELD = "weight_angle"
+#: how the report names each field a record can rank by
+METRIC_LABELS = {"best_acc": "held-out accuracy", "train_acc": "training accuracy",
+                 ANGLE_FIELD: "weight angle (RLNAS)"}
+
+
+def is_score_record(record: Mapping[str, Any]) -> bool:
+    """Whether the record's rank value is a score rather than an accuracy: a training-free ranker's score, or a
+    trained run ranked by a field that is no accuracy (random labels: ``weight_angle``, radians)."""
+    return is_ranker_record(record) or rank_field(record) not in ACCURACY_FIELDS
+
+
+def score_tasks(records: Iterable[Mapping[str, Any]]) -> List[str]:
+    """The tasks whose rank values are scores (:func:`is_score_record`): shown as they are, never as percentages."""
+    return sorted({str(r["task"]) for r in records if is_score_record(r)})
+
+
 def is_ranker_record(record: Mapping[str, Any]) -> bool:
     """Whether the record is a training-free ranker's score (it names its ``ranker``), not a trained run."""
     return record.get("ranker") is not None

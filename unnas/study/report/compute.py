@@ -12,6 +12,7 @@ import numpy as np
 
 from pretext_tasks.registry import order_objectives
 from unnas.study.report.sections import (
+    angle_section,
     arch_sizes,
     architecture_table,
     best_of_m_block,
@@ -34,6 +35,7 @@ from unnas.study.stats import (
     mean_over_seeds,
     pairwise_table,
     ranker_tasks,
+    score_tasks,
     seed_counts,
     seed_std,
     spearman_matrix,
@@ -52,6 +54,7 @@ class _Study:
     table: Table  # task -> arch -> mean over seeds
     tasks: List[str]  # the tasks of the records, in display order
     rankers: List[str]  # the tasks that are training-free ranker scores
+    scored: List[str]  # the tasks whose values are scores, not accuracies: the rankers, and those ranked by the angle
     scale: float  # 100 for accuracies in [0, 1], 1 for percent
     n_dropped: int
     notes: List[str]
@@ -88,12 +91,13 @@ def _study(records: List[Dict[str, Any]], settings: ReportSettings) -> _Study:
     table = mean_over_seeds(records)
     notes: List[str] = []
     rankers = [t for t in ranker_tasks(records) if t in table]
+    scored = [t for t in score_tasks(records) if t in table]
     n_dropped = sum(1 for r in records if rank_value(r) is None)
     if n_dropped:
         notes.append(f"{n_dropped} record(s) without a finite rank value (best_acc, or their rank_metric) were "
                      "left out.")
-    # ranker scores are any real number: only the trained tasks decide whether accuracies are fractions
-    all_vals = [v for t, per in table.items() if t not in rankers for v in per.values()]
+    # scores (a ranker's, an angle) are any real number: only the accuracies decide whether they are fractions
+    all_vals = [v for t, per in table.items() if t not in scored for v in per.values()]
     scale = 100.0 if all(v <= 1.0 + 1e-9 for v in all_vals) else 1.0
     if scale == 1.0:
         notes.append("Some accuracies exceed 1, so all are taken to be in percent already.")
@@ -103,7 +107,7 @@ def _study(records: List[Dict[str, Any]], settings: ReportSettings) -> _Study:
         notes.append(f"No '{settings.supervised}' results: the correlations with supervised accuracy (Fig. 2) are "
                      "left out; only the pairs of the objectives present are compared.")
     return _Study(records=records, settings=settings, table=table, tasks=order_objectives(table), rankers=rankers,
-                  scale=scale, n_dropped=n_dropped, notes=notes, ext=dict(table))
+                  scored=order_objectives(scored), scale=scale, n_dropped=n_dropped, notes=notes, ext=dict(table))
 
 
 def _add_reference(st: _Study, reference: Mapping[str, float]) -> None:
@@ -222,7 +226,9 @@ def compute_report(records: Iterable[Mapping[str, Any]], settings: ReportSetting
     scores_block = (table_scores_section(st.table, table_scores, settings.table_scores_name, st.gt, settings)
                     if table_scores is not None else None)
     arch_table = architecture_table(st.records, st.table, tasks, supervised, st.gt)
-    pareto = pareto_section(st.table, tasks, st.rankers, arch_sizes(arch_table, "macs"), st.gt, st.gt_key)
+    pareto = pareto_section(st.table, tasks, st.scored, arch_sizes(arch_table, "macs"), st.gt, st.gt_key)
+
+    angle = angle_section(st.records, tasks, st.rankers, st.gt_key, st.gt, settings)
 
     counts, stds = seed_counts(st.records), seed_std(st.records)
     summary = {t: task_summary(t, st.records, st.table[t], counts[t], stds.get(t, {})) for t in tasks}
@@ -230,12 +236,13 @@ def compute_report(records: Iterable[Mapping[str, Any]], settings: ReportSetting
         "title": settings.title,
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "settings": _settings_dict(st),
-        "tasks": tasks, "ranker_tasks": st.rankers, "supervised": supervised if st.has_supervised else None,
+        "tasks": tasks, "ranker_tasks": st.rankers, "score_tasks": st.scored,
+        "supervised": supervised if st.has_supervised else None,
         "reference": st.ref_key, "ground_truth": st.gt_info,
         "n_records": len(st.records), "n_dropped": st.n_dropped, "n_common_all": len(common_archs(st.table, tasks)),
         "summary": summary, "small_n": small_n_warnings(rows + ref_rows + gt_rows + complexity_rows, summary),
         "correlations": rows, "reference_correlations": ref_rows, "complexity_correlations": complexity_rows,
-        "ground_truth_correlations": gt_rows,
+        "ground_truth_correlations": gt_rows, "weight_angle": angle,
         "spearman_matrix": {"tasks": mt, "rho": rho, "n": mcount},
         "best_of_m": bom, "best_of_m_ground_truth": bom_gt,
         "budget": budget, "noise": noise, "cost": cost, "table_scores": scores_block, "pareto": pareto,

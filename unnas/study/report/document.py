@@ -9,8 +9,8 @@ from typing import Any, List, Mapping, Sequence, Union
 
 import unnas.study.report.formatting as fmt
 from pretext_tasks.registry import objective_label
-from unnas.study.report.document_sections import (budget_blocks, cost_blocks, noise_blocks, pareto_blocks,
-                                                  table_score_blocks)
+from unnas.study.report.document_sections import (angle_blocks, budget_blocks, cost_blocks, noise_blocks,
+                                                  pareto_blocks, table_score_blocks)
 from unnas.study.report.formatting import Block
 from unnas.study.report.settings import ARCH_ROWS_ALL, ARCH_ROWS_EDGE, GROUND_TRUTH_COLUMN
 from unnas.study.stats import SMALL_N, k_label
@@ -112,7 +112,7 @@ def _arch_blocks(res: Mapping[str, Any]) -> List[Block]:
     if gt is not None:
         head.append(f"{gt['name']} (%)")
 
-    scored = set(res.get("ranker_tasks") or [])
+    scored = set(res.get("score_tasks") or res.get("ranker_tasks") or [])
 
     def line(r: Sequence[Any]) -> List[str]:
         v = dict(zip(cols, r))
@@ -248,6 +248,7 @@ def report_blocks(res: Mapping[str, Any]) -> List[Block]:
         b += _corr_table(res["ground_truth_correlations"], ks, x_col=False)
         if "vs_ground_truth" in plots_:
             b.append(("img", plots_["vs_ground_truth"], "objective accuracy vs true accuracy"))
+        b += angle_blocks(res)
 
     mat = res["spearman_matrix"]
     if mat["tasks"]:
@@ -289,8 +290,9 @@ def report_blocks(res: Mapping[str, Any]) -> List[Block]:
     b.append(("ul", [
         "Accuracy of an architecture under a task: its best-epoch held-out accuracy, averaged over seeds "
         "(repeated runs of one seed are averaged first). Pretext tasks use their own accuracy, not the loss. A "
-        "record with `rank_metric` ranks by that field instead (random labels: `train_acc`); a training-free "
-        "ranker's value is its score.",
+        "record with `rank_metric` ranks by that field instead, as its objective declares (random labels: "
+        "`weight_angle`, RLNAS's angle in radians between the initial and the trained weights; shown as a score, "
+        "not a percentage); a training-free ranker's value is its score.",
         "Only architectures with results for both compared tasks enter a comparison"
         + (" (here: for all tasks)." if s["common"] == "all" else "."),
         *([f"Ground truth ({gt['name']}): a known true accuracy per architecture, compared with every objective "

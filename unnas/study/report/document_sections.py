@@ -1,14 +1,15 @@
 """The later sections of a study report's text as blocks: the budget curves, the seed noise, cost against
-ranking quality, the accuracy-MACs Pareto fronts and the benchmark's own scores. Each takes a report result and
+ranking quality, the accuracy-MACs Pareto fronts, the benchmark's own scores and RLNAS's weight angle. Each takes a report result and
 gives no blocks when the result lacks its section."""
 
 from __future__ import annotations
 
-from typing import Any, List, Mapping
+from typing import Any, List, Mapping, Optional
 
 import unnas.study.report.formatting as fmt
 from pretext_tasks.registry import objective_label
 from unnas.study.report.formatting import Block
+from unnas.study.stats import METRIC_LABELS
 
 
 def budget_blocks(res: Mapping[str, Any]) -> List[Block]:
@@ -98,7 +99,8 @@ def cost_blocks(res: Mapping[str, Any]) -> List[Block]:
 
 def pareto_blocks(res: Mapping[str, Any]) -> List[Block]:
     par = res["pareto"]
-    trained = [t for t in res["tasks"] if t not in set(res.get("ranker_tasks") or [])]
+    scored = set(res.get("score_tasks") or res.get("ranker_tasks") or [])
+    trained = [t for t in res["tasks"] if t not in scored]
     if not trained:
         return []
     scale = res["settings"]["accuracy_scale_for_display"]
@@ -113,7 +115,8 @@ def pareto_blocks(res: Mapping[str, Any]) -> List[Block]:
                    "architecture's multiply-adds per image (the `macs` column of the architectures table). An "
                    "architecture is on an objective's Pareto front when no other one has at most its MACs and at "
                    "least its accuracy, and fewer MACs or a higher accuracy: the efficient cells the objective "
-                   "would pick. Rankers are left out (their scores are not accuracies)."
+                   "would pick. Rankers and objectives ranked by the weight angle are left out (their values are not "
+                   "accuracies)."
                    + (f" With {gt['name']} as the true accuracy, the true front is taken over the same "
                       "architectures (those of the objective with MACs and a known true accuracy); *on the true "
                       "front* counts the objective's front cells on it, next to the count a random pick of as many "
@@ -183,3 +186,53 @@ def table_score_blocks(res: Mapping[str, Any]) -> List[Block]:
         body.append(row)
     b.append(("table", head, body))
     return b
+
+
+def angle_blocks(res: Mapping[str, Any]) -> List[Block]:
+    """RLNAS's weight angle against the ground truth, beside each objective's held-out accuracy."""
+    ang = res.get("weight_angle")
+    if not ang or not ang["tasks"]:
+        return []
+    b: List[Block] = [("h", 2, "Weight angle (RLNAS) vs ground truth")]
+    b.append(("p", "The angle θ = arccos(⟨W₀, W⟩ / (‖W₀‖ ‖W‖)) between a run's initial weights W₀ and its trained "
+                   "weights W (all trainable weights of the network: convolutions, BatchNorm affine weights, stem "
+                   "and head; not the auxiliary head), in radians, averaged over seeds; a larger angle predicts a "
+                   "better architecture (Zhang et al., Neural Architecture Search with Random Labels, CVPR 2021). "
+                   "Random labels declare it as their ranking metric, as RLNAS ranks by it (their held-out "
+                   "accuracy is chance by construction): their records are ranked by it in every section. Each row: Spearman ρ [95% CI] with the true accuracy of "
+                   "the objective's best held-out accuracy and of its angle; *ranked by*: the field the report "
+                   "ranks the objective by."))
+    if ang.get("reason"):
+        b.append(("p", f"Not computable: {ang['reason']}."))
+    head = ["objective", "ranked by", "runs with an angle", "mean angle (rad)", "n", "ρ held-out accuracy [95% CI]",
+            "ρ weight angle [95% CI]"]
+    body = []
+    for t, e in ang["tasks"].items():
+        ranked = ", ".join(METRIC_LABELS.get(m, m) for m in e["rank_metric"])
+        n = (e["angle"] or e["held_out"] or {}).get("n")
+        body.append([objective_label(t), ranked, f"{e['n_runs_with_angle']} of {e['n_runs']}",
+                     fmt.num(e["angle_mean"], 3) if e["angle_mean"] is not None else "not recorded",
+                     "–" if n is None else str(n), _rho_cell(e["held_out"]),
+                     _rho_cell(e["angle"]) if e["angle_mean"] is not None else "not recorded"])
+    b.append(("table", head, body))
+    if ang["not_recorded"]:
+        b.append(("p", "Not recorded for " + ", ".join(objective_label(t) for t in ang["not_recorded"])
+                       + ": their records carry no `weight_angle` (runs recorded before the angle was). "
+                         "Retrain them to get it."))
+    stale = [t for t, e in ang["tasks"].items()
+             if e["declared_rank_metric"] and e["rank_metric"] and e["rank_metric"] != [e["declared_rank_metric"]]]
+    if stale:
+        b.append(("p", "; ".join(f"{objective_label(t)} is ranked by "
+                                 f"{', '.join(METRIC_LABELS.get(m, m) for m in ang['tasks'][t]['rank_metric'])} as "
+                                 "its records say, though the objective now declares "
+                                 f"{METRIC_LABELS.get(ang['tasks'][t]['declared_rank_metric'])}" for t in stale)
+                       + " (older records)."))
+    return b
+
+
+def _rho_cell(row: Optional[Mapping[str, Any]]) -> str:
+    if row is None:
+        return "–"
+    if not row["computable"]:
+        return f"not computable: {row['reason']}"
+    return fmt.with_ci(row["spearman"])

@@ -52,7 +52,8 @@ def write_figures(result: Mapping[str, Any], out_dir: str) -> Dict[str, str]:
     mat, bom, bom_gt = result["spearman_matrix"], result["best_of_m"], result["best_of_m_ground_truth"]
     budget, cost = result["budget"], result["cost"]
     figs: Dict[str, str] = {}
-    common = dict(tasks=tasks, labels=labels, scale=scale, scores=rankers)
+    # values that are scores, not accuracies (rankers; objectives ranked by the weight angle) are drawn as they are
+    common = dict(tasks=tasks, labels=labels, scale=scale, scores=result.get("score_tasks", rankers))
     if sup is not None and len(tasks) > 1:
         figs["vs_supervised"] = plots.plot_vs_baseline(
             ext, os.path.join(out_dir, "fig_vs_supervised.png"), baseline=sup, **common,

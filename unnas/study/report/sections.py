@@ -9,19 +9,22 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 import numpy as np
 from scipy.stats import rankdata as sps_rankdata
 
-from pretext_tasks.registry import objective_label, order_objectives
+from pretext_tasks.registry import objective_label, objective_rank_metric, order_objectives
 from unnas.pareto import pareto_front
 from unnas.study.report.settings import (BEST_OF_M_SEED, GROUND_TRUTH_COLUMN, SIZE_FIELDS, SIZE_RANKERS,
                                          ReportSettings)
 from unnas.study.stats import (
+    ANGLE_FIELD,
     MIN_N,
     SMALL_N,
     best_of_m,
     budget_curve,
     common_archs,
+    compare,
     correlations,
     epoch_count,
     is_ranker_record,
+    is_score_record,
     mean_over_seeds,
     noise_corrected,
     rank_field,
@@ -67,7 +70,7 @@ def task_summary(task: str, records: Sequence[Mapping[str, Any]], table: Mapping
         "wall_time_min": sum(wall) / 60 if wall else None,
         "wall_time_min_per_run": sum(wall) / 60 / len(wall) if wall else None,
         "params_median": float(np.median(params)) if params else None,
-        "is_score": any(is_ranker_record(r) for r in runs),
+        "is_score": any(is_score_record(r) for r in runs),
         "rank_metric": sorted({rank_field(r) for r in runs}),
     }
 
@@ -333,3 +336,43 @@ def pareto_section(table: Mapping[str, Mapping[str, float]], tasks: Sequence[str
         out["tasks"][t] = entry
     return out
 
+
+
+def angle_section(records: Sequence[Mapping[str, Any]], tasks: Sequence[str], rankers: Sequence[str],
+                  gt_key: Optional[str], gt: Optional[Mapping[str, float]], settings: ReportSettings) -> Dict[str, Any]:
+    """RLNAS's weight angle beside the held-out accuracy: per trained objective, the Spearman ρ (and the usual
+    bootstrap interval, top-k overlaps) of the mean over seeds of its runs' ``weight_angle`` against the ground
+    truth, next to the same for their best held-out accuracy ``best_acc``; which field the objective ranks by (the
+    records' ``rank_metric``; the objective's declared one from the registry); and the objectives whose records
+    carry no angle (older stores: ``not_recorded``, their angle left out)."""
+    trained = [t for t in tasks if t not in set(rankers)]
+    runs = [r for r in records if not is_ranker_record(r)]
+
+    def finite(r: Mapping[str, Any], field: str) -> bool:
+        v = r.get(field)
+        return v is not None and not isinstance(v, bool) and math.isfinite(float(v))
+
+    angles = mean_over_seeds([r for r in runs if finite(r, ANGLE_FIELD)], metric=ANGLE_FIELD)
+    held_out = mean_over_seeds([r for r in runs if finite(r, "best_acc")], metric="best_acc")
+    out: Dict[str, Any] = {"field": ANGLE_FIELD, "target": gt_key, "tasks": {},
+                           "recorded": [t for t in trained if angles.get(t)],
+                           "not_recorded": [t for t in trained if not angles.get(t)]}
+    if gt is None or gt_key is None:
+        out["reason"] = "no ground truth: the angle is compared with the true accuracy only"
+    for t in trained:
+        mine = [r for r in runs if str(r["task"]) == t]
+        entry: Dict[str, Any] = {
+            "rank_metric": sorted({rank_field(r) for r in mine}), "declared_rank_metric": objective_rank_metric(t),
+            "n_runs": len(mine), "n_runs_with_angle": sum(1 for r in mine if finite(r, ANGLE_FIELD)),
+            "angle_mean": float(np.mean(list(angles[t].values()))) if angles.get(t) else None,
+            "held_out": None, "angle": None}
+        entry["ranked_by_angle"] = entry["rank_metric"] == [ANGLE_FIELD]
+        if gt is not None and gt_key is not None:
+            if held_out.get(t):
+                entry["held_out"] = {"kind": "held_out_vs_ground_truth",
+                                     **compare({gt_key: gt, t: held_out[t]}, gt_key, t, **settings.compare_kw())}
+            if angles.get(t):
+                entry["angle"] = {"kind": "angle_vs_ground_truth",
+                                  **compare({gt_key: gt, t: angles[t]}, gt_key, t, **settings.compare_kw())}
+        out["tasks"][t] = entry
+    return out
