@@ -19,6 +19,8 @@ from unnas.rankers.gradsign import GradSign
 from unnas.rankers.meco import MeCo, MeCoOpt
 from unnas.rankers.swap import SWAP
 from unnas.rankers.synflow import Synflow
+from unnas.rankers.tenas import TELinearRegions, TENTK
+from unnas.rankers.tenas import TELinearRegions, TENTK
 from unnas.rankers.zico import ZiCo
 
 #: every ranker by name, in the order ``--rankers`` help and reports list them (one class a line)
@@ -41,6 +43,8 @@ RANKERS: Dict[str, Type[Ranker]] = {cls.name: cls for cls in (
     AZProgressivity,
     AZTrainability,
     AZComplexity,
+    TENTK,
+    TELinearRegions,
     AZNAS,
     Aggregate,
 )}
