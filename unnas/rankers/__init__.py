@@ -9,13 +9,14 @@ from __future__ import annotations
 from typing import Dict, List, Type
 
 from unnas.errors import ConfigError
-from unnas.rankers.aggregate import AZNAS, Aggregate
+from unnas.rankers.aggregate import Aggregate
 from unnas.rankers.activations import NASWOT, Jacov
-from unnas.rankers.aznas import AZComplexity, AZExpressivity, AZProgressivity, AZTrainability
+from unnas.rankers.aznas import AZNAS, AZComplexity, AZExpressivity, AZProgressivity, AZTrainability
 from unnas.rankers.base import LossRanker, RankBatch, Ranker, data_batch, gaussian_batch, image_batch
 from unnas.rankers.baselines import Macs, Params
 from unnas.rankers.gradients import Fisher, GradNorm, Grasp, Snip
 from unnas.rankers.gradsign import GradSign
+from unnas.rankers.label_free import LabelFree
 from unnas.rankers.meco import MeCo, MeCoOpt
 from unnas.rankers.swap import SWAP
 from unnas.rankers.synflow import Synflow
@@ -46,6 +47,7 @@ RANKERS: Dict[str, Type[Ranker]] = {cls.name: cls for cls in (
     TENTK,
     TELinearRegions,
     AZNAS,
+    LabelFree,
     Aggregate,
 )}
 

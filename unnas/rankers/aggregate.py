@@ -214,20 +214,4 @@ def calibrate(ranker: Ranker, space: Any, build: Callable[[Any], nn.Module], bat
     ranker.reference_scores = _CALIBRATIONS[key]
 
 
-class AZNAS(Aggregate):
-    """AZ-NAS (Lee & Ham, CVPR 2024): its four scores combined by the sum of log-ranks.
-
-    Args:
-        reference: architectures in the reference sample.
-        reference_seed: the seed of that sample.
-        seed: seeds the components and the reference networks.
-    """
-
-    name = "az_nas"
-
-    def __init__(self, reference: int = 128, reference_seed: int = 0, seed: int = 0):
-        super().__init__(("az_expressivity", "az_progressivity", "az_trainability", "az_complexity"),
-                         "log_rank_sum", reference, reference_seed, seed)
-
-
-__all__ = ["Aggregate", "AZNAS", "METHODS", "calibrate", "combine", "log_rank_sum", "mean_rank", "reference_rank"]
+__all__ = ["Aggregate", "METHODS", "calibrate", "combine", "log_rank_sum", "mean_rank", "reference_rank"]

@@ -25,13 +25,14 @@ from __future__ import annotations
 import copy
 import math
 import weakref
-from typing import Dict, List, NamedTuple, Sequence, Tuple
+from typing import Dict, List, NamedTuple, Optional, Sequence, Tuple
 
 import torch
 from torch import Tensor, nn
 
 from unnas.errors import ConfigError
 from unnas.rankers.activations import DEGENERATE_SCORE
+from unnas.rankers.aggregate import Aggregate
 from unnas.rankers.base import RankBatch, Ranker, forward_hooks, logits_of
 from unnas.spaces.complexity import count_macs
 
@@ -182,17 +183,23 @@ class _AZRanker(Ranker):
     Args:
         seed: seeds torch's random numbers while scoring (the re-initialisation and the random gradient signs).
         init: re-initialise the (copied) network with Kaiming-normal fan-in weights first, as the reference does.
+        batch_size: score on the first ``batch_size`` images of the batch (``None``: all of them); the pass costs
+            about linearly in it.
     """
 
     field: str
 
-    def __init__(self, seed: int = 0, init: bool = True):
+    def __init__(self, seed: int = 0, init: bool = True, batch_size: Optional[int] = None):
+        if batch_size is not None and batch_size < 1:
+            raise ConfigError(f"{self.name}: batch_size must be at least 1, got {batch_size}")
         super().__init__(seed)
-        self.init = init
+        self.init, self.batch_size = init, batch_size
 
     def score(self, net: nn.Module, batch: RankBatch) -> float:
         """The score of *net* on *batch*; the three pass-based scores share one pass: asked of the same network
         (unchanged since), batch, seed and ``init`` in a row, the pass runs once."""
+        if self.batch_size is not None:
+            batch = RankBatch(batch.images[:self.batch_size], batch.labels[:self.batch_size])
         key = (self.seed, self.init, _fingerprint(net, batch))
         hit = _LAST_PASS.get(net)
         if hit is None or hit[0] != key:
@@ -264,6 +271,23 @@ def az_nas_table(nets: Sequence[nn.Module], batch: RankBatch, seed: int = 0) -> 
     return {f: [getattr(r, f) for r in rows] for f in AZScores._fields}
 
 
-__all__ = ["AZExpressivity", "AZProgressivity", "AZTrainability", "AZComplexity", "AZScores", "az_nas_scores",
+class AZNAS(Aggregate):
+    """AZ-NAS itself (Lee & Ham, CVPR 2024): its four scores combined by the sum of log-ranks, each ranked against a
+    reference sample of the space (:class:`~unnas.rankers.aggregate.Aggregate`).
+
+    Args:
+        reference: architectures in the reference sample.
+        reference_seed: the seed of that sample.
+        seed: seeds the four scores and the reference networks.
+    """
+
+    name = "az_nas"
+
+    def __init__(self, reference: int = 128, reference_seed: int = 0, seed: int = 0):
+        super().__init__(("az_expressivity", "az_progressivity", "az_trainability", "az_complexity"),
+                         "log_rank_sum", reference, reference_seed, seed)
+
+
+__all__ = ["AZNAS", "AZExpressivity", "AZProgressivity", "AZTrainability", "AZComplexity", "AZScores", "az_nas_scores",
            "az_nas_table", "seeded_scores", "feature_entropy", "progressivity_of", "gradient_map", "trainability_term",
            "stage_modules", "stage_features", "kaiming_fanin_init"]
