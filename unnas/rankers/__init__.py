@@ -17,11 +17,13 @@ from unnas.rankers.gradients import Fisher, GradNorm, Grasp, Snip
 from unnas.rankers.meco import MeCo, MeCoOpt
 from unnas.rankers.swap import SWAP
 from unnas.rankers.synflow import Synflow
+from unnas.rankers.vkdnw import VKDNW
 from unnas.rankers.zico import ZiCo
 
 RANKERS: Dict[str, Type[Ranker]] = {cls.name: cls for cls in (Synflow, NASWOT, Jacov, GradNorm, Snip, Grasp, Fisher,
                                                                ZiCo, SWAP, Params, Macs, MeCo, MeCoOpt, AZExpressivity,
-                                                               AZProgressivity, AZTrainability, AZComplexity)}
+                                                               AZProgressivity, AZTrainability, AZComplexity,
+                                                               VKDNW)}
 
 
 def ranker_names() -> List[str]:
@@ -37,4 +39,5 @@ def ranker_class(name: str) -> Type[Ranker]:
 
 __all__ = ["RANKERS", "Ranker", "LossRanker", "RankBatch", "data_batch", "gaussian_batch", "image_batch", "ranker_class",
            "ranker_names", "Synflow", "NASWOT", "Jacov", "GradNorm", "Snip", "Grasp", "Fisher", "ZiCo", "SWAP", "Params",
-           "Macs", "MeCo", "MeCoOpt", "AZExpressivity", "AZProgressivity", "AZTrainability", "AZComplexity"]
+           "Macs", "MeCo", "MeCoOpt", "AZExpressivity", "AZProgressivity", "AZTrainability", "AZComplexity",
+           "VKDNW"]
