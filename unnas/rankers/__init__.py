@@ -21,7 +21,7 @@ from unnas.rankers.meco import MeCo, MeCoOpt
 from unnas.rankers.swap import SWAP
 from unnas.rankers.synflow import Synflow
 from unnas.rankers.tenas import TELinearRegions, TENTK
-from unnas.rankers.tenas import TELinearRegions, TENTK
+from unnas.rankers.vkdnw import VKDNW
 from unnas.rankers.zico import ZiCo
 
 #: every ranker by name, in the order ``--rankers`` help and reports list them (one class a line)
@@ -46,6 +46,7 @@ RANKERS: Dict[str, Type[Ranker]] = {cls.name: cls for cls in (
     AZComplexity,
     TENTK,
     TELinearRegions,
+    VKDNW,
     AZNAS,
     LabelFree,
     Aggregate,
