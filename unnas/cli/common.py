@@ -102,13 +102,28 @@ def _positive(value: Optional[int], flag: str) -> Optional[int]:
     return value
 
 
+def arch_set_of(args: argparse.Namespace, spec: str) -> Optional[List[Tuple[str, type, object]]]:
+    """``(label, space class, arch)`` of each member when *spec* names a space's architecture set
+    (``nb201-table``, ``nb201-sample:15625``, ...; of ``--space`` when given), else ``None``."""
+    for name in ([args.space] if getattr(args, "space", None) else space_names()):
+        cls = space_class(name)
+        found = cls().arch_set(spec)
+        if found is not None:
+            return [(label, cls, arch) for label, arch in found]
+    return None
+
+
 def _archs(args: argparse.Namespace, specs: Sequence[str], stdin: TextIO) -> Iterable[Tuple[str, type, object]]:
-    """``(label, space class, arch)`` for each argument; ``-`` reads one per line from *stdin*."""
+    """``(label, space class, arch)`` for each argument; ``-`` reads one per line from *stdin*; a space's
+    architecture set (``nb201-table``) gives each of its members."""
     from unnas.spaces import read_arch_lines
 
     fixed = space_class(args.space)() if getattr(args, "space", None) else None
     for spec in specs:
-        if spec == "-":
+        members = arch_set_of(args, spec) if spec != "-" else None
+        if members is not None:
+            yield from members
+        elif spec == "-":
             for label, space, arch in read_arch_lines(stdin, "stdin", fixed):
                 yield label, type(space), arch
         else:
@@ -120,7 +135,7 @@ def _archs(args: argparse.Namespace, specs: Sequence[str], stdin: TextIO) -> Ite
 def check_archs(args: argparse.Namespace, specs: Sequence[str]) -> None:
     """Fail on a bad architecture argument or dataset before any output (``-`` is read later)."""
     for spec in specs:
-        if spec != "-":
+        if spec != "-" and arch_set_of(args, spec) is None:
             cls = _space_for(args, spec)
             cls().load(spec)
             _dataset(cls, args.dataset)

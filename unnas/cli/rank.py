@@ -14,8 +14,8 @@ import sys
 import time
 from typing import List, NamedTuple, Optional, TextIO
 
-from unnas.cli.common import (UsageError, _archs, _positive, all_datasets, check_archs, make_objective, objective_help,
-                              space_for_dataset, space_help)
+from unnas.cli.common import (UsageError, _archs, _positive, all_datasets, arch_set_of, check_archs, make_objective,
+                              objective_help, space_for_dataset, space_help)
 from unnas.spaces.base import space_names
 
 #: ``--objective`` value for cross-entropy on the batch's labels (no pretext task)
@@ -118,6 +118,7 @@ class _Progress:
 
     def __init__(self, total: Optional[int], out: TextIO):
         self.total, self.out, self.n, self.start = total, out, 0, time.time()
+        self.n_before = 0  # lines already in a resumed --out file (its header included)
         self.bar = None
         self.tqdm = None
         if getattr(sys.stderr, "isatty", lambda: False)():
@@ -130,12 +131,15 @@ class _Progress:
     def emit(self, line: str, label: str, header: Optional[str] = None) -> None:
         """Print the result *line* to the output (after *header*, given, before the first line) and advance the
         progress by one architecture (*label*)."""
-        if header is not None and self.n == 0:
+        if header is not None and self.n == 0 and not self.n_before:
             print(header, file=self.out, flush=True)
         self.n += 1
         if self.tqdm is None:
             print(line, file=self.out, flush=True)
-            print(f"rank: {self.n} scored ({label}, {time.time() - self.start:.1f}s)", file=sys.stderr, flush=True)
+            took = time.time() - self.start
+            eta = "" if not self.total else f", ETA {took / self.n * (self.total - self.n) / 60:.1f} min"
+            print(f"rank: {self.n}{'/' + str(self.total) if self.total else ''} scored ({label}, {took:.1f}s{eta})",
+                  file=sys.stderr, flush=True)
             return
         if self.bar is None:
             self.bar = self.tqdm(total=self.total, desc="rank", unit="arch", file=sys.stderr, dynamic_ncols=True)
@@ -178,9 +182,20 @@ def rank(args: argparse.Namespace, out: TextIO, stdin: TextIO) -> None:
             data_classes = image_source(args.data).num_classes
         except DataError as e:
             raise UsageError(f"--data {args.data}: {e}") from None
-    total = None if "-" in args.archs else len(args.archs)
+    total = None if "-" in args.archs else sum(len(arch_set_of(args, a) or [a]) for a in args.archs)
+    recorded: set = set()
+    out_file = None
+    if getattr(args, "out", None):
+        recorded = _recorded(args.out, args.json, ["genotype", *names])
+        out_file = open(args.out, "a", encoding="utf-8")
+        out = out_file
+        if recorded:
+            print(f"rank: {len(recorded)} architectures already in {args.out}; scoring the rest", file=sys.stderr)
+            total = None if total is None else max(0, total - len(recorded))
     progress = _Progress(total, out)
-    items = _archs(args, args.archs, stdin)
+    if recorded:
+        progress.n_before = len(recorded)
+    items = (item for item in _archs(args, args.archs, stdin) if item[0] not in recorded)
     try:
         if args.workers == 1:
             scorer = _Scorer(args, data_classes)
@@ -200,8 +215,42 @@ def rank(args: argparse.Namespace, out: TextIO, stdin: TextIO) -> None:
                 pool.shutdown(wait=True, cancel_futures=True)
     finally:
         progress.close()
-    if not progress.n:
+        if out_file is not None:
+            out_file.close()
+    if not progress.n and not recorded:
         raise UsageError("no architectures given (stdin was empty)")
+
+
+def _recorded(path: str, as_json: bool, columns: List[str]) -> set:
+    """The labels already in *path* (an earlier ``--out`` of the same command), after checking that it holds the
+    same columns; a last line cut short (a run killed while writing) is dropped from the file."""
+    import os
+
+    if not os.path.exists(path) or os.path.getsize(path) == 0:
+        return set()
+    with open(path, "rb+") as f:
+        data = f.read()
+        if not data.endswith(b"\n"):
+            f.truncate(data.rfind(b"\n") + 1)
+            data = data[:data.rfind(b"\n") + 1]
+    lines = [line for line in data.decode("utf-8").splitlines() if line.strip()]
+    if not lines:
+        return set()
+    try:
+        if as_json:
+            rows = [json.loads(line) for line in lines]
+            found = list(rows[0])
+            labels = {str(r["genotype"]) for r in rows}
+        else:
+            found = lines[0].split("\t")
+            labels = {line.split("\t", 1)[0] for line in lines[1:]}
+    except (ValueError, KeyError, TypeError):
+        raise UsageError(f"--out {path} is not the {'JSON' if as_json else 'tab-separated'} output of unnas rank; "
+                         "give a new file") from None
+    if found != columns:
+        raise UsageError(f"--out {path} holds the columns {', '.join(found)}, not {', '.join(columns)}; resume with "
+                         "the same --rankers (and --json) or give a new file")
+    return labels
 
 
 def _line(row: dict, as_json: bool) -> str:
@@ -311,7 +360,8 @@ def add_parser(sub) -> None:
 
     p = sub.add_parser("rank", help="training-free scores (zero-cost proxies) of architectures")
     p.add_argument("archs", nargs="+", metavar="ARCH",
-                   help="registered name, the space's notation, JSON, a .json file, or - to read one per line from stdin")
+                   help="registered name, the space's notation, JSON, a .json file, a space's set (nb201-table, "
+                        "nb201-sample:15625: all cells), or - to read one per line from stdin")
     p.add_argument("--space", choices=space_names(), help=space_help())
     p.add_argument("--rankers", default="synflow,naswot,params",
                    help=f"comma-separated rankers (default synflow,naswot,params); known: {', '.join(ranker_names())}")
@@ -337,4 +387,7 @@ def add_parser(sub) -> None:
                    help="processes that score architectures in parallel, each with --threads torch threads; the output "
                         "is the same and in the same order (default 1)")
     p.add_argument("--json", action="store_true", help="one JSON object per architecture per line (else tab-separated)")
+    p.add_argument("--out", metavar="FILE",
+                   help="append the lines to FILE instead of stdout and resume: architectures already in FILE (from "
+                        "an earlier run with the same arguments) are not scored again")
     p.set_defaults(func=rank)

@@ -1,0 +1,274 @@
+"""The label-free frontier's tables, from ``records/`` (written by ``run.py``): ``summary.md`` and ``summary.json``.
+
+    python docs/results/rankers/frontier/summarize.py [--boot 1000]
+
+Per ranker and part: Spearman ρ and Kendall τ against the true accuracy, their mean over seeds with the seed
+standard deviation (``ddof=1``), a 95% bootstrap interval over architectures of the seed-mean ρ (cells resampled
+with replacement, the same resample for every seed), the overlap of the top-k by score with the true top-k, nDCG@k
+(gain: the architecture's true-accuracy percentile in the part, 0 to 1; discount ``log2(1 + position)``), and the
+search by ranking: the true accuracy of the top-1 and of the best of the top 10 by score, against the best in the
+part. ``label_free`` and ``az_nas`` are computed from their components' records two ways: against the reference
+sample of the part (``*-reference`` records, :meth:`unnas.rankers.aggregate.Aggregate.combine`, what the rankers
+print) and over the part's own set (:func:`unnas.rankers.aggregate.log_rank_sum`, what the AZ-NAS paper does).
+"""
+
+from __future__ import annotations
+
+import argparse
+import glob
+import json
+import os
+import re
+import sqlite3
+from typing import Dict, List, Optional
+
+import numpy as np
+from scipy.stats import kendalltau, rankdata, spearmanr
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+RECORDS = os.path.join(HERE, "records")
+CPU_STUDY = os.path.join(HERE, "..", "..", "cifar10-cpu-study", "study", "study.sqlite")
+#: the selection set of label_free's components: the first 113 cells of the NB201 table, seed 0
+SELECTION = os.path.join(HERE, "selection_cells.txt")
+
+AZ = ("az_expressivity", "az_progressivity", "az_trainability", "az_complexity")
+AZ16 = ("az16_expressivity", "az16_progressivity", "az16_trainability", "az_complexity")
+AGGREGATES = {"az_nas": AZ, "label_free": AZ16 + ("meco_opt", "synflow")}
+#: every score of the data-free parts (the names of the rankers; AZ-NAS's at the default batch of 64)
+SINGLE = ("meco", "meco_opt", "synflow", "params", "macs") + AZ
+#: published Spearman ρ on NAS-Bench-201 CIFAR-10 (the source in README.md)
+PUBLISHED = {"meco": "0.894", "az_nas": "0.913 (AZ-NAS paper); 0.892 (VKDNW paper's table)",
+             "vkdnw": "0.815 (VKDNW_single); VKDNW_agg 0.919", "synflow": "0.74", "macs": "0.80", "params": "0.75",
+             "zico": "0.80", "label_free": "(this project's)", "meco_opt": "-"}
+
+
+def read(part: str) -> Dict[int, List[dict]]:
+    out = {}
+    for path in sorted(glob.glob(os.path.join(RECORDS, f"{part}-seed*.jsonl"))):
+        seed = int(re.search(r"-seed(\d+)\.jsonl$", path).group(1))
+        with open(path) as f:
+            out[seed] = [json.loads(line) for line in f if line.strip()]
+    return out
+
+
+def truth_of(part: str, archs: List[str], dataset: str = "cifar10") -> np.ndarray:
+    """True accuracy of each architecture: the NAS-Bench-201 / NAS-Bench-101 table (validation accuracy), or for
+    the DARTS space the CPU study's supervised accuracy (mean over its seeds)."""
+    if part.startswith("darts"):
+        con = sqlite3.connect(CPU_STUDY)
+        acc: Dict[str, list] = {}
+        for arch, result in con.execute("SELECT arch, result FROM jobs WHERE task='supervised' AND status='done'"):
+            acc.setdefault(arch, []).append(json.loads(result)["best_acc"])
+        return np.array([np.mean(acc[a]) for a in archs], dtype=float)
+    from unnas.spaces import space_class
+
+    space = space_class("nb101" if part.startswith("nb101") else "nb201")()
+    gt = space.ground_truth(dataset)
+    return np.array([gt.query(space.load(a)) for a in archs], dtype=float)
+
+
+def with_aggregates(rows: List[dict], reference: Optional[List[dict]]) -> Dict[str, np.ndarray]:
+    """Every score column of *rows*, plus ``label_free``/``az_nas`` against *reference* and over the set."""
+    from unnas.rankers.aggregate import combine, log_rank_sum, reference_rank
+
+    cols = {k: np.array([r[k] for r in rows], dtype=float) for k in rows[0]
+            if k not in ("arch", "seed") and not k.startswith("t_")}
+    for name, parts in AGGREGATES.items():
+        if not all(p in cols for p in parts):
+            continue
+        cols[f"{name} (set)"] = log_rank_sum({p: cols[p] for p in parts})
+        if reference:  # as Aggregate.combine: each component ranked against the reference sample's scores
+            ref = {p: np.sort([r[p] for r in reference]) for p in parts}
+            cols[name] = np.array([combine([reference_rank(ref[p], r[p]) for p in parts], "log_rank_sum")
+                                   for r in rows])
+    return cols
+
+
+def top_overlap(score: np.ndarray, truth: np.ndarray, k: int) -> float:
+    return len(set(np.argsort(-score, kind="stable")[:k]) & set(np.argsort(-truth, kind="stable")[:k])) / k
+
+
+def ndcg(score: np.ndarray, truth: np.ndarray, k: int) -> float:
+    gain = (rankdata(truth) - 1) / (len(truth) - 1)
+    disc = 1 / np.log2(np.arange(2, k + 2))
+    got = gain[np.argsort(-score, kind="stable")[:k]]
+    best = np.sort(gain)[::-1][:k]
+    return float((got * disc).sum() / (best * disc).sum())
+
+
+def metrics(cols: Dict[str, np.ndarray], truth: np.ndarray) -> Dict[str, dict]:
+    out = {}
+    for name, score in cols.items():
+        order = np.argsort(-score, kind="stable")
+        out[name] = {"rho": float(spearmanr(score, truth)[0]), "tau": float(kendalltau(score, truth)[0]),
+                     "top10": top_overlap(score, truth, 10), "top50": top_overlap(score, truth, 50),
+                     "ndcg10": ndcg(score, truth, 10), "top1_acc": float(truth[order[0]]),
+                     "best_of_top10_acc": float(truth[order[:10]].max())}
+    return out
+
+
+def boot_rho(cols_by_seed: List[Dict[str, np.ndarray]], truth: np.ndarray, n_boot: int, seed: int = 0
+             ) -> Dict[str, List[float]]:
+    """95% interval of the seed-mean ρ, resampling architectures (one resample for every seed and score)."""
+    rng = np.random.default_rng(seed)
+    n = len(truth)
+    draws: Dict[str, list] = {k: [] for k in cols_by_seed[0]}
+    for _ in range(n_boot):
+        idx = rng.integers(0, n, n)
+        rt = rankdata(truth[idx])
+        for k in draws:
+            draws[k].append(np.mean([np.corrcoef(rankdata(c[k][idx]), rt)[0, 1] for c in cols_by_seed if k in c]))
+    return {k: [float(np.nanpercentile(v, 2.5)), float(np.nanpercentile(v, 97.5))] for k, v in draws.items()}
+
+
+def summarize_part(part: str, n_boot: int, dataset: str = "cifar10", only: Optional[List[str]] = None) -> dict:
+    seeds = read(part)
+    if not seeds:
+        return {}
+    refs = read(f"{part}-reference")
+    first = seeds[min(seeds)]
+    archs = [r["arch"] for r in first]
+    truth = truth_of(part, archs, dataset)
+    keep = ~np.isnan(truth)
+    per_seed, cols_by_seed = {}, []
+    for seed, rows in sorted(seeds.items()):
+        by_arch = {r["arch"]: r for r in rows}
+        if any(a not in by_arch for a in archs):
+            continue  # a seed still being scored
+        rows = [by_arch[a] for a in archs]
+        cols = with_aggregates(rows, refs.get(seed) if refs.get(seed) and len(refs[seed]) >= 128 else None)
+        cols = {k: v[keep] for k, v in cols.items() if only is None or k in only}
+        cols_by_seed.append(cols)
+        per_seed[seed] = metrics(cols, truth[keep])
+    if not per_seed:
+        return {}
+    names = list(cols_by_seed[0])
+    ci = boot_rho(cols_by_seed, truth[keep], n_boot) if n_boot else {}
+    table = {}
+    for name in names:
+        vals = {m: [per_seed[s][name][m] for s in per_seed if name in per_seed[s]] for m in per_seed[min(per_seed)][name]}
+        table[name] = {m: {"mean": float(np.mean(v)), "std": float(np.std(v, ddof=1)) if len(v) > 1 else None}
+                       for m, v in vals.items()}
+        table[name]["rho_ci95"] = ci.get(name)
+    costs = {}
+    for rows in seeds.values():
+        for r in rows:
+            for k, v in r.items():
+                if k.startswith("t_"):
+                    costs.setdefault(k[2:], []).append(v)
+    return {"part": part, "dataset": dataset, "n_archs": int(keep.sum()), "seeds": sorted(per_seed),
+            "best_acc_in_part": float(truth[keep].max()), "table": table, "per_seed": per_seed,
+            "seconds": {k: float(np.mean(v)) for k, v in costs.items()}}
+
+
+def held_out(part_summary_rows: List[dict], n_boot: int) -> dict:
+    """label_free on the NB201 cells outside its selection set (the cells its components were chosen on)."""
+    if not os.path.exists(SELECTION):
+        return {}
+    chosen = set(open(SELECTION).read().split())
+    seeds, refs = read("nb201"), read("nb201-reference")
+    out = {}
+    for seed, rows in sorted(seeds.items()):
+        if len(rows) < 491 or not refs.get(seed) or len(refs[seed]) < 128:
+            continue
+        rows = [r for r in rows if r["arch"] not in chosen]
+        truth = truth_of("nb201", [r["arch"] for r in rows])
+        cols = with_aggregates(rows, refs[seed])
+        out[seed] = {k: float(spearmanr(cols[k], truth)[0]) for k in ("label_free", "label_free (set)", "az_nas",
+                                                                        "meco_opt", "synflow")}
+    return out
+
+
+def fmt(cell: dict, digits: int = 3) -> str:
+    if cell["std"] is None:
+        return f"{cell['mean']:.{digits}f}"
+    return f"{cell['mean']:.{digits}f} ± {cell['std']:.{digits}f}"
+
+
+def markdown(summary: dict) -> str:
+    lines = []
+    for key, part in summary["parts"].items():
+        if not part:
+            continue
+        lines += [f"### {key}: {part['n_archs']} architectures, seeds {', '.join(map(str, part['seeds']))}, "
+                  f"truth {part['dataset']} (best in the part {part['best_acc_in_part']:.2f})", "",
+                  "| ranker | ρ (mean ± seed std) | ρ 95% CI | τ | top-10 overlap | top-50 overlap | nDCG@10 | "
+                  "top-1 true acc. | best of top-10 | published ρ |",
+                  "|---|---|---|---|---|---|---|---|---|---|"]
+        rows = sorted(part["table"].items(), key=lambda kv: -kv[1]["rho"]["mean"])
+        for name, t in rows:
+            ci = t["rho_ci95"]
+            lines.append(f"| {name} | {fmt(t['rho'])} | {f'[{ci[0]:.3f}, {ci[1]:.3f}]' if ci else ''} | "
+                         f"{fmt(t['tau'])} | {fmt(t['top10'], 2)} | {fmt(t['top50'], 2)} | {fmt(t['ndcg10'])} | "
+                         f"{fmt(t['top1_acc'], 2)} | {fmt(t['best_of_top10_acc'], 2)} | "
+                         f"{PUBLISHED.get(name, '') if key == 'nb201' else ''} |")
+        if part["seconds"]:
+            lines += ["", "Seconds per architecture and score (one worker, one torch thread, mean over the records): "
+                      + ", ".join(f"{k} {v:.3f}" for k, v in sorted(part["seconds"].items()))]
+        lines.append("")
+    if summary.get("held_out"):
+        lines += ["### label_free outside its selection set (NB201, 378 cells)", "",
+                  "| seed | label_free | label_free (set) | az_nas | meco_opt | synflow |", "|---|---|---|---|---|---|"]
+        for seed, r in summary["held_out"].items():
+            lines.append(f"| {seed} | " + " | ".join(f"{r[k]:.3f}" for k in ("label_free", "label_free (set)",
+                                                                              "az_nas", "meco_opt", "synflow")) + " |")
+        lines.append("")
+    return "\n".join(lines)
+
+
+def losses_table() -> str:
+    """ρ of every loss-based ranker with labels and with each pretext objective's loss (the nb201-losses parts)."""
+    from docs_run import LOSS_RANKERS, OBJECTIVES  # noqa: E402  (run.py beside this file)
+
+    grid, n = {}, None
+    for objective in OBJECTIVES:
+        seeds = read(f"nb201-losses-{objective}")
+        if 0 not in seeds:
+            continue
+        rows = seeds[0]
+        truth = truth_of("nb201", [r["arch"] for r in rows])
+        n = len(rows)
+        for ranker in LOSS_RANKERS:
+            if ranker in rows[0]:
+                score = np.array([r[ranker] for r in rows], dtype=float)
+                grid[(ranker, objective)] = float(spearmanr(score, truth)[0])
+    if not grid:
+        return ""
+    lines = [f"### Loss-based rankers with labels and with each pretext objective's loss ({n} NB201 table cells, "
+             "seed 0, a batch of 32 real CIFAR-10 images; Spearman ρ against true CIFAR-10 accuracy)", "",
+             "| ranker | " + " | ".join(OBJECTIVES) + " |", "|---|" + "---|" * len(OBJECTIVES)]
+    for ranker in LOSS_RANKERS:
+        lines.append(f"| {ranker} | " + " | ".join(f"{grid[(ranker, o)]:.3f}" if (ranker, o) in grid else "-"
+                                                   for o in OBJECTIVES) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--boot", type=int, default=1000, help="bootstrap resamples for the intervals of ρ")
+    args = ap.parse_args()
+    parts = {"nb201": summarize_part("nb201", args.boot),
+             "nb201 vs CIFAR-100": summarize_part("nb201", 0, "cifar100"),
+             "nb201 vs ImageNet16-120": summarize_part("nb201", 0, "imagenet16-120"),
+             "nb201-costly": summarize_part("nb201-costly", args.boot),
+             "nb101": summarize_part("nb101", args.boot),
+             "darts": summarize_part("darts", args.boot)}
+    summary = {"parts": parts, "held_out": held_out([], args.boot)}
+    with open(os.path.join(HERE, "summary.json"), "w") as f:
+        json.dump(summary, f, indent=1)
+    text = markdown(summary) + "\n" + losses_table()
+    with open(os.path.join(HERE, "summary.md"), "w") as f:
+        f.write("# The label-free frontier: every table (written by summarize.py from records/)\n\n" + text)
+    print(text)
+
+
+if __name__ == "__main__":
+    import sys
+
+    sys.path.insert(0, HERE)
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("docs_run", os.path.join(HERE, "run.py"))
+    sys.modules["docs_run"] = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(sys.modules["docs_run"])
+    main()
