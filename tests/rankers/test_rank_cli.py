@@ -78,8 +78,12 @@ def test_rank_progress_off_a_terminal_is_one_stderr_line_per_genotype(capsys):
     out = io.StringIO()
     assert main(["rank", "nb201_resnet", "nb201_all_skip", "--rankers", "params", *SMALL], out=out) == 0
     lines = capsys.readouterr().err.splitlines()
-    assert [line.split(" (")[0] for line in lines] == ["rank: 1 scored", "rank: 2 scored"]
+    assert [line.split(" (")[0] for line in lines] == ["rank: 1/2 scored", "rank: 2/2 scored"]
     assert "nb201_all_skip" in lines[1] and len(out.getvalue().splitlines()) == 2
+    assert "ETA" in lines[0]  # a known count: the time left
+    main(["rank", "-", "--rankers", "params", *SMALL], out=io.StringIO(), stdin=io.StringIO("nb201_resnet\n"))
+    line = capsys.readouterr().err.splitlines()[0]
+    assert line.startswith("rank: 1 scored") and "ETA" not in line  # stdin: no count, no ETA
 
 
 def _bench():
@@ -99,7 +103,7 @@ def test_bench_rankers_times_every_registered_ranker_per_architecture(tmp_path, 
 
     out = tmp_path / "t.json"
     _bench().main(["--archs", "2", "--batch", "2", "--channels", "4", "--layers", "3", "--threads", "1",
-                   "--warmup", "0", "--quiet", "--out", str(out)])
+                   "--warmup", "0", "--quiet", "--reference", "2", "--out", str(out)])
     record = json.loads(out.read_text())
     assert record["archs"] == [a for a, _ in DartsSpace().arch_set("unnas500:2")]
     assert record["space"] == {"network": "cifar", "channels": 4, "layers": 3} and record["batch"] == 2

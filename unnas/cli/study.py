@@ -34,6 +34,13 @@ def _tasks(args: argparse.Namespace) -> List[str]:
     return list(dict.fromkeys(_names(args.objectives) + _names(getattr(args, "rankers", None))))
 
 
+def _add_top_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--top", type=int, metavar="K",
+                   help="--archs is the output of `unnas rank --json` (e.g. its --out file): take its K best "
+                        "architectures (a study whose architectures come from a ranker)")
+    p.add_argument("--by", metavar="RANKER", help="with --top: the score to rank by (default: the file's only one)")
+
+
 def study_init(args: argparse.Namespace, out: TextIO, stdin: TextIO) -> None:
     from unnas.study.config import parse_overrides
     from unnas.study.create import default_tasks, init_study
@@ -41,7 +48,7 @@ def study_init(args: argparse.Namespace, out: TextIO, stdin: TextIO) -> None:
     tasks = _tasks(args) or default_tasks()
     seeds = _ints(args.seeds, "--seeds")
     store = init_study(args.dir, archs=args.archs, tasks=tasks, seeds=seeds, config=args.config, data_root=args.data_root,
-                       space=args.space, overrides=parse_overrides(args.set or []))
+                       space=args.space, overrides=parse_overrides(args.set or []), top=args.top, by=args.by)
     counts = store.counts()
     total = sum(sum(c.values()) for c in counts.values())
     print(f"study in {args.dir}: {total} jobs ({args.archs} x {len(tasks)} objectives x {len(seeds)} seeds); "
@@ -56,7 +63,8 @@ def study_add(args: argparse.Namespace, out: TextIO, stdin: TextIO) -> None:
     if not (args.archs or tasks or args.seeds):
         raise UsageError("study add needs --archs, --objectives, --rankers or --seeds (what to add)")
     store = Store.open(args.dir)
-    n = add_to_study(store, archs=args.archs, tasks=tasks, seeds=_ints(args.seeds or "", "--seeds"), config=args.config)
+    n = add_to_study(store, archs=args.archs, tasks=tasks, seeds=_ints(args.seeds or "", "--seeds"), config=args.config,
+                     top=args.top, by=args.by)
     total = sum(sum(c.values()) for c in store.counts().values())
     print(f"added {n} jobs to {args.dir} ({total} in all); run them with `unnas study work {args.dir}`", file=out)
 
@@ -393,6 +401,7 @@ def add_parser(sub) -> None:
     init.add_argument("--set", action="append", metavar="KEY=VALUE",
                       help="set a value in every frozen training config (not a ranker's), e.g. --set trainer.max_epochs=2 (dotted key; "
                            "value read as YAML; repeatable)")
+    _add_top_args(init)
     init.set_defaults(func=study_init)
 
     add = ssub.add_parser("add", help="grow a study: more architectures, objectives or seeds (only missing jobs are made)")
@@ -401,6 +410,7 @@ def add_parser(sub) -> None:
     _add_task_args(add, "to add")
     add.add_argument("--seeds", help="comma-separated seeds to add")
     add.add_argument("--config", help="study config for the new objectives (default: the one given at init)")
+    _add_top_args(add)
     add.set_defaults(func=study_add)
 
     rs = ssub.add_parser("reset", help="run an objective's or ranker's finished and failed jobs again (their results "

@@ -64,5 +64,7 @@ def ranker_class(name: str) -> Type[Ranker]:
     return RANKERS[name]
 
 
+Aggregate.ranker_class = staticmethod(ranker_class)  # components named in an aggregate are found here
+
 __all__ = ["RANKERS", "Ranker", "LossRanker", "RankBatch", "data_batch", "gaussian_batch", "image_batch", "ranker_class",
            "ranker_names", *(cls.__name__ for cls in RANKERS.values())]

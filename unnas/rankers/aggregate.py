@@ -13,7 +13,7 @@ the set as its own reference the two coincide.
 
 from __future__ import annotations
 
-from typing import Any, Callable, Dict, Hashable, List, Mapping, Optional, Sequence, Tuple, Union
+from typing import Any, Callable, ClassVar, Dict, Hashable, List, Mapping, Optional, Sequence, Tuple, Union
 
 import numpy as np
 import torch
@@ -84,15 +84,13 @@ def combine(ranks: Sequence[float], method: str) -> float:
 
 
 def _component(spec: Union[str, Ranker], seed: int) -> Ranker:
-    from unnas.rankers import ranker_class
-
     if isinstance(spec, Ranker):
         if isinstance(spec, Aggregate):
             raise ConfigError("an aggregate's components must be single rankers, not another aggregate")
         return spec
     if not isinstance(spec, str):
         raise ConfigError(f"an aggregate's component must be a registered ranker's name or a Ranker, got {spec!r}")
-    cls = ranker_class(spec)
+    cls = Aggregate.ranker_class(spec)
     if issubclass(cls, Aggregate):
         raise ConfigError(f"an aggregate's components must be single rankers; {spec!r} is an aggregate")
     return cls(seed=seed)
@@ -116,6 +114,9 @@ class Aggregate(Ranker):
     """
 
     name = "aggregate"
+    #: the registry's lookup of a ranker by name, set by :mod:`unnas.rankers` (which registers the aggregates too,
+    #: so this module cannot import it)
+    ranker_class: ClassVar[Callable[[str], type]]
 
     def __init__(self, rankers: Sequence[Union[str, Ranker]] = ("az_expressivity", "az_progressivity",
                                                               "az_trainability", "az_complexity"),

@@ -23,10 +23,51 @@ def arch_sets_help() -> str:
     return "; ".join(f"{n}: {space_class(n)().arch_set_help()}" for n in space_names())
 
 
-def resolve_arch_set(spec: str, space: Optional[str] = None) -> Tuple[str, List[Tuple[str, str]]]:
+def top_ranked(path: str, k: int, by: Optional[str] = None) -> List[str]:
+    """The *k* architectures of a ``unnas rank --json`` output file (``--out``) with the highest score *by* (the
+    file's only score column when ``None``), best first; ties keep the file's order."""
+    import json
+    import math
+
+    if k < 1:
+        raise StudyError(f"--top must be at least 1, got {k}")
+    try:
+        with open(path, encoding="utf-8") as f:
+            rows = [json.loads(line) for line in f if line.strip()]
+    except (OSError, ValueError) as e:
+        raise StudyError(f"--top reads the JSON lines of `unnas rank --json`; {path}: {e}") from None
+    if not rows or not all(isinstance(r, dict) and "genotype" in r for r in rows):
+        raise StudyError(f"--top reads the JSON lines of `unnas rank --json`; {path} holds none")
+    scores = [c for c in rows[0] if c != "genotype"]
+    if by is None:
+        if len(scores) != 1:
+            raise StudyError(f"{path} holds the scores {', '.join(scores)}; choose one with --by")
+        by = scores[0]
+    if by not in scores:
+        raise StudyError(f"{path} has no {by!r} scores; it has {', '.join(scores)}")
+    valued = [(r[by], i, r["genotype"]) for i, r in enumerate(rows)
+              if isinstance(r.get(by), (int, float)) and math.isfinite(r[by])]
+    valued.sort(key=lambda t: (-t[0], t[1]))
+    return [str(label) for _, _, label in valued[:k]]
+
+
+def resolve_arch_set(spec: str, space: Optional[str] = None, top: Optional[int] = None,
+                     by: Optional[str] = None) -> Tuple[str, List[Tuple[str, str]]]:
     """``(space name, [(id, architecture JSON), ...])`` from a space's named set (each space's ``arch_set``, listed
     by :func:`arch_sets_help`) or a file (JSON lines from ``unnas arch sample``, or one architecture per line).
-    *space* fixes the space; otherwise the set or the file's lines tell it."""
+    *space* fixes the space; otherwise the set or the file's lines tell it. With *top*, *spec* is the output of
+    ``unnas rank --json`` and the set is its *top* best architectures by the score *by* (:func:`top_ranked`)."""
+    if top is not None:
+        labels = top_ranked(spec, top, by)
+        fixed = space_class(space)() if space else None
+        try:
+            rows = [(label, sp, g) for label, sp, g in read_arch_lines(labels, spec, fixed)]
+        except UserError as e:
+            raise StudyError(str(e)) from None
+        kinds = {sp.name for _, sp, _ in rows}
+        if len(kinds) > 1:
+            raise StudyError(f"{spec} mixes architectures of the spaces {', '.join(sorted(kinds))}; one study holds one space")
+        return kinds.pop(), [(label, sp.to_json(g)) for label, sp, g in rows]
     names = [space] if space else space_names()
     for name in names:
         sp = space_class(name)()

@@ -33,10 +33,12 @@ def default_tasks() -> list:
 
 def init_study(directory: str, archs: str = DEFAULT_ARCHS, tasks: Optional[Sequence[str]] = None,
                seeds: Sequence[int] = (1,), config: Optional[str] = None, data_root: Optional[str] = None,
-               space: Optional[str] = None, overrides: Optional[Dict[str, Any]] = None) -> Store:
+               space: Optional[str] = None, overrides: Optional[Dict[str, Any]] = None, top: Optional[int] = None,
+               by: Optional[str] = None) -> Store:
     """Create the study: the job database and a frozen copy of each task's config. *tasks* are objectives and
     training-free rankers (default: :func:`default_tasks`). Without *config*, the space's CPU study config (its
     ``default_study_config``). *overrides* (``{"trainer.max_epochs": 2}``) are set in every frozen training config.
+    *top* and *by* take the best architectures of a ranked file (``unnas rank --json --out``) as the set.
     Everything is checked before anything is written, and the database comes last: a failed init leaves no study
     behind."""
     tasks = list(default_tasks() if tasks is None else tasks)
@@ -46,12 +48,13 @@ def init_study(directory: str, archs: str = DEFAULT_ARCHS, tasks: Optional[Seque
     if data_root is not None:
         check_data_root(data_root)
     overrides = dict(overrides or {})
-    space_name, arch_list = resolve_arch_set(archs, space)
+    space_name, arch_list = resolve_arch_set(archs, space, top, by)
     config = config or space_class(space_name).default_study_config
     if config is None:
         raise StudyError(f"no default study config for the {space_name} space; pass --config")
     configs = study_configs(config, tasks, space_name, data_root, overrides)
-    meta = {"space": space_name, "archs": archs, "tasks": tasks, "seeds": list(seeds),
+    meta = {"space": space_name, "archs": archs if top is None else f"{archs} (top {top} by {by or 'its score'})",
+            "tasks": tasks, "seeds": list(seeds),
             "config": os.path.abspath(config), "data_root": os.path.abspath(data_root) if data_root else None,
             "overrides": overrides, "created": time.time()}
     Store.check_jobs(arch_list, tasks, list(seeds))
@@ -66,7 +69,8 @@ def init_study(directory: str, archs: str = DEFAULT_ARCHS, tasks: Optional[Seque
 
 
 def add_to_study(study: Union[Store, str], archs: Optional[str] = None, tasks: Sequence[str] = (),
-                 seeds: Sequence[int] = (), config: Optional[str] = None) -> int:
+                 seeds: Sequence[int] = (), config: Optional[str] = None, top: Optional[int] = None,
+                 by: Optional[str] = None) -> int:
     """Grow a study (an opened :class:`Store`, or its folder) with architectures (a set or file, as at init),
     objectives or rankers, and seeds; only the missing jobs are created. A new task's config is frozen from
     *config*, else the study config given at init, with the init's data root and overrides. Returns the number
@@ -75,7 +79,7 @@ def add_to_study(study: Union[Store, str], archs: Optional[str] = None, tasks: S
     directory = store.directory
     meta = store.meta()
     space_name = store.space(meta)
-    arch_list = resolve_arch_set(archs, space_name)[1] if archs else []
+    arch_list = resolve_arch_set(archs, space_name, top, by)[1] if archs else []
     for t in tasks:
         check_task_name(t)
     new_tasks = [t for t in dict.fromkeys(tasks) if t not in meta["tasks"]]
