@@ -95,3 +95,21 @@ def test_rank_takes_a_space_set_and_resumes_into_out(tmp_path):
     assert len(labels) == len(set(labels))  # nothing scored twice
     assert main(["rank", "nb201-table:3", *args[:3], "params,macs", *args[4:]], out=io.StringIO()) == 2
     assert [json.loads(line)["genotype"] for line in out.read_text().splitlines()] == labels  # left as it was
+
+
+@pytest.mark.parametrize("space_name,shape,arch", [
+    ("nb201", {"channels": 4, "layers": 1}, "nb201_resnet"),
+    ("darts", {"channels": 4, "layers": 3}, "darts_v2"),
+    ("nb101", {"channels": 4, "layers": 1, "stacks": 2}, None),
+])
+@pytest.mark.parametrize("name", ["label_free", "az_nas"])
+def test_every_space_calibrates_and_scores(space_name, shape, arch, name):
+    from unnas.spaces import space_class
+
+    space = space_class(space_name)(**shape)
+    arch = space.load(arch) if arch else space.sample(1, seed=3)[0]
+    ranker = RANKERS[name](reference=3, seed=1)
+    batch = gaussian_batch((3, 32, 32), 8, 10, seed=1)
+    calibrate(ranker, space, space.network, batch)
+    score = ranker.score(_net(space, arch, 1), batch)
+    assert len(ranker.reference_scores) == len(ranker.components) and -20 < score <= 0

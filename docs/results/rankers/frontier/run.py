@@ -53,6 +53,11 @@ PARTS: Dict[str, dict] = {
     "darts-reference": dict(space="darts", shape={"channels": 8, "layers": 5}, archs="darts-sample:128",
                             seeds=SEEDS, scores=DATA_FREE, batch=64),
 }
+for _dataset, _classes, _side in (("cifar100", 100, 32), ("imagenet16-120", 120, 16)):  # the other two networks
+    PARTS[f"nb201-{_dataset}"] = dict(space="nb201", shape={"channels": 16, "layers": 5}, archs="nb201-table",
+                                      seeds=(0,), scores=DATA_FREE, batch=64, classes=_classes, side=_side,
+                                      truth=_dataset)
+    PARTS[f"nb201-{_dataset}-reference"] = dict(PARTS[f"nb201-{_dataset}"], archs="nb201-sample:128")
 for _objective in OBJECTIVES:  # one part per loss, through `unnas rank` itself
     PARTS[f"nb201-losses-{_objective}"] = dict(space="nb201", shape={"channels": 16, "layers": 5},
                                                archs="nb201-table:60", seeds=(0,), objective=_objective, batch=32)
@@ -105,11 +110,12 @@ def score(task) -> dict:
     key = (part_name, seed)
     if key not in _STATE:
         space = space_class(part["space"])(**part["shape"])
-        _STATE[key] = (space, gaussian_batch((3, 32, 32), part["batch"], 10, seed=seed))
+        side = part.get("side", 32)
+        _STATE[key] = (space, gaussian_batch((3, side, side), part["batch"], part.get("classes", 10), seed=seed))
     space, batch = _STATE[key]
     t = time.time()
     torch.manual_seed(seed)
-    net = space.network(arch)
+    net = space.network(arch, num_classes=part.get("classes", 10))
     row = {"arch": label, "seed": seed, "t_build": time.time() - t}
     for name in part["scores"]:
         t = time.time()

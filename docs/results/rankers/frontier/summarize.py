@@ -248,8 +248,8 @@ def main() -> None:
     ap.add_argument("--boot", type=int, default=1000, help="bootstrap resamples for the intervals of ρ")
     args = ap.parse_args()
     parts = {"nb201": summarize_part("nb201", args.boot),
-             "nb201 vs CIFAR-100": summarize_part("nb201", 0, "cifar100"),
-             "nb201 vs ImageNet16-120": summarize_part("nb201", 0, "imagenet16-120"),
+             "nb201-cifar100": summarize_part("nb201-cifar100", args.boot, "cifar100"),
+             "nb201-imagenet16-120": summarize_part("nb201-imagenet16-120", args.boot, "imagenet16-120"),
              "nb201-costly": summarize_part("nb201-costly", args.boot),
              "nb101": summarize_part("nb101", args.boot),
              "darts": summarize_part("darts", args.boot)}
