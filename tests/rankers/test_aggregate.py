@@ -228,3 +228,13 @@ def test_rank_batch_aggregate_is_deterministic():
     assert all(np.array_equal(x, y) for x, y in zip(a.reference_scores, b.reference_scores))
     net = _Width(9)
     assert a.score(net, batch) == b.score(net, batch)
+
+
+def test_components_with_other_settings_are_another_calibration():
+    space, batch = _WidthSpace(), gaussian_batch((3, 8, 8), 4, 10)
+    a = Aggregate([RANKERS["meco_opt"](channels=8)], reference=4)
+    b = Aggregate([RANKERS["meco_opt"](channels=2)], reference=4)
+    calibrate(a, space, space.network, batch, build_key="k")
+    built = space.built
+    calibrate(b, space, space.network, batch, build_key="k")
+    assert space.built == built + 4  # not the first one's reference

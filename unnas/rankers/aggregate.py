@@ -173,8 +173,11 @@ class Aggregate(Ranker):
         return self.score(net, batch)
 
     def setting_key(self) -> Tuple:
-        return (type(self).__name__, tuple(repr(c) for c in self.components), self.method, self.reference,
-                self.reference_seed, self.seed)
+        """What the reference scores depend on besides the space, batch and networks: every component's class and
+        settings, the method, the reference and the seed."""
+        components = tuple(f"{type(c).__module__}.{type(c).__qualname__}"
+                           f"{sorted((k, repr(v)) for k, v in vars(c).items())}" for c in self.components)
+        return (type(self).__name__, components, self.method, self.reference, self.reference_seed, self.seed)
 
     def __repr__(self) -> str:
         names = ", ".join(c.name for c in self.components)
