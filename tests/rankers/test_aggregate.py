@@ -163,6 +163,10 @@ def test_az_rankers_share_one_pass(monkeypatch):
                                                                   "az_trainability")]
     assert len(calls) == 1
     assert scores == list(aznas.seeded_scores(net, batch, seed=1)[:3])  # the pass of each on its own
+    counted = []
+    monkeypatch.setattr(aznas, "count_macs", lambda *a: counted.append(1) or 7.0)
+    assert ranker_class("az_complexity")().score(net, batch) != 7.0  # the pass's count: no count of its own
+    assert ranker_class("az_complexity")().score(net, gaussian_batch((3, 8, 8), 4, 10)) == 7.0 and counted  # shape
     calls.clear()
     ranker_class("az_expressivity")(seed=2).score(net, batch)  # another seed: another pass
     assert len(calls) == 1
