@@ -23,7 +23,8 @@ say() { echo "start.sh: $*" >&2; }
 fail() { say "$*"; exit 1; }
 
 for cmd in munged slurmctld slurmd sinfo scontrol; do
-  command -v "$cmd" >/dev/null || fail "$cmd is not installed: apt-get install -y --no-install-recommends slurm-wlm munge"
+  command -v "$cmd" >/dev/null \
+    || fail "$cmd is not installed: apt-get install -y --no-install-recommends slurm-wlm munge"
 done
 
 node_state() { sinfo -h -n localhost -o %t 2>/dev/null | head -n1; }
@@ -115,4 +116,5 @@ for _ in $(seq 1 120); do
   esac
   sleep 0.5
 done
-fail "node localhost did not become idle within 60 s (state: ${state:-none}); see $DIR/slurmctld.log and $DIR/slurmd.log"
+fail "node localhost did not become idle within 60 s (state: ${state:-none});" \
+     "see $DIR/slurmctld.log and $DIR/slurmd.log"
