@@ -87,7 +87,7 @@ def add_parsers(ssub) -> None:
     la.add_argument("--cpus", type=int, default=d.cpus, help="CPUs (and torch threads) per job (default: %(default)s)")
     la.add_argument("--mem", type=float, help="memory per job in GB")
     la.add_argument("--array-limit", type=int, default=d.array_limit,
-                    help="tasks per job array, below the cluster's MaxArraySize (default: %(default)s)")
+                    help="tasks per job array (default: %(default)s; lowered to the cluster's MaxArraySize)")
     la.add_argument("--parallel", type=int, help="tasks of one array running at once (default: submitit's 256)")
     la.add_argument("--max-tasks", type=int, help="submit at most this many jobs now (e.g. under MaxSubmitJobs)")
     la.add_argument("--retry-failed", action="store_true", help="also submit jobs that failed under `study work`")

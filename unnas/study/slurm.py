@@ -13,6 +13,7 @@ import contextlib
 import dataclasses
 import io
 import json
+import logging
 import os
 import re
 import sys
@@ -20,6 +21,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Set
 
+from unnas.study import slurm_queue
 from unnas.study.result_files import ingest, write_result
 from unnas.study.store import Job, Store, StudyError, check_plain_text
 
@@ -59,8 +61,9 @@ def _pid_alive(pid: int) -> bool:
 
 
 class SlurmBackend:
-    """submitit's SLURM executor; a task is alive while ``sacct`` reports it unfinished (submitit's own test,
-    which counts a task the scheduler does not know yet, ``UNKNOWN``, as alive)."""
+    """submitit's SLURM executor. A task is alive while ``sacct`` reports it unfinished; a task sacct does not
+    know (``UNKNOWN``: accounting disabled, or not recorded yet) is alive while ``squeue`` still lists it, and
+    counts as alive where squeue cannot answer either (submitit's own, cautious, default)."""
 
     cluster = "slurm"
 
@@ -74,8 +77,20 @@ class SlurmBackend:
         watcher = submitit.SlurmJob.watcher
         for jid in ids:
             watcher.register_job(jid)
-        watcher.update()
-        return {jid for jid in ids if not watcher.is_done(jid, mode="cache")}
+        quiet = logging.getLogger("submitit")  # a failing sacct is answered by squeue below, not a warning
+        level = quiet.level
+        quiet.setLevel(logging.ERROR)
+        try:
+            watcher.update()
+        finally:
+            quiet.setLevel(level)
+        alive = {jid for jid in ids if not watcher.is_done(jid, mode="cache")}
+        unknown = {jid for jid in alive if watcher.get_state(jid, mode="cache") == "UNKNOWN"}
+        if unknown:
+            listed = slurm_queue.queued()
+            if listed is not None:
+                alive -= unknown - listed
+        return alive
 
 
 class LocalBackend:
@@ -270,9 +285,16 @@ def launch(directory: str, options: LaunchOptions, task_fn: Callable[..., Any] =
         raise LaunchError(f"cannot submit to {options.executor}: {_first_line(e)}; launch from the cluster's login "
                           f"node (where sbatch and srun are on PATH), or try it here with --executor local") from None
     executor.update_parameters(**options.executor_parameters())
+    array_limit = options.array_limit
+    cluster_max = slurm_queue.max_array_size() if options.executor == "slurm" else None
+    if cluster_max is not None and 1 <= cluster_max < array_limit:
+        array_limit = cluster_max
+        if len(jobs) > cluster_max:
+            log(f"arrays of at most {cluster_max} tasks: the cluster's MaxArraySize ({cluster_max}) is below "
+                f"--array-limit {options.array_limit}")
     absdir = os.path.abspath(directory)
-    for start in range(0, len(jobs), options.array_limit):
-        chunk = jobs[start:start + options.array_limit]
+    for start in range(0, len(jobs), array_limit):
+        chunk = jobs[start:start + array_limit]
         n = len(chunk)
         said = io.StringIO()  # submitit prints a refusing sbatch's stderr before raising: it joins the one line
         try:
