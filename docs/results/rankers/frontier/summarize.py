@@ -243,6 +243,60 @@ def losses_table() -> str:
     return "\n".join(lines) + "\n"
 
 
+#: seconds of each score from the records' timings: the scores a ranker needs (one AZ-NAS pass serves its four)
+COST_PARTS = {"label_free": ("az16", "meco_opt", "synflow", "build"), "az_nas": ("az", "build"),
+              **{n: ("az", "build") for n in AZ[:3]}, "az_complexity": ("macs", "build")}
+
+
+def cost_of(name: str, seconds: Dict[str, float]) -> Optional[float]:
+    """Seconds per architecture of ranker *name* (network build included) from a part's mean timings."""
+    base = name.replace(" (set)", "")
+    parts = COST_PARTS.get(base, (base, "build"))
+    return sum(seconds[p] for p in parts) if all(p in seconds for p in parts) else None
+
+
+def cost_frontier(summary: dict, path: str) -> List[dict]:
+    """Seconds per architecture against ρ (NB201, CIFAR-10) for every ranker with recorded timings, the Pareto
+    front marked; the figure at *path*. Returns the points."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    points = []
+    for key in ("nb201", "nb201-costly"):
+        part = summary["parts"].get(key) or {}
+        for name, t in (part.get("table") or {}).items():
+            if name.startswith("az16_") or name.endswith("(set)"):
+                continue
+            cost = cost_of(name, part["seconds"])
+            if cost is not None:
+                points.append({"ranker": name, "part": key, "s_per_arch": cost, "rho": t["rho"]["mean"]})
+    if not points:
+        return points
+    points.sort(key=lambda p: p["s_per_arch"])
+    best = -np.inf
+    for p in points:  # on the front: no cheaper ranker ranks as well
+        p["front"] = p["rho"] > best
+        best = max(best, p["rho"])
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    for p in points:
+        ax.scatter(p["s_per_arch"], p["rho"], color="C3" if p["front"] else "C0", marker="o" if p["part"] == "nb201"
+                   else "s")
+        ax.annotate(p["ranker"], (p["s_per_arch"], p["rho"]), fontsize=7, xytext=(3, 3), textcoords="offset points")
+    front = [p for p in points if p["front"]]
+    ax.plot([p["s_per_arch"] for p in front], [p["rho"] for p in front], color="C3", lw=1, ls="--", label="front")
+    ax.set_xscale("log")
+    ax.set_xlabel("seconds per architecture (one worker, one torch thread)")
+    ax.set_ylabel("Spearman ρ vs true CIFAR-10 accuracy")
+    ax.set_title("NAS-Bench-201: cost and ρ of the training-free rankers")
+    ax.legend(loc="best")
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return points
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--boot", type=int, default=1000, help="bootstrap resamples for the intervals of ρ")
@@ -254,9 +308,15 @@ def main() -> None:
              "nb101": summarize_part("nb101", args.boot),
              "darts": summarize_part("darts", args.boot)}
     summary = {"parts": parts, "held_out": held_out([], args.boot)}
+    summary["cost_frontier"] = cost_frontier(summary, os.path.join(HERE, "fig_cost_frontier.png"))
     with open(os.path.join(HERE, "summary.json"), "w") as f:
         json.dump(summary, f, indent=1)
     text = markdown(summary) + "\n" + losses_table()
+    if summary["cost_frontier"]:
+        text += ("\n### Cost frontier (NB201, CIFAR-10; [fig_cost_frontier.png](fig_cost_frontier.png))\n\n"
+                 "| ranker | s per architecture | ρ | on the front |\n|---|---|---|---|\n"
+                 + "".join(f"| {p['ranker']} | {p['s_per_arch']:.3f} | {p['rho']:.3f} | {'yes' if p['front'] else ''} |\n"
+                           for p in summary["cost_frontier"]))
     with open(os.path.join(HERE, "summary.md"), "w") as f:
         f.write("# The label-free frontier: every table (written by summarize.py from records/)\n\n" + text)
     print(text)
