@@ -33,7 +33,7 @@ def child(setting: str, args) -> dict:
     torch.manual_seed(0)
     mode, switches = setting.split("-")
     net = NetworkCIFAR(args.genotype, C=args.channels, layers=args.layers, num_classes=10,
-                       speedups=Speedups() if switches == "all" else Speedups.off())
+                       speedups=Speedups.on() if switches == "all" else Speedups.off())
     opt = torch.optim.SGD(net.parameters(), lr=0.025, momentum=0.9, weight_decay=3e-4)
     model = torch.compile(net) if mode == "compiled" else net
     g = torch.Generator().manual_seed(1)

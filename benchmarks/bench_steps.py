@@ -46,19 +46,19 @@ def variants(ablation: bool, supernet: bool, also=()) -> dict:
     name of *also*, ``all-<switch>-<switch>...``: the defaults minus the named switches."""
     from unnas.spaces.speedups import NETWORK_SWITCHES, Speedups
 
-    out = {"off": Speedups.off(), "all": Speedups()}
+    out = {"off": Speedups.off(), "all": Speedups.on()}
     if ablation:
         switches = [f.name for f in dataclasses.fields(Speedups)]
         if not supernet:
             switches = list(NETWORK_SWITCHES)
         for name in switches:
-            out[f"all-{name}"] = dataclasses.replace(Speedups(), **{name: False})
+            out[f"all-{name}"] = dataclasses.replace(Speedups.on(), **{name: False})
     for name in also:
         parts = name.split("-")
         if parts[0] != "all":
             raise SystemExit(f"--also {name!r}: write it as all-<switch>-<switch>..., e.g. all-depthwise_backward")
         try:
-            out[name] = dataclasses.replace(Speedups(), **{p: False for p in parts[1:]})
+            out[name] = dataclasses.replace(Speedups.on(), **{p: False for p in parts[1:]})
         except TypeError:
             raise SystemExit(f"--also {name!r}: unknown switch; the switches are "
                              f"{', '.join(f.name for f in dataclasses.fields(Speedups))}") from None

@@ -75,7 +75,10 @@ def _sets_objective(path):
     return _include(path) is not None and _sets_objective(_include(path))
 
 
-TRAINING = [c for c in ALL if c not in STUDY_DIR and c not in STRATEGY_OVERLAYS and c not in OBJECTIVE_OVERLAYS]
+#: speed overlays (bf16, compile): composed with a training recipe (``-c recipe.yaml -c speed/<name>.yaml``)
+SPEED_OVERLAYS = [c for c in ALL if os.path.dirname(c) == os.path.join(CONFIG_DIR, "speed")]
+TRAINING = [c for c in ALL if c not in STUDY_DIR and c not in STRATEGY_OVERLAYS and c not in OBJECTIVE_OVERLAYS
+            and c not in SPEED_OVERLAYS]
 #: base recipes: everything but the objective; composed with an objective overlay, never run alone
 BASES = [c for c in TRAINING if not _sets_objective(c)]
 #: configs that run on their own: ``unnas fit -c <config>``
@@ -305,13 +308,18 @@ def test_speedup_switches_are_set_from_the_command_line(config, monkeypatch):
     monkeypatch.setenv("WANDB_MODE", "disabled")
     base = ["-c", config, "--trainer.accelerator=cpu", "--trainer.devices=1", "--trainer.strategy=auto"]
     cli = run(base + ["--model.init_args.space.init_args.speedups.channels_last=false",
-                      "--model.init_args.space.init_args.speedups.depthwise_backward=false"], run=False)
+                      "--model.init_args.space.init_args.speedups.depthwise_backward=false",
+                      "--model.init_args.space.init_args.speedups.fold_weights=auto"], run=False)
     net = getattr(cli.model, "supernet", None) or cli.model.net
-    assert net.speedups == Speedups(channels_last=False, depthwise_backward=False)
+    assert cli.model.space.speedups == Speedups(channels_last=False, depthwise_backward=False)
+    assert cli.model.space.speedups.fold_weights is None  # "auto": chosen by device
+    assert net.speedups == Speedups(channels_last=False, depthwise_backward=False).for_device("cpu")
     assert net.stem[0].weight.is_contiguous()
-    default = getattr(run(base, run=False).model, "supernet", None) or run(base, run=False).model.net
-    assert default.speedups == Speedups()
-    assert default.stem[0].weight.is_contiguous(memory_format=torch.channels_last)
+    default = run(base, run=False).model
+    assert default.space.speedups == Speedups()
+    net = getattr(default, "supernet", None) or default.net
+    assert net.speedups == Speedups.on()  # built with the CPU's choice
+    assert net.stem[0].weight.is_contiguous(memory_format=torch.channels_last)
 
 
 @pytest.mark.parametrize("task", ["supervised", "rotation", "colorization", "jigsaw"])
@@ -320,7 +328,22 @@ def test_cpu_search_configs_turn_off_the_switches_that_lose_at_their_width(task,
 
     monkeypatch.chdir(ROOT)
     cli = run(["-c", f"configs/search/cifar10_{task}_cpu.yaml", "--trainer.accelerator=cpu"], run=False)
-    assert cli.model.supernet.speedups == Speedups(depthwise_backward=False, recompute_depthwise=False)
+    assert cli.model.space.speedups == Speedups(depthwise_backward=False, recompute_depthwise=False)
+    assert cli.model.supernet.speedups == Speedups(depthwise_backward=False, recompute_depthwise=False).for_device("cpu")
+
+
+@pytest.mark.parametrize("overlay", SPEED_OVERLAYS, ids=[os.path.basename(c) for c in SPEED_OVERLAYS])
+def test_every_speed_overlay_composes_with_the_paper_training_recipe(overlay, monkeypatch):
+    monkeypatch.chdir(ROOT)
+    monkeypatch.setenv("WANDB_MODE", "disabled")
+    cli = run(["-c", "configs/train/cifar10_sample_rotation.yaml", "-c", overlay, "--trainer.accelerator=cpu"],
+              run=False)
+    entry = _load(overlay)
+    if "trainer" in entry:
+        assert str(cli.trainer.precision) == entry["trainer"]["precision"]
+    if "model" in entry:
+        assert cli.model.hparams.compile is entry["model"]["init_args"]["compile"]
+    assert len(SPEED_OVERLAYS) == 2
 
 
 @pytest.mark.parametrize("overlay", STRATEGY_OVERLAYS, ids=[os.path.basename(c) for c in STRATEGY_OVERLAYS])

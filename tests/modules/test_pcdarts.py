@@ -87,7 +87,7 @@ def test_node_softmax_normalises_each_nodes_incoming_edges(degrees, seed):
 
 
 # ------------------------------------------------------------------------------------------- one mixed op
-@pytest.mark.parametrize("speedups", [Speedups.off(), Speedups()], ids=["plain", "fused"])
+@pytest.mark.parametrize("speedups", [Speedups.off(), Speedups.on()], ids=["plain", "fused"])
 @pytest.mark.parametrize("stride", [1, 2])
 def test_a_partial_channel_mixed_op_is_the_official_formula(stride, speedups):
     """ops on x[:, :C/k], the rest max-pooled 2x2 on a stride-2 edge, concatenated, shuffled with k groups."""
@@ -138,7 +138,7 @@ def test_partial_channels_shrink_the_ops_and_keep_everything_else():
 
 
 # ------------------------------------------------------------------------------------------- k=1 is DARTS
-@pytest.mark.parametrize("speedups", [Speedups.off(), Speedups()], ids=["plain", "fused"])
+@pytest.mark.parametrize("speedups", [Speedups.off(), Speedups.on()], ids=["plain", "fused"])
 @pytest.mark.parametrize("space", ["darts", "nb201"])
 def test_k1_without_edge_normalisation_is_darts_first_order(space, speedups):
     """Same parameters, same forward values, arch and weight gradients, BN statistics and genotype."""
@@ -173,7 +173,7 @@ def test_plain_and_fused_paths_agree_under_pcdarts(space):
     """k=4 with edge normalisation: loss, every gradient (alphas and betas included) and BN statistics, float64."""
     x, y = torch.randn(3, 3, 8, 8, dtype=torch.float64), torch.tensor([0, 2, 1])
     results = []
-    for sp in (Speedups.off(), Speedups()):
+    for sp in (Speedups.off(), Speedups.on()):
         net = _pcdarts(space, sp, k=4)
         loss = F.cross_entropy(net(x), y)
         loss.backward()

@@ -42,7 +42,8 @@ def test_every_search_writes_its_files_through_the_default_callback(tmp_path, ca
     with open(tmp_path / "alphas.json") as f:
         alphas = json.load(f)
     assert alphas == {"space": "nb201", "primitives": list(model.supernet.primitives),
-                      "epochs": json.loads(json.dumps(model.alpha_history))}
+                      "speedups": model.speedups_chosen, "epochs": json.loads(json.dumps(model.alpha_history))}
+    assert alphas["speedups"]["device"] == "cpu" and alphas["speedups"]["channels_last"] is True
     for name in ("alphas_evolution.png", "true_accuracy.png"):
         assert os.path.getsize(tmp_path / name) > 1000
     assert space.load(str(tmp_path / "genotype.json")) == model.genotype()

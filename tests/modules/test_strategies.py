@@ -80,7 +80,7 @@ def test_straight_through_weights_are_one_hot_in_value_and_carry_the_soft_gradie
     assert torch.allclose(grad, expected, rtol=1e-9, atol=1e-12)
 
 
-@pytest.mark.parametrize("speedups", [Speedups.off(), Speedups()], ids=["plain", "fused"])
+@pytest.mark.parametrize("speedups", [Speedups.off(), Speedups.on()], ids=["plain", "fused"])
 @pytest.mark.parametrize("stride", [1, 2])
 @pytest.mark.parametrize("sampled", [0, 1, 3, 6], ids=lambda k: PRIMITIVES[k])
 def test_a_sampled_mixed_op_passes_dl_dout_sum_to_the_unsampled_weights(speedups, stride, sampled):
@@ -108,7 +108,7 @@ def test_a_sampled_mixed_op_passes_dl_dout_sum_to_the_unsampled_weights(speedups
 
 
 # ------------------------------------------------------------------------------------------- supernet forward passes
-@pytest.mark.parametrize("speedups", [Speedups.off(), Speedups()], ids=["plain", "fused"])
+@pytest.mark.parametrize("speedups", [Speedups.off(), Speedups.on()], ids=["plain", "fused"])
 @pytest.mark.parametrize("space", ["darts", "nb201"])
 def test_a_gdas_forward_equals_the_dense_forward_with_its_weights(space, speedups):
     """The sampled forward (one op per edge) gives the plain weighted sum over all ops at the same straight-through
@@ -129,7 +129,7 @@ def test_a_gdas_forward_equals_the_dense_forward_with_its_weights(space, speedup
     assert torch.allclose(sampled, net(x), rtol=1e-6, atol=1e-9)
 
 
-@pytest.mark.parametrize("speedups", [Speedups.off(), Speedups()], ids=["plain", "fused"])
+@pytest.mark.parametrize("speedups", [Speedups.off(), Speedups.on()], ids=["plain", "fused"])
 @pytest.mark.parametrize("space", ["darts", "nb201"])
 def test_only_the_sampled_op_of_each_edge_runs(space, speedups):
     net = _supernet(space, speedups)
@@ -159,7 +159,7 @@ def test_plain_and_fused_paths_agree_under_gdas_weights(space):
     """Loss, every gradient (alphas included) and the BN statistics, in float64, for the same sample."""
     x, y = torch.randn(3, 3, 8, 8, dtype=torch.float64), torch.tensor([0, 2, 1])
     results = []
-    for sp in (Speedups.off(), Speedups()):
+    for sp in (Speedups.off(), Speedups.on()):
         net = _supernet(space, sp)
         net.set_op_weights(GDAS(tau_max=1.5).op_weights)
         torch.manual_seed(5)

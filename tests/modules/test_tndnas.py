@@ -109,7 +109,7 @@ def _edges(net, space):
     return out
 
 
-@pytest.mark.parametrize("speedups", [Speedups.off(), Speedups()], ids=["plain", "fused"])
+@pytest.mark.parametrize("speedups", [Speedups.off(), Speedups.on()], ids=["plain", "fused"])
 @pytest.mark.parametrize("space", ["darts", "nb201"])
 def test_removed_ops_never_run_get_no_gradient_and_the_output_is_the_masked_sum(space, speedups):
     net = _supernet(space, speedups)

@@ -51,7 +51,8 @@ def study_launch(args: argparse.Namespace, out: TextIO, stdin: TextIO) -> None:
         extra[key] = value
     options = LaunchOptions(executor=args.executor, partition=args.partition, time_min=args.time, gpus=args.gpus,
                             cpus=args.cpus, mem_gb=args.mem, array_limit=args.array_limit, parallel=args.parallel,
-                            max_tasks=args.max_tasks, retry_failed=args.retry_failed, resubmit=args.resubmit,
+                            max_tasks=args.max_tasks, tasks_per_gpu=args.tasks_per_gpu,
+                            retry_failed=args.retry_failed, resubmit=args.resubmit,
                             slurm_extra=extra)
     launch(args.dir, options, log=lambda m: print(m, file=out, flush=True))
 
@@ -90,6 +91,9 @@ def add_parsers(ssub) -> None:
                     help="tasks per job array (default: %(default)s; lowered to the cluster's MaxArraySize)")
     la.add_argument("--parallel", type=int, help="tasks of one array running at once (default: submitit's 256)")
     la.add_argument("--max-tasks", type=int, help="submit at most this many jobs now (e.g. under MaxSubmitJobs)")
+    la.add_argument("--tasks-per-gpu", type=int, default=d.tasks_per_gpu, metavar="K",
+                    help="pack K study jobs into each array task, run at once on its --gpus, one process each, "
+                         "--cpus split among them (default: %(default)s)")
     la.add_argument("--retry-failed", action="store_true", help="also submit jobs that failed under `study work`")
     la.add_argument("--resubmit", action="store_true",
                     help="submit every open job, even those submitted earlier and still queued or running")

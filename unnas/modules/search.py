@@ -14,12 +14,13 @@ from pretext_tasks.base import PretextTask
 from unnas.errors import ConfigError
 from unnas.modules.common import (HeldOutEvalMixin, StepSeedMixin, check_checkpoint_kind, check_finite, check_range,
                                   cosine_lr, renamed)
+from unnas.modules.device_speedups import DeviceSpeedupsMixin
 from unnas.modules.strategies import FirstOrder, SearchStrategy
 from unnas.modules.strategies.base import ArchSample, hard_weights, strategy_name
 from unnas.spaces import DartsSpace, GroundTruth, SearchSpace
 
 
-class WeightSharingSearch(StepSeedMixin, HeldOutEvalMixin, L.LightningModule):
+class WeightSharingSearch(DeviceSpeedupsMixin, StepSeedMixin, HeldOutEvalMixin, L.LightningModule):
     """Weight-sharing search (manual optimisation): per step one architecture update on the architecture split, then
     one weight update on the weight split, as DARTS and UnNAS do. Works on any space's supernet and any
     :class:`~unnas.modules.strategies.SearchStrategy`. The module computes and records (:attr:`alpha_history`,
@@ -105,6 +106,7 @@ class WeightSharingSearch(StepSeedMixin, HeldOutEvalMixin, L.LightningModule):
         return self.derived_arch()
 
     def setup(self, stage: str) -> None:
+        self.choose_speedups(self.supernet)
         ddp = getattr(self.trainer.strategy, "_ddp_kwargs", None)
         if (not self.search_strategy.runs_every_op and self.trainer.world_size > 1 and ddp is not None
                 and not ddp.get("find_unused_parameters", False)):

@@ -49,7 +49,7 @@ class SearchArtefacts(L.Callback):
         space.save(arch, os.path.join(out, "genotypes", f"epoch_{epoch:03d}.json"))
         with open(os.path.join(out, "alphas.json"), "w") as f:
             json.dump({"space": space.name, "primitives": list(module.supernet.primitives),
-                       "epochs": module.alpha_history}, f)
+                       "speedups": getattr(module, "speedups_chosen", None), "epochs": module.alpha_history}, f)
         for logger in trainer.loggers:
             if hasattr(logger, "log_text"):
                 logger.log_text(key="genotype", columns=["epoch", "genotype"], data=[[epoch, space.format(arch)]])

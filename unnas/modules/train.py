@@ -16,6 +16,7 @@ import torch.nn.functional as F
 from pretext_tasks.base import PretextTask
 from unnas.modules.common import (HeldOutEvalMixin, StepSeedMixin, check_checkpoint_kind, check_finite, check_range,
                                   cosine_lr, recompute_bn_stats, renamed, run_dir)
+from unnas.modules.device_speedups import DeviceSpeedupsMixin
 from unnas.errors import ConfigError
 from unnas.provenance import machine
 from unnas.spaces import ArchError, SearchSpace, detect_space, resolve_space
@@ -62,7 +63,7 @@ def _set_epoch(values: List[Optional[float]], epoch: int, value: Optional[float]
     values[epoch] = value
 
 
-class ArchTraining(StepSeedMixin, HeldOutEvalMixin, L.LightningModule):
+class ArchTraining(DeviceSpeedupsMixin, StepSeedMixin, HeldOutEvalMixin, L.LightningModule):
     """Train a fixed architecture of any space from scratch under an objective; report the best-epoch held-out
     accuracy (what the study ranks).
 
@@ -83,6 +84,11 @@ class ArchTraining(StepSeedMixin, HeldOutEvalMixin, L.LightningModule):
         label_smoothing: cross-entropy label smoothing (DARTS ImageNet: 0.1).
         cutout: side of DARTS's cutout square on training inputs (0 disables; DARTS CIFAR: 16).
         precise_bn_samples: training samples for recomputing BN statistics before each evaluation (0 disables).
+        compile: compile the training forward pass with ``torch.compile`` (evaluation, precise BN and the MAC count
+            stay eager). Pays only on long runs: compiling took about two minutes on a CPU (docs/benchmarks.md); needs
+            ``drop_path_prob: 0`` (its value changes every epoch and would recompile the network).
+        compile_backend: ``torch.compile``'s backend (``inductor``; ``aot_eager`` checks the wiring without code
+            generation).
         task: the old name of *objective*, still read from configs (give one of the two).
         genotype: the old name of *arch*, still read from configs (give one of the two).
     """
@@ -95,7 +101,8 @@ class ArchTraining(StepSeedMixin, HeldOutEvalMixin, L.LightningModule):
                  drop_path_prob: float = 0.0, lr: float = 0.1, lr_min: float = 0.0, momentum: float = 0.9,
                  nesterov: bool = True, weight_decay: float = 5e-4, warmup_epochs: int = 0, warmup_factor: float = 0.1,
                  grad_clip: Optional[float] = None, label_smoothing: float = 0.0, cutout: int = 0,
-                 precise_bn_samples: int = 1024, task: Optional[PretextTask] = None, genotype: Optional[str] = None):
+                 precise_bn_samples: int = 1024, compile: bool = False, compile_backend: str = "inductor",
+                 task: Optional[PretextTask] = None, genotype: Optional[str] = None):
         super().__init__()
         me = type(self).__name__
         objective = renamed(me, "objective", objective, "task", task)
@@ -114,6 +121,9 @@ class ArchTraining(StepSeedMixin, HeldOutEvalMixin, L.LightningModule):
         check_range(me, "label_smoothing", label_smoothing, high=1.0, example=0.1)
         check_range(me, "cutout", cutout, example=16)
         check_range(me, "precise_bn_samples", precise_bn_samples, example=1024)
+        if compile and drop_path_prob > 0:
+            raise ConfigError(f"{me} compile: true needs drop_path_prob: 0 (the drop-path probability changes every "
+                              "epoch and would recompile the network); set one of the two")
         # hparams are the arguments as given (under LightningCLI, the config's values): arch or its old name genotype
         self.save_hyperparameters(ignore=["objective", "task", "space"])
         self._arch_spec = arch
@@ -136,6 +146,7 @@ class ArchTraining(StepSeedMixin, HeldOutEvalMixin, L.LightningModule):
         self.last_train_loss = float("nan")
         self._fit_started = None
         self._macs: Optional[int] = None
+        self.__dict__["_compiled_net"] = None  # not a submodule: it shares self.net's parameters
 
     @property
     def task(self) -> PretextTask:
@@ -156,6 +167,17 @@ class ArchTraining(StepSeedMixin, HeldOutEvalMixin, L.LightningModule):
         if isinstance(spec, str) and spec.strip() in self.space.registry():
             return spec.strip()
         return hashlib.sha1(self.space.to_json(self.arch).encode()).hexdigest()[:8]
+
+    def setup(self, stage: str) -> None:
+        self.choose_speedups(self.net)
+
+    def _train_net(self):
+        """The network the training forward runs: ``torch.compile``'d when ``compile`` is set (built once)."""
+        if not self.hparams.get("compile"):
+            return self.net
+        if self.__dict__["_compiled_net"] is None:
+            self.__dict__["_compiled_net"] = torch.compile(self.net, backend=self.hparams.compile_backend)
+        return self.__dict__["_compiled_net"]
 
     def configure_callbacks(self):
         """:class:`~unnas.modules.train_callbacks.WeightAngle` (RLNAS's angle between the initial and the trained
@@ -218,7 +240,7 @@ class ArchTraining(StepSeedMixin, HeldOutEvalMixin, L.LightningModule):
             x = cutout(x, self.hparams.cutout)
         if self._macs is None:
             self._macs = count_macs(self.net, tuple(x.shape[1:]))
-        logits, aux = self.net(x)
+        logits, aux = self._train_net()(x)
         loss = self._loss(logits, y)
         if aux is not None:
             loss = loss + self.hparams.auxiliary_weight * self._loss(aux, y)
@@ -277,7 +299,8 @@ class ArchTraining(StepSeedMixin, HeldOutEvalMixin, L.LightningModule):
         between the initial and the current weights, radians; None without a
         :class:`~unnas.modules.train_callbacks.WeightAngle` or when the initial weights are unknown) and its value
         after every epoch ``weight_angle_per_epoch``, and ``rank_metric``, the field the study ranks the objective
-        by (the objective's)."""
+        by (the objective's), and ``speedups``, the speed switches the run computed with and its device type
+        (:class:`~unnas.modules.device_speedups.DeviceSpeedupsMixin`)."""
         angle = self._angle_callback()
         angles = angle.result(self) if angle is not None else {"weight_angle": None, "weight_angle_per_epoch": []}
         return {
@@ -292,6 +315,7 @@ class ArchTraining(StepSeedMixin, HeldOutEvalMixin, L.LightningModule):
             "params": count_params(self.net),
             "macs": self._macs,
             "wall_time_s": (time.time() - self._fit_started) if self._fit_started else None,
+            "speedups": self.speedups_chosen,
         }
 
     def on_fit_end(self) -> None:

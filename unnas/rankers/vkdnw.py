@@ -32,7 +32,7 @@ from unnas.rankers.activations import DEGENERATE_SCORE
 from unnas.rankers.aznas import kaiming_fanin_init
 from unnas.rankers.base import RankBatch, Ranker
 from unnas.rankers.meco import gaussian_input
-from unnas.spaces.speedups import Speedups, apply_speedups
+from unnas.spaces.speedups import Speedups, set_speedups_
 
 #: the official smoothing of the predictive distribution, ``p = (1 − α) softmax + α / K``
 ALPHA = 0.05
@@ -87,12 +87,7 @@ def plain_formulation_(net: nn.Module) -> nn.Module:
     """*net* (changed) with every performance switch off (:meth:`Speedups.off`: default memory layout, plain
     autograd): the switches' custom ``autograd.Function`` classes and channels-last copies have no ``torch.func``
     batching rules. The math is the same up to rounding."""
-    off = Speedups.off()
-    for m in net.modules():
-        if isinstance(getattr(m, "speedups", None), Speedups):
-            m.speedups = off
-    apply_speedups(net, off)
-    return net.to(memory_format=torch.contiguous_format)
+    return set_speedups_(net, Speedups.off())
 
 
 def selected_entries(net: nn.Module, max_tensors: int = 128, per_tensor: int = 1) -> Dict[str, Tensor]:

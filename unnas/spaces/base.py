@@ -30,6 +30,7 @@ import numpy as np
 from torch import nn
 
 from unnas.errors import ConfigError, UserError
+from unnas.spaces.speedups import Speedups
 from unnas.spaces.oneshot.supernet import Supernet  # the interface a space's supernet provides (re-exported)
 
 #: the space used when none is named and none is recognised
@@ -108,6 +109,9 @@ class SearchSpace(ABC):
     expects: ClassVar[str] = ""
     #: the training config (relative to the repository) that trains this space's architectures on a CPU
     train_config: ClassVar[Optional[str]] = None
+    #: per device type, this space's choice for the speed switches a config leaves unset, where it differs from
+    #: :data:`unnas.spaces.speedups.DEVICE_DEFAULTS` (measured in docs/benchmarks.md)
+    device_speedups: ClassVar[Mapping[str, Speedups]] = {}
 
     # -------------------------------------------------------------------------------- notation
     @abstractmethod
@@ -222,6 +226,13 @@ class SearchSpace(ABC):
 
     def supports_drop_path(self) -> bool:
         return False
+
+    def speedups_for(self, device: Any) -> Speedups:
+        """The speed switches this space's networks run with on *device*: those the config sets, the others by
+        device type (:attr:`device_speedups`, else :data:`~unnas.spaces.speedups.DEVICE_DEFAULTS`, else plain)."""
+        spec = getattr(self, "speedups", None)
+        spec = spec if isinstance(spec, Speedups) else Speedups()
+        return spec.for_device(device, self.device_speedups)
 
     # -------------------------------------------------------------------------------- the rest
     def draw(self, arch: Any, out: Optional[str] = None, title: Optional[str] = None):  # pragma: no cover

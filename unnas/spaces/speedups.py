@@ -3,22 +3,34 @@
 Every switch keeps outputs, gradients and BN statistics equal to the plain DARTS formulation within
 floating-point tolerance (tests/space/test_speedups.py) and leaves the parameter names unchanged, so
 checkpoints move freely between settings. ``Speedups.off()`` is the plain formulation that
-benchmarks/bench_steps.py times as the baseline; the defaults are the switches that won there
-(docs/benchmarks.md).
+benchmarks/bench_steps.py times as the baseline, ``Speedups.on()`` every switch.
+
+A switch left ``None`` (or ``"auto"``) is chosen by device: :data:`DEVICE_DEFAULTS` holds each device type's
+choice (a space may override it: ``SearchSpace.device_speedups``), taken from the measurements in
+docs/benchmarks.md; devices without an entry get the plain formulation. Networks are built on the CPU, so an
+unset switch takes the CPU choice when a network is built, and :func:`set_speedups_` re-chooses it for the device
+the network is moved to (the training and search modules do this in ``setup``).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
+from typing import Any, Dict, Literal, Mapping, Optional, Union
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from unnas.errors import ConfigError
+
+#: A switch's value in a config: true, false, or "auto"/null (chosen by device).
+Switch = Optional[Union[bool, Literal["auto"]]]
+
 
 @dataclass(frozen=True)
 class Speedups:
-    """Performance switches (all exact up to floating-point rounding).
+    """Performance switches (all exact up to floating-point rounding). Each is true, false, or ``None``/``"auto"``:
+    chosen by the device the network runs on (:meth:`for_device`, :data:`DEVICE_DEFAULTS`).
 
     Args:
         channels_last: keep parameters and activations in NHWC; oneDNN's depthwise and pooling kernels are
@@ -48,22 +60,65 @@ class Speedups:
             path (5 ms instead of 0.1 ms forward); those taps' gradients are exactly zero.
     """
 
-    channels_last: bool = True
-    depthwise_backward: bool = True
-    shared_relu: bool = True
-    fold_weights: bool = True
-    skip_none: bool = True
-    recompute_depthwise: bool = True
-    dense_grads: bool = True
-    subsample_strided: bool = True
-    crop_kernel: bool = True
+    channels_last: Switch = None
+    depthwise_backward: Switch = None
+    shared_relu: Switch = None
+    fold_weights: Switch = None
+    skip_none: Switch = None
+    recompute_depthwise: Switch = None
+    dense_grads: Switch = None
+    subsample_strided: Switch = None
+    crop_kernel: Switch = None
+
+    def __post_init__(self):
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if isinstance(value, str) and value.strip().lower() == "auto":
+                object.__setattr__(self, f.name, None)
+            elif value is not None and not isinstance(value, bool):
+                raise ConfigError(f"speedups.{f.name}={value!r:.40}: must be true, false or auto (chosen by device)")
 
     @classmethod
     def off(cls) -> "Speedups":
         """The plain formulation: every candidate op computed on its own, then a weighted sum."""
-        return cls(channels_last=False, depthwise_backward=False, shared_relu=False, fold_weights=False,
-                   skip_none=False, recompute_depthwise=False, dense_grads=False,
-                   subsample_strided=False, crop_kernel=False)
+        return cls(**{f.name: False for f in fields(cls)})
+
+    @classmethod
+    def on(cls) -> "Speedups":
+        """Every switch on (the CPU choice)."""
+        return cls(**{f.name: True for f in fields(cls)})
+
+    def unset(self) -> tuple:
+        """The names of the switches left to the device (``None``)."""
+        return tuple(f.name for f in fields(self) if getattr(self, f.name) is None)
+
+    def for_device(self, device: Union[str, torch.device, None],
+                   defaults: Optional[Mapping[str, "Speedups"]] = None) -> "Speedups":
+        """These switches with every unset one taken from *device*'s type in *defaults* (default
+        :data:`DEVICE_DEFAULTS`; a type without an entry gets the plain formulation). Switches set here are kept."""
+        kind = torch.device(device).type if device is not None else "cpu"
+        table = DEVICE_DEFAULTS if defaults is None else {**DEVICE_DEFAULTS, **defaults}
+        base = table.get(kind, Speedups.off())
+        return Speedups(**{f.name: getattr(base, f.name) if getattr(self, f.name) is None else getattr(self, f.name)
+                           for f in fields(self)})
+
+    def as_dict(self) -> Dict[str, Optional[bool]]:
+        """``{switch: value}`` in field order (what results record)."""
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
+    def describe(self) -> str:
+        """One line: the switches that are on, or ``plain`` when none is."""
+        on = [name for name, value in self.as_dict().items() if value]
+        return "plain (every switch off)" if not on else ("all on" if len(on) == len(fields(self)) else
+                                                          "on: " + ", ".join(on))
+
+
+#: Each device type's choice for the switches a config leaves unset (docs/benchmarks.md). CPU: every switch (the
+#: search step 2.1x faster at 0.57x the memory, the training steps 1.7-1.9x faster). CUDA: the plain formulation,
+#: because the DARTS supernet's search step with every switch ran at 0.77x the plain speed on one H200 and no single
+#: switch's removal brought it back (section (g)); the GPU measurement covered all switches together, not one at a
+#: time. Spaces override this where they were measured otherwise (NAS-Bench-201: every switch on CUDA too).
+DEVICE_DEFAULTS: Dict[str, Speedups] = {"cpu": Speedups.on(), "cuda": Speedups.off()}
 
 
 #: The switches that act on the discrete networks (the others only change the supernet's mixed ops).
@@ -284,6 +339,32 @@ def apply_speedups(module: nn.Module, speedups: Speedups) -> None:
                 m.weight.data = m.weight.data.clone(memory_format=torch.contiguous_format)
                 m.register_forward_pre_hook(_default_layout_input)
                 m._default_layout = True
+
+
+def set_speedups_(module: nn.Module, speedups: Speedups) -> nn.Module:
+    """Switch *module* (built with any settings) to *speedups* in place: every submodule that holds switches gets
+    them (mixed ops re-plan their paths), then the layout and per-layer switches are applied; with
+    ``channels_last`` off the parameters go back to the default layout. Parameters stay the same objects."""
+    speedups = speedups.for_device("cpu") if speedups.unset() else speedups
+    for m in module.modules():
+        if isinstance(getattr(m, "speedups", None), Speedups):
+            m.speedups = speedups
+            if hasattr(m, "_configure_paths"):
+                m._configure_paths()
+    apply_speedups(module, speedups)
+    if not speedups.channels_last:
+        module.to(memory_format=torch.contiguous_format)
+    for m in module.modules():
+        if getattr(m, "k", 1) > 1 and hasattr(m, "_configure_paths"):
+            # partial-channel ops compute in NCHW (see MixedOp.set_partial_channels)
+            m._ops.to(memory_format=torch.contiguous_format)
+    return module
+
+
+def built_speedups(speedups: Speedups) -> Speedups:
+    """The switches a network is built with: unset ones take the CPU choice (networks are built on the CPU;
+    :func:`set_speedups_` re-chooses them for another device)."""
+    return speedups.for_device("cpu") if speedups.unset() else speedups
 
 
 def to_layout(x: torch.Tensor, speedups: Speedups) -> torch.Tensor:

@@ -121,6 +121,8 @@ class LaunchOptions:
     array_limit: int = 1000
     parallel: Optional[int] = None
     max_tasks: Optional[int] = None
+    #: study jobs packed into one array task and run at once on its GPU(s) (one process each, --cpus split)
+    tasks_per_gpu: int = 1
     retry_failed: bool = False
     resubmit: bool = False
     slurm_extra: Dict[str, str] = field(default_factory=dict)
@@ -128,7 +130,7 @@ class LaunchOptions:
     def check(self) -> None:
         if self.executor not in BACKENDS:
             raise LaunchError(f"unknown executor {self.executor!r}; use one of {', '.join(BACKENDS)}")
-        for name in ("time_min", "cpus", "array_limit", "parallel", "max_tasks"):
+        for name in ("time_min", "cpus", "array_limit", "parallel", "max_tasks", "tasks_per_gpu"):
             value = getattr(self, name)
             if value is not None and value < 1:
                 raise LaunchError(f"--{name.replace('_min', '').replace('_', '-')} must be at least 1, got {value}")
@@ -174,6 +176,26 @@ def run_task(directory: str, job: Dict[str, Any], threads: Optional[int] = None)
     result = worker.train_job(directory, j)
     write_result(directory, j.id, j.arch, j.task, j.seed, result)
     return {"job": j.id, "best_acc": result.get("best_acc")}
+
+
+def run_packed(directory: str, jobs: List[Dict[str, Any]], threads: Optional[int] = None,
+               task_fn: Callable[..., Any] = run_task) -> List[Any]:
+    """One array task holding several study jobs (``--tasks-per-gpu K``): each runs at once in its own process on
+    the task's device(s), with the task's threads split among them; a job that fails leaves the others running
+    and no result file (it is launched again)."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    per = max(1, (threads or len(jobs)) // len(jobs))
+    context = multiprocessing.get_context("spawn")  # no CUDA state or torch thread pool shared with the jobs
+    with ProcessPoolExecutor(max_workers=len(jobs), mp_context=context) as pool:
+        futures = [pool.submit(task_fn, directory, job, per) for job in jobs]
+    out = []
+    for job, future in zip(jobs, futures):
+        error = future.exception()
+        out.append(future.result() if error is None else
+                   {"job": job["id"], "error": f"{type(error).__name__}: {_first_line(error)}"})
+    return out
 
 
 # ------------------------------------------------------------------------------------------- submissions
@@ -293,14 +315,21 @@ def launch(directory: str, options: LaunchOptions, task_fn: Callable[..., Any] =
             log(f"arrays of at most {cluster_max} tasks: the cluster's MaxArraySize ({cluster_max}) is below "
                 f"--array-limit {options.array_limit}")
     absdir = os.path.abspath(directory)
-    for start in range(0, len(jobs), array_limit):
-        chunk = jobs[start:start + array_limit]
-        n = len(chunk)
+    k = options.tasks_per_gpu
+    for start in range(0, len(jobs), array_limit * k):
+        chunk = jobs[start:start + array_limit * k]
+        packs = [chunk[i:i + k] for i in range(0, len(chunk), k)]
+        n = len(packs)
         said = io.StringIO()  # submitit prints a refusing sbatch's stderr before raising: it joins the one line
         try:
             with contextlib.redirect_stderr(said):
-                handles = executor.map_array(task_fn, [absdir] * n, [dataclasses.asdict(j) for j in chunk],
-                                             [options.cpus] * n)
+                if k == 1:
+                    handles = executor.map_array(task_fn, [absdir] * n, [dataclasses.asdict(j) for j in chunk],
+                                                 [options.cpus] * n)
+                else:
+                    handles = executor.map_array(run_packed, [absdir] * n,
+                                                 [[dataclasses.asdict(j) for j in pack] for pack in packs],
+                                                 [options.cpus] * n, [task_fn] * n)
         except (RuntimeError, OSError) as e:  # no sbatch on PATH, or sbatch refused the array
             before = (f"; the {len(out.jobs)} jobs submitted before it are recorded in {submissions_path(directory)}"
                       if out.jobs else "")
@@ -315,11 +344,12 @@ def launch(directory: str, options: LaunchOptions, task_fn: Callable[..., Any] =
         _append_submissions(directory, [
             {"job": j.id, "arch": j.arch, "task": j.task, "seed": j.seed, "attempt": j.attempts,
              "executor": options.executor, "cluster_id": str(h.job_id), "launch": stamp, "submitted": now}
-            for j, h in zip(chunk, handles)])
+            for pack, h in zip(packs, handles) for j in pack])
         out.jobs += chunk
         out.submitted += handles
         first = str(handles[0].job_id).split("_")[0]
-        log(f"submitted jobs {chunk[0].id}..{chunk[-1].id} ({n} tasks) as {options.executor} array {first}")
+        per = f", {k} jobs per task" if k > 1 else ""
+        log(f"submitted jobs {chunk[0].id}..{chunk[-1].id} ({n} tasks{per}) as {options.executor} array {first}")
     log(f"launched {len(out.jobs)} jobs ({out.alive_skipped} already submitted and alive); manifest and logs in "
         f"{launch_dir}; record results with `unnas study ingest {directory}`")
     return out

@@ -336,6 +336,28 @@ def describe_status(status: int) -> str:
     return "exit 0" if status == 0 else f"exit {status}"
 
 
+def visible_gpus() -> List[str]:
+    """The CUDA devices this process may use, as ``CUDA_VISIBLE_DEVICES`` names them (its entries when set, else
+    ``0..n-1``); empty without CUDA."""
+    listed = os.environ.get("CUDA_VISIBLE_DEVICES")
+    if listed is not None:
+        return [d.strip() for d in listed.split(",") if d.strip() and d.strip() != "-1"]
+    try:
+        import torch
+
+        return [str(i) for i in range(torch.cuda.device_count())] if torch.cuda.is_available() else []
+    except Exception:  # a broken driver: the workers find out themselves
+        return []
+
+
+def worker_env(env: Dict[str, str], i: int, gpus: List[str]) -> Dict[str, str]:
+    """Worker *i*'s environment: with several GPUs it sees one, round robin (workers / GPUs jobs per device, each
+    trains on "its" ``cuda:0`` with the configs' ``trainer.devices: 1``); with one GPU every worker shares it."""
+    if len(gpus) < 2:
+        return env
+    return {**env, "CUDA_VISIBLE_DEVICES": gpus[i % len(gpus)]}
+
+
 def spawn_workers(directory: str, workers: int, max_jobs: Optional[int], lease_s: float, threads: Optional[int],
                   log: Callable[[str], None] = print) -> int:
     """Run *workers* worker processes on this machine (each with *threads* torch threads, default cores / workers)
@@ -343,6 +365,7 @@ def spawn_workers(directory: str, workers: int, max_jobs: Optional[int], lease_s
     signal when this process was interrupted, else 1 if a worker failed or was killed, else 0."""
     threads = threads or default_threads(workers)
     env = {**os.environ, "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)}
+    gpus = visible_gpus()
     cmd = [*WORKER_COMMAND, "study", "work", directory, "--workers", "1", "--lease", str(lease_s),
            "--threads", str(threads)]
     if max_jobs is not None:
@@ -359,9 +382,9 @@ def spawn_workers(directory: str, workers: int, max_jobs: Optional[int], lease_s
     main = threading.current_thread() is threading.main_thread()
     old = {sig: signal.signal(sig, forward) for sig in (signal.SIGINT, signal.SIGTERM)} if main else {}
     try:
-        for _ in range(workers):
+        for i in range(workers):
             if not received:
-                procs.append(subprocess.Popen(cmd, env=env))
+                procs.append(subprocess.Popen(cmd, env=worker_env(env, i, gpus)))
         statuses = [p.wait() for p in procs]
     finally:
         for sig, h in old.items():

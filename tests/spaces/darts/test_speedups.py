@@ -17,7 +17,7 @@ from unnas.spaces.speedups import DepthwiseConv2d, apply_speedups, depthwise_poi
 from unnas.spaces.darts.supernet import darts_mixed_op
 
 SWITCHES = [f.name for f in dataclasses.fields(Speedups)]
-SETTINGS = {**{name: dataclasses.replace(Speedups.off(), **{name: True}) for name in SWITCHES}, "all": Speedups()}
+SETTINGS = {**{name: dataclasses.replace(Speedups.off(), **{name: True}) for name in SWITCHES}, "all": Speedups.on()}
 
 
 def _close(a, b, tol=1e-10):
@@ -26,8 +26,9 @@ def _close(a, b, tol=1e-10):
 
 
 def test_defaults_and_off():
-    assert all(getattr(Speedups(), n) for n in SWITCHES)
+    assert all(getattr(Speedups.on(), n) for n in SWITCHES)
     assert not any(getattr(Speedups.off(), n) for n in SWITCHES)
+    assert Speedups().unset() == tuple(SWITCHES)  # every switch chosen by device
 
 
 @settings(max_examples=30, deadline=None)
@@ -184,14 +185,14 @@ def test_supernet_defaults_store_at_most_six_tenths_of_the_activations():
             F.cross_entropy(net(x), y)
         return sum(s.nbytes() for s in storages.values())
 
-    assert saved_bytes(Speedups()) <= 0.6 * saved_bytes(Speedups.off())
+    assert saved_bytes(Speedups.on()) <= 0.6 * saved_bytes(Speedups.off())
 
 
 def test_second_order_gradients_do_not_depend_on_switches():
     xt, yt = torch.randn(2, 3, 8, 8, dtype=torch.float64), torch.tensor([0, 1])
     xv, yv = torch.randn(2, 3, 8, 8, dtype=torch.float64), torch.tensor([1, 1])
     grads = []
-    for sp in (Speedups.off(), Speedups()):
+    for sp in (Speedups.off(), Speedups.on()):
         torch.manual_seed(5)
         net = Supernet(C=4, num_classes=2, layers=3, speedups=sp).double()
         opt = torch.optim.SGD(net.weight_parameters(), lr=0.1, momentum=0.9, weight_decay=3e-4)
@@ -218,7 +219,7 @@ def test_network_switches_keep_training_math_under_every_head(task):
     images, labels = torch.rand(2, 3, 32, 32), torch.tensor([1, 2])
     x, y = obj.prepare(images, labels, train=True, generator=torch.Generator().manual_seed(0))
     results = []
-    for sp in (Speedups.off(), Speedups()):
+    for sp in (Speedups.off(), Speedups.on()):
         torch.manual_seed(7)
         # (jigsaw tiles are too small for the auxiliary tower's 5x5 pooling)
         net = NetworkCIFAR("darts_v2", C=4, layers=4, auxiliary=task != "jigsaw", input_channels=obj.input_channels,
@@ -248,7 +249,7 @@ def test_switches_work_under_bf16_autocast():
 
     exact = grads(Speedups.off(), False)
     plain = float(F.cosine_similarity(exact, grads(Speedups.off(), True), dim=0))
-    fast = float(F.cosine_similarity(exact, grads(Speedups(), True), dim=0))
+    fast = float(F.cosine_similarity(exact, grads(Speedups.on(), True), dim=0))
     assert plain > 0.98 and fast > plain - 0.005, (plain, fast)
 
 
@@ -292,7 +293,7 @@ def test_imagenet_network_and_stem_keep_training_math_with_odd_and_tiny_maps():
     # kernels wider than the map for crop_kernel and the shifted-product weight gradient)
     x, y = torch.randn(2, 3, 40, 40, dtype=torch.float64), torch.tensor([1, 0])
     results = []
-    for sp in (Speedups.off(), Speedups()):
+    for sp in (Speedups.off(), Speedups.on()):
         torch.manual_seed(6)
         net = NetworkImageNet("unnas500/00004", C=8, num_classes=3, layers=4, speedups=sp).double()
         loss = F.cross_entropy(net(x)[0], y)

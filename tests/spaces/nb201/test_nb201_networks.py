@@ -218,7 +218,7 @@ def test_every_objective_trains_the_network_and_the_supernet(task_name, size):
 def test_channels_last_changes_nothing():
     torch.manual_seed(0)
     plain = TinyNetwork(ALL_CONV3, C=4, N=1, speedups=Speedups.off()).double()
-    fast = TinyNetwork(ALL_CONV3, C=4, N=1, speedups=Speedups()).double()
+    fast = TinyNetwork(ALL_CONV3, C=4, N=1, speedups=Speedups.on()).double()
     fast.load_state_dict(plain.state_dict())
     assert fast.stem[0].weight.is_contiguous(memory_format=torch.channels_last)
     x = torch.randn(3, 3, 16, 16, dtype=torch.float64)

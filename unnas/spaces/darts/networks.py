@@ -18,7 +18,7 @@ from unnas.spaces.base import check_positive
 from unnas.spaces.darts.genotype import Edge, GenotypeLike, load_genotype
 from pretext_tasks.heads import HeadFactory, classifier_head
 from unnas.spaces.darts.ops import OPS, FactorizedReduce, Identity, ReLUConvBN
-from unnas.spaces.speedups import Speedups, apply_speedups, cat_channels, to_layout
+from unnas.spaces.speedups import Speedups, built_speedups, apply_speedups, cat_channels, to_layout
 
 
 def drop_path(x: torch.Tensor, drop_prob: float) -> torch.Tensor:
@@ -63,7 +63,7 @@ class Cell(nn.Module):
     def __init__(self, edges: Sequence[Edge], concat: Sequence[int], C_prev_prev: int, C_prev: int, C: int,
                  reduction: bool, reduction_prev: bool, speedups: Speedups = Speedups.off()):
         super().__init__()
-        self.speedups = speedups
+        self.speedups = speedups = built_speedups(speedups)
         # Preprocessing runs even for an input that no edge reads, as in DARTS (its params count too).
         self.preprocess0 = FactorizedReduce(C_prev_prev, C) if reduction_prev else ReLUConvBN(C_prev_prev, C, 1, 1, 0)
         self.preprocess1 = ReLUConvBN(C_prev, C, 1, 1, 0)
@@ -178,7 +178,7 @@ class NetworkCIFAR(_CellNetwork):
         super().__init__()
         check_shape("NetworkCIFAR", C, layers, num_classes, input_channels, head)
         check_positive("NetworkCIFAR", stem_multiplier=stem_multiplier)
-        self.speedups = speedups
+        self.speedups = speedups = built_speedups(speedups)
         genotype = load_genotype(genotype)
         self.genotype = genotype
         self.drop_path_prob = drop_path_prob
@@ -206,7 +206,7 @@ class NetworkImageNet(_CellNetwork):
         super().__init__()
         check_shape("NetworkImageNet", C, layers, num_classes, input_channels, head)
         check_imagenet_channels(C)
-        self.speedups = speedups
+        self.speedups = speedups = built_speedups(speedups)
         genotype = load_genotype(genotype)
         self.genotype = genotype
         self.drop_path_prob = drop_path_prob

@@ -37,7 +37,8 @@ class DartsSpace(SearchSpace):
         auxiliary: build DARTS's auxiliary head after the second reduction cell (evaluation networks).
         steps / multiplier / stem_multiplier: intermediate nodes per supernet cell, how many of the last nodes its
             output concatenates (``1 .. steps``), and the CIFAR stem's width in units of ``channels``.
-        speedups: exact performance switches (``Speedups.off()`` is the plain formulation).
+        speedups: exact performance switches (``Speedups.off()`` is the plain formulation); a switch left unset
+            (null or "auto") is chosen by the device the network runs on (:meth:`speedups_for`).
 
     Sizes are positive integers; ``layers`` is at least 3 (the cells at ``layers // 3`` and ``2 * layers // 3`` are
     reductions, and fewer cells leave no normal cell); the ImageNet network needs an even ``channels``. Anything else

@@ -24,7 +24,7 @@ from unnas.spaces.darts.genotype import Genotype, make_genotype
 from unnas.spaces.darts.networks import check_imagenet_channels, check_shape, reduction_indices
 from unnas.spaces.darts.ops import OPS, PRIMITIVES, FactorizedReduce, ReLUConvBN
 from unnas.spaces.oneshot import CellWeights, MixedOp, Supernet as SupernetInterface
-from unnas.spaces.speedups import Speedups, apply_speedups, cat_channels, to_layout
+from unnas.spaces.speedups import Speedups, built_speedups, apply_speedups, cat_channels, to_layout
 
 
 def num_edges(steps: int) -> int:
@@ -98,7 +98,7 @@ class SearchCell(nn.Module):
         self.preprocess1 = ReLUConvBN(C_prev, C, 1, 1, 0, affine=False)
         self._steps = steps
         self._multiplier = multiplier
-        self.speedups = speedups
+        self.speedups = speedups = built_speedups(speedups)
         self._ops = nn.ModuleList(
             darts_mixed_op(C, 2 if reduction and j < 2 else 1, primitives, speedups)
             for i in range(steps) for j in range(i + 2)
@@ -143,7 +143,7 @@ class DartsSupernet(SupernetInterface):
         if stem == "imagenet":
             check_imagenet_channels(C)
         self.primitives = tuple(primitives)
-        self.speedups = speedups
+        self.speedups = speedups = built_speedups(speedups)
         unknown = [p for p in self.primitives if p not in OPS]
         if unknown:
             raise ConfigError(f"unknown primitive(s) {unknown}; known ops: {', '.join(sorted(OPS))}")

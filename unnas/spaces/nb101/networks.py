@@ -27,7 +27,7 @@ from unnas.errors import ConfigError
 from unnas.spaces.base import check_positive
 from pretext_tasks.heads import HeadFactory, classifier_head
 from unnas.spaces.nb101.cell import NB101Cell, parse_cell
-from unnas.spaces.speedups import Speedups, apply_speedups, cat_channels, to_layout
+from unnas.spaces.speedups import Speedups, built_speedups, apply_speedups, cat_channels, to_layout
 
 
 def conv_bn_relu(in_channels: int, out_channels: int, kernel_size: int, stride: int = 1) -> nn.Sequential:
@@ -83,7 +83,7 @@ class NB101Module(nn.Module):
         self.cell = cell
         self.matrix = cell.matrix
         self.n = cell.num_vertices
-        self.speedups = speedups
+        self.speedups = speedups = built_speedups(speedups)
         self.vertex_channels = compute_vertex_channels(in_channels, out_channels, cell.matrix)
         self.vertex_op = nn.ModuleDict({str(t): make_op(cell.ops[t], self.vertex_channels[t])
                                         for t in range(1, self.n - 1)})
@@ -154,7 +154,7 @@ class NB101Network(nn.Module):
         self.cell = parse_cell(cell)
         check_network(self.cell, stem, channels, stacks, modules, num_classes, input_channels, head)
         self.stem_kind, self.channels, self.stacks, self.modules_per_stack = stem, channels, stacks, modules
-        self.speedups = speedups
+        self.speedups = speedups = built_speedups(speedups)
         if stem == "cifar":
             self.stem = conv_bn_relu(input_channels, channels, 3)
         else:

@@ -79,7 +79,8 @@ class NB101Space(SearchSpace):
         channels: the stem's and first stack's channels (default 128, as NAS-Bench-101 and UnNAS).
         layers: cells per stack (default 3 for ``cifar``, 4 for ``imagenet``, as UnNAS's configs).
         stacks: stacks of cells (3); each after the first halves the resolution and doubles the channels.
-        speedups: exact performance switches.
+        speedups: exact performance switches; a switch left unset (null or "auto") is chosen by the device the
+            network runs on (:meth:`speedups_for`).
 
     Architectures are :class:`~unnas.spaces.nb101.cell.NB101Cell` s (a pruned adjacency matrix and ops), written as
     JSON ``{"matrix": ..., "ops": ...}``. ``sample`` draws the NAS-Bench-101 paper's random specs

@@ -20,7 +20,7 @@ from unnas.spaces.base import check_positive
 from pretext_tasks.heads import HeadFactory, classifier_head
 from unnas.spaces.nb201.cell import EDGES, NB201Cell, parse_cell
 from unnas.spaces.nb201.ops import OPS, ResNetBasicblock
-from unnas.spaces.speedups import Speedups, apply_speedups, to_layout
+from unnas.spaces.speedups import Speedups, built_speedups, apply_speedups, to_layout
 
 
 def as_cell(arch: Any) -> NB201Cell:
@@ -100,7 +100,7 @@ class TinyNetwork(nn.Module):
         check_shape("TinyNetwork", C, N, num_classes, input_channels, head)
         self.cell = as_cell(cell)
         self.C, self.N = C, N
-        self.speedups = speedups
+        self.speedups = speedups = built_speedups(speedups)
         C_prev = build_skeleton(self, C, N, input_channels, lambda C_curr: InferCell(self.cell, C_curr))
         self.head = (head or classifier_head(num_classes))(C_prev)
         self.out_channels = C_prev

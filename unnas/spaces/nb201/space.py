@@ -82,7 +82,8 @@ class NB201Space(SearchSpace):
     Args:
         channels: channels of the first stage, C (NAS-Bench-201: 16).
         layers: cells per stage, N (NAS-Bench-201: 5); the network has ``3 * N`` cells and 2 residual blocks.
-        speedups: exact performance switches (``Speedups.off()`` is the plain formulation).
+        speedups: exact performance switches (``Speedups.off()`` is the plain formulation); a switch left unset
+            (null or "auto") is chosen by the device the network runs on (:meth:`speedups_for`).
 
     Architectures are :class:`~unnas.spaces.nb201.cell.NB201Cell` s, written as NAS-Bench-201 arch strings.
     ``sample`` is uniform over all 15,625 cells without replacement (:func:`~unnas.spaces.nb201.cell.sample_cells`).
@@ -95,6 +96,9 @@ class NB201Space(SearchSpace):
     expects = ("an arch string |op~0|+|op~0|op~1|+|op~0|op~1|op~2|, a NASLib tuple (i0, ..., i5), nb201/<index>, "
                "a named cell (nb201_resnet) or JSON {\"space\": \"nb201\", \"arch\": ...}")
     train_config = "configs/train/nb201_cifar10_cpu.yaml"
+    #: on one H200 the supernet's search step with every switch was 1.24x faster than plain at 0.56x the memory
+    #: (docs/benchmarks.md, section (g)), so CUDA keeps them all here
+    device_speedups = {"cuda": Speedups.on()}
     datasets = {
         "cifar10": DatasetSpec(10, 32, "cifar"),
         "cifar100": DatasetSpec(100, 32, "cifar"),

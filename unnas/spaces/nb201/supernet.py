@@ -28,7 +28,7 @@ from unnas.spaces.nb201.cell import EDGES, NB201Cell
 from unnas.spaces.nb201.networks import build_skeleton, check_shape
 from unnas.spaces.nb201.ops import OPS, PRIMITIVES
 from unnas.spaces.oneshot import CellWeights, MixedOp, Supernet
-from unnas.spaces.speedups import Speedups, apply_speedups, to_layout
+from unnas.spaces.speedups import Speedups, built_speedups, apply_speedups, to_layout
 
 #: Row labels of the alpha matrix, in arch-string edge order.
 EDGE_LABELS = [f"node {i} <- node {j}" for i, j in EDGES]
@@ -90,7 +90,7 @@ class NB201Supernet(Supernet):
             raise ValueError(f"unknown primitive(s) {unknown}; known ops: {', '.join(PRIMITIVES)}")
         check_shape("NB201Supernet", C, N, num_classes, input_channels, head)
         self.C, self.N = C, N
-        self.speedups = speedups
+        self.speedups = speedups = built_speedups(speedups)
         C_prev = build_skeleton(self, C, N, input_channels, lambda C_curr: SearchCell(C_curr, self.primitives, speedups))
         self.head = (head or classifier_head(num_classes))(C_prev)
         self.alphas = nn.Parameter(1e-3 * torch.randn(len(EDGES), len(self.primitives)))

@@ -21,8 +21,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from unnas.errors import ConfigError
-from unnas.spaces.speedups import (DepthwiseConv2d, Speedups, apply_speedups, depthwise_pointwise, is_pointwise,
-                                   to_layout)
+from unnas.spaces.speedups import (DepthwiseConv2d, Speedups, apply_speedups, built_speedups, depthwise_pointwise,
+                                   is_pointwise, to_layout)
 
 OpFactory = Callable[[int, int, bool], nn.Module]
 
@@ -104,7 +104,7 @@ class MixedOp(nn.Module):
         self.C, self.stride, self.k = C, stride, 1
         self.primitives = tuple(primitives)
         self._factory = (ops, pool_bn)
-        self.speedups = speedups
+        self.speedups = speedups = built_speedups(speedups)
         self._ops = self._build(C)
         self._configure_paths()
 
