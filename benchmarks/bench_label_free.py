@@ -70,7 +70,8 @@ def main() -> None:
               "projected_all_min": (overhead + per_arch * ALL) / 60}
     print(json.dumps(result, indent=1))
     if args.json_out:
-        from unnas.provenance import machine, versions
+        from unnas.provenance import machine
+        from unnas.study.jobs import versions
 
         with open(args.json_out, "w") as f:
             json.dump({**result, "machine": machine(), "versions": versions()}, f, indent=1)

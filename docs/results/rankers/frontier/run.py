@@ -192,6 +192,17 @@ def run_losses(parts: List[str], data: str, workers: int, threads: int) -> None:
                     raise SystemExit(f"{' '.join(cmd)} failed")
 
 
+def record_provenance(parts: List[str], args: argparse.Namespace) -> None:
+    """Append this invocation's machine, versions, workers and threads to ``records/provenance.jsonl``."""
+    from unnas.provenance import machine
+    from unnas.study.jobs import versions
+
+    with open(os.path.join(RECORDS, "provenance.jsonl"), "a") as f:
+        f.write(json.dumps({"started": time.strftime("%Y-%m-%d %H:%M:%S %Z"), "parts": parts,
+                            "workers": args.workers, "threads": args.threads, "machine": machine(),
+                            "versions": versions()}) + "\n")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--parts", default=",".join(PARTS), help="comma-separated parts (default: all)")
@@ -205,6 +216,7 @@ def main() -> None:
     if unknown:
         raise SystemExit(f"unknown part(s) {', '.join(unknown)}; known: {', '.join(PARTS)}")
     os.makedirs(RECORDS, exist_ok=True)
+    record_provenance(parts, args)
     run_scores([p for p in parts if "objective" not in PARTS[p]], args.workers, args.threads)
     run_losses([p for p in parts if "objective" in PARTS[p]], args.data, args.workers, args.threads)
 
