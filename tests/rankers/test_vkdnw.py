@@ -187,7 +187,7 @@ def test_every_space(space, arch, layers):
 
 def test_registered_constructible_and_bad_arguments():
     assert ranker_class("vkdnw") is VKDNW and RANKERS["vkdnw"] is VKDNW
-    assert repr(VKDNW(seed=2)) == "VKDNW(max_tensors=128, per_tensor=1, seed=2, init=True)"
+    assert repr(VKDNW(seed=2)) == "VKDNW(max_tensors=128, per_tensor=1, seed=2, init=True, single=False)"
     for kwargs in ({"max_tensors": 0}, {"per_tensor": 0}):
         with pytest.raises(ConfigError):
             VKDNW(**kwargs)
@@ -213,3 +213,20 @@ def test_study_builds_it_from_class_path():
     torch.manual_seed(0)
     net = space.network(space.load("nb201_resnet"), num_classes=4)
     assert math.isfinite(ranker.score(net, gaussian_batch((3, 16, 16), 8, 4, seed=0))) and data is None
+
+
+def test_single_orders_by_the_number_of_trainable_tensors_first():
+    from unnas.spaces import NB201Space
+
+    space = NB201Space(channels=4, layers=1)
+    batch = gaussian_batch((3, 16, 16), 4, 10, seed=0)
+    scores = {}
+    for cell in ("nb201_all_skip", "nb201_resnet", "nb201_all_conv3x3"):
+        torch.manual_seed(0)
+        net = space.network(space.load(cell))
+        aleph = sum(1 for p in net.parameters() if p.requires_grad)
+        entropy = VKDNW(seed=0).score(net, batch)
+        single = VKDNW(seed=0, single=True).score(net, batch)
+        assert single == pytest.approx(10 * aleph + entropy) and 0 <= entropy < 10
+        scores[cell] = single
+    assert scores["nb201_all_skip"] < scores["nb201_resnet"] < scores["nb201_all_conv3x3"]

@@ -159,13 +159,18 @@ class VKDNW(Ranker):
         per_tensor: entries scored per tensor, evenly spaced (the official 1: the first entry).
         seed: seeds the input and the re-initialisation.
         init: re-initialise the (copied) network with Kaiming-normal fan-in weights first, as the reference does.
+        single: the paper's VKDNW_single ranking as one score: ``10 ℵ + entropy``, ``ℵ`` the network's number of
+            trainable parameter tensors (the official ``vkdnw_dim``), so ℵ orders first and the entropy (at most
+            ``log 9 < 10``) orders networks of equal ℵ.
     """
 
     name = "vkdnw"
     needs_images = False
 
-    def __init__(self, max_tensors: int = 128, per_tensor: int = 1, seed: int = 0, init: bool = True):
+    def __init__(self, max_tensors: int = 128, per_tensor: int = 1, seed: int = 0, init: bool = True,
+                 single: bool = False):
         super().__init__(seed)
+        self.single = single
         if max_tensors < 1 or per_tensor < 1:
             raise ConfigError(f"{self.name} needs at least one tensor and one entry per tensor, got max_tensors="
                               f"{max_tensors}, per_tensor={per_tensor}")
@@ -175,11 +180,13 @@ class VKDNW(Ranker):
 
     def _score(self, net: nn.Module, batch: RankBatch) -> float:
         x = gaussian_input(batch, batch.images.shape[0], self.seed)
-        return vkdnw_score(net, x, self.max_tensors, self.per_tensor, self.init)
+        aleph = sum(1 for p in net.parameters() if p.requires_grad)  # before the score switches anything
+        entropy = vkdnw_score(net, x, self.max_tensors, self.per_tensor, self.init)
+        return 10.0 * aleph + entropy if self.single else entropy
 
     def __repr__(self) -> str:
         return (f"{type(self).__name__}(max_tensors={self.max_tensors}, per_tensor={self.per_tensor}, "
-                f"seed={self.seed}, init={self.init})")
+                f"seed={self.seed}, init={self.init}, single={self.single})")
 
 
 __all__ = ["VKDNW", "vkdnw_score", "fisher_matrix", "decile_entropy", "spectrum", "smoothed_probabilities",
