@@ -44,6 +44,8 @@ PARTS: Dict[str, dict] = {
                             seeds=SEEDS, scores=DATA_FREE, batch=64),
     "nb201-costly": dict(space="nb201", shape={"channels": 16, "layers": 5}, archs="nb201-table:100", seeds=(0,),
                          scores=COSTLY, batch=16),
+    "nb201-swap": dict(space="nb201", shape={"channels": 16, "layers": 5}, archs="nb201-table:100", seeds=(0,),
+                       scores=("swap",), batch=16),
     "nb101": dict(space="nb101", shape={"channels": 16}, archs="nb101-table", seeds=(0, 1), scores=DATA_FREE,
                   batch=64),
     "nb101-reference": dict(space="nb101", shape={"channels": 16}, archs="nb101-sample:128", seeds=(0, 1),
