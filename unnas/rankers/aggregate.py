@@ -13,6 +13,7 @@ the set as its own reference the two coincide.
 
 from __future__ import annotations
 
+import hashlib
 from typing import Any, Callable, ClassVar, Dict, Hashable, List, Mapping, Optional, Sequence, Tuple, Union
 
 import numpy as np
@@ -189,9 +190,15 @@ class Aggregate(Ranker):
 _CALIBRATIONS: Dict[Hashable, List[np.ndarray]] = {}
 
 
-def _batch_key(batch: RankBatch) -> Tuple:
-    x = batch.images.detach().to(torch.float64)
-    return tuple(x.shape), float(x.sum()), float(x.abs().sum()), tuple(batch.labels.tolist())
+def _batch_key(batch: RankBatch) -> str:
+    """A digest of the batch's images and targets (of any shape: a pretext objective's targets may be maps)."""
+    digest = hashlib.sha256()
+    for t in (batch.images, batch.labels):
+        a = t.detach().cpu()
+        a = a.to(torch.float64) if a.is_floating_point() else a.to(torch.int64)
+        digest.update(repr(tuple(a.shape)).encode())
+        digest.update(a.contiguous().numpy().tobytes())
+    return digest.hexdigest()
 
 
 def calibrate(ranker: Ranker, space: Any, build: Callable[[Any], nn.Module], batch: RankBatch,

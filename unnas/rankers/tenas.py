@@ -84,12 +84,13 @@ def ntk_weights(net: nn.Module) -> List[Tensor]:
 
 
 def ntk_jacobian(net: nn.Module, x: Tensor) -> Tensor:
-    """``J [B, P]``: row ``i`` the gradient of the sum of sample ``i``'s logits, with the whole of *x* in one
+    """``J [B, P]``: row ``i`` the gradient of the sum of sample ``i``'s logits (of all its outputs, for a dense
+    head), with the whole of *x* in one
     forward, with respect to :func:`ntk_weights` (zero for a weight the output does not depend on): one backward
     through the batch's graph per sample, as the official loop does (a vectorised ``is_grads_batched`` backward
     gives the same rows but ran twice as slow on the CPU)."""
     params = ntk_weights(net)
-    rows = logits_of(net, x).sum(dim=1)
+    rows = logits_of(net, x).flatten(1).sum(dim=1)  # a dense head's output: every value of the sample
     width = sum(p.numel() for p in params)
     if not params or not rows.requires_grad:
         return torch.zeros((x.shape[0], width), dtype=rows.dtype, device=rows.device)
@@ -193,7 +194,7 @@ def accepted_side(net: nn.Module, side: int, largest: int, like: Tensor) -> int:
         for s in range(side, largest + 1):
             try:
                 with torch.no_grad():
-                    logits_of(net, like.new_zeros((2, like.shape[1], s, s)))
+                    logits_of(net, like.new_zeros((2, *like.shape[1:-2], s, s)))
                 return s
             except RuntimeError:
                 continue
@@ -204,7 +205,12 @@ def accepted_side(net: nn.Module, side: int, largest: int, like: Tensor) -> int:
 
 def random_crops(images: Tensor, count: int, side: int, generator: torch.Generator) -> Tensor:
     """*count* ``side x side`` crops of *images* ``[B, C, H, W]`` at random images and offsets (drawn on the CPU
-    from *generator*, so the same seed gives the same crops on every device)."""
+    from *generator*, so the same seed gives the same crops on every device). Inputs with more leading dimensions
+    (``[B, T, C, H, W]``: a jigsaw objective's tiles) are cropped the same way in every one of them."""
+    if images.dim() > 4:
+        lead = images.shape[1:-2]
+        flat = random_crops(images.reshape(images.shape[0], -1, *images.shape[-2:]), count, side, generator)
+        return flat.reshape(count, *lead, side, side)
     b, _, h, w = images.shape
     idx = torch.randint(0, b, (count,), generator=generator)
     top = torch.randint(0, h - side + 1, (count,), generator=generator)
@@ -222,7 +228,7 @@ def linear_regions(net: nn.Module, images: Tensor, side: int = 3, batch_size: in
     ``batches x batch_size`` random crops of *images* (the smallest accepted side from *side*; whole images when
     *side* is larger than them), forwarded ``batch_size`` at a time."""
     kaiming_init_(net, init)
-    largest = min(images.shape[2], images.shape[3])
+    largest = min(images.shape[-2], images.shape[-1])
     side = accepted_side(net, min(side, largest), largest, images)
     g = torch.Generator().manual_seed(int(torch.randint(0, 2 ** 62, ())))
     net.train()

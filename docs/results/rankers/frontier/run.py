@@ -63,6 +63,8 @@ for _dataset, _classes, _side in (("cifar100", 100, 32), ("imagenet16-120", 120,
 for _objective in OBJECTIVES:  # one part per loss, through `unnas rank` itself
     PARTS[f"nb201-losses-{_objective}"] = dict(space="nb201", shape={"channels": 16, "layers": 5},
                                                archs="nb201-table:60", seeds=(0,), objective=_objective, batch=32)
+PARTS["nb201-swap-cifar10"] = dict(space="nb201", shape={"channels": 16, "layers": 5}, archs="nb201-table:100",
+                                   seeds=(0,), objective="labels", batch=16, rankers=("swap",))  # real images
 CPU_STUDY = os.path.join(HERE, "..", "..", "cifar10-cpu-study", "study", "study.sqlite")
 
 
@@ -161,11 +163,12 @@ def run_scores(parts: List[str], workers: int, threads: int) -> None:
 
 
 def run_losses(parts: List[str], data: str, workers: int, threads: int) -> None:
-    """The loss parts through ``unnas rank`` itself: the architectures not yet recorded on its stdin."""
+    """The parts with an objective (the loss parts, and SWAP on real images) through ``unnas rank`` itself, with
+    ``--data``: the architectures not yet recorded on its stdin."""
     for name in parts:
         part = PARTS[name]
         objective = part["objective"]
-        rankers = [r for r in LOSS_RANKERS if not (r == "gradsign" and objective == "contrastive")]
+        rankers = [r for r in part.get("rankers", LOSS_RANKERS) if not (r == "gradsign" and objective == "contrastive")]
         for seed in part["seeds"]:
             path = os.path.join(RECORDS, f"{name}-seed{seed}.jsonl")
             have = done(path)

@@ -96,6 +96,9 @@ def with_aggregates(rows: List[dict], reference: Optional[List[dict]]) -> Dict[s
 
 
 def top_overlap(score: np.ndarray, truth: np.ndarray, k: int) -> float:
+    """The share of the true top *k* among the *k* best by score; NaN when the part has no more than *k*."""
+    if k >= len(truth):
+        return float("nan")
     return len(set(np.argsort(-score, kind="stable")[:k]) & set(np.argsort(-truth, kind="stable")[:k])) / k
 
 
@@ -191,6 +194,8 @@ def held_out(part_summary_rows: List[dict], n_boot: int) -> dict:
 
 
 def fmt(cell: dict, digits: int = 3) -> str:
+    if not np.isfinite(cell["mean"]):
+        return "-"
     if cell["std"] is None:
         return f"{cell['mean']:.{digits}f}"
     return f"{cell['mean']:.{digits}f} ± {cell['std']:.{digits}f}"
@@ -212,7 +217,7 @@ def markdown(summary: dict) -> str:
             lines.append(f"| {name} | {fmt(t['rho'])} | {f'[{ci[0]:.3f}, {ci[1]:.3f}]' if ci else ''} | "
                          f"{fmt(t['tau'])} | {fmt(t['top10'], 2)} | {fmt(t['top50'], 2)} | {fmt(t['ndcg10'])} | "
                          f"{fmt(t['top1_acc'], 2)} | {fmt(t['best_of_top10_acc'], 2)} | "
-                         f"{PUBLISHED.get(name, '') if key in ('nb201', 'nb201-costly', 'nb201-swap') else ''} |")
+                         f"{PUBLISHED.get(name, '') if key in ('nb201', 'nb201-costly', 'nb201-swap', 'nb201-swap-cifar10') else ''} |")
         if part["seconds"]:
             lines += ["", "Seconds per architecture and score (one worker, one torch thread, mean over the records): "
                       + ", ".join(f"{k} {v:.3f}" for k, v in sorted(part["seconds"].items()))]
@@ -231,26 +236,48 @@ def losses_table() -> str:
     """ρ of every loss-based ranker with labels and with each pretext objective's loss (the nb201-losses parts)."""
     from docs_run import LOSS_RANKERS, OBJECTIVES  # noqa: E402  (run.py beside this file)
 
-    grid, n = {}, None
+    grid, scores, n, archs = {}, {}, None, None
     for objective in OBJECTIVES:
         seeds = read(f"nb201-losses-{objective}")
-        if 0 not in seeds:
+        if 0 not in seeds or (archs is not None and len(seeds[0]) != len(archs)):
+            continue  # not scored yet, or still being scored
+        by_arch = {r["arch"]: r for r in seeds[0]}
+        archs = archs or sorted(by_arch)
+        if set(by_arch) != set(archs):
             continue
-        rows = seeds[0]
-        truth = truth_of("nb201", [r["arch"] for r in rows])
+        rows = [by_arch[a] for a in archs]
+        truth = truth_of("nb201", archs)
         n = len(rows)
         for ranker in LOSS_RANKERS:
             if ranker in rows[0]:
-                score = np.array([r[ranker] for r in rows], dtype=float)
-                grid[(ranker, objective)] = float(spearmanr(score, truth)[0])
+                scores[(ranker, objective)] = np.array([r[ranker] for r in rows], dtype=float)
+                grid[(ranker, objective)] = float(spearmanr(scores[(ranker, objective)], truth)[0])
     if not grid:
         return ""
+    # paired bootstrap of ρ(pretext loss) − ρ(labels) over the cells, the same resample for both
+    rng = np.random.default_rng(0)
+    draws = [rng.integers(0, n, n) for _ in range(1000)]
+    delta = {}
+    for (ranker, objective), score in scores.items():
+        if objective == "labels" or (ranker, "labels") not in scores:
+            continue
+        base = scores[(ranker, "labels")]
+        d = [spearmanr(score[i], truth[i])[0] - spearmanr(base[i], truth[i])[0] for i in draws]
+        delta[(ranker, objective)] = (grid[(ranker, objective)] - grid[(ranker, "labels")],
+                                      float(np.nanpercentile(d, 2.5)), float(np.nanpercentile(d, 97.5)))
     lines = [f"### Loss-based rankers with labels and with each pretext objective's loss ({n} NB201 table cells, "
              "seed 0, a batch of 32 real CIFAR-10 images; Spearman ρ against true CIFAR-10 accuracy)", "",
              "| ranker | " + " | ".join(OBJECTIVES) + " |", "|---|" + "---|" * len(OBJECTIVES)]
     for ranker in LOSS_RANKERS:
         lines.append(f"| {ranker} | " + " | ".join(f"{grid[(ranker, o)]:.3f}" if (ranker, o) in grid else "-"
                                                    for o in OBJECTIVES) + " |")
+    lines += ["", "ρ(pretext loss) − ρ(labels), with its 95% paired bootstrap interval over the cells (1,000 "
+              "resamples, the same for both):", "", "| ranker | " + " | ".join(OBJECTIVES[1:]) + " |",
+              "|---|" + "---|" * (len(OBJECTIVES) - 1)]
+    for ranker in LOSS_RANKERS:
+        lines.append(f"| {ranker} | " + " | ".join(
+            f"{delta[(ranker, o)][0]:+.3f} [{delta[(ranker, o)][1]:+.3f}, {delta[(ranker, o)][2]:+.3f}]"
+            if (ranker, o) in delta else "-" for o in OBJECTIVES[1:]) + " |")
     return "\n".join(lines) + "\n"
 
 
@@ -308,6 +335,20 @@ def cost_frontier(summary: dict, path: str) -> List[dict]:
     return points
 
 
+def streamed_check() -> Optional[dict]:
+    """``unnas rank --rankers label_free`` (search/ranked.jsonl, seed 0) against label_free computed here from the
+    nb201 and nb201-reference records of seed 0: the largest absolute difference over the cells both hold."""
+    path = os.path.join(HERE, "search", "ranked.jsonl")
+    rows, refs = read("nb201").get(0), read("nb201-reference").get(0)
+    if not os.path.exists(path) or not rows or not refs:
+        return None
+    here = dict(zip([r["arch"] for r in rows], with_aggregates(rows, refs)["label_free"]))
+    with open(path) as f:
+        streamed = {r["genotype"]: r["label_free"] for r in map(json.loads, f)}
+    common = sorted(set(here) & set(streamed))
+    return {"cells": len(common), "max_abs_difference": float(max(abs(here[a] - streamed[a]) for a in common))}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--boot", type=int, default=1000, help="bootstrap resamples for the intervals of ρ")
@@ -317,13 +358,19 @@ def main() -> None:
              "nb201-imagenet16-120": summarize_part("nb201-imagenet16-120", args.boot, "imagenet16-120"),
              "nb201-costly": summarize_part("nb201-costly", args.boot),
              "nb201-swap": summarize_part("nb201-swap", args.boot),
+             "nb201-swap-cifar10": summarize_part("nb201-swap-cifar10", args.boot),
              "nb101": summarize_part("nb101", args.boot),
              "darts": summarize_part("darts", args.boot)}
     summary = {"parts": parts, "held_out": held_out([], args.boot)}
     summary["cost_frontier"] = cost_frontier(summary, os.path.join(HERE, "fig_cost_frontier.png"))
+    summary["streamed_check"] = streamed_check()
     with open(os.path.join(HERE, "summary.json"), "w") as f:
         json.dump(summary, f, indent=1)
     text = markdown(summary) + "\n" + losses_table()
+    if summary["streamed_check"]:
+        c = summary["streamed_check"]
+        text += (f"\n`unnas rank nb201-table --rankers label_free --seed 0` (search/ranked.jsonl) against label_free "
+                 f"computed from the records: {c['cells']} cells, largest absolute difference {c['max_abs_difference']:g}.\n")
     if summary["cost_frontier"]:
         text += ("\n### Cost frontier (NB201, CIFAR-10; [fig_cost_frontier.png](fig_cost_frontier.png))\n\n"
                  "| ranker | s per architecture | ρ | on the front |\n|---|---|---|---|\n"
