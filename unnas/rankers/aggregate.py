@@ -13,7 +13,6 @@ the set as its own reference the two coincide.
 
 from __future__ import annotations
 
-import hashlib
 from typing import Any, Callable, ClassVar, Dict, Hashable, List, Mapping, Optional, Sequence, Tuple, Union
 
 import numpy as np
@@ -22,7 +21,7 @@ from scipy.stats import rankdata
 from torch import nn
 
 from unnas.errors import ConfigError
-from unnas.rankers.base import RankBatch, Ranker
+from unnas.rankers.base import RankBatch, Ranker, batch_digest
 
 METHODS = ("log_rank_sum", "mean_rank")
 
@@ -190,17 +189,6 @@ class Aggregate(Ranker):
 _CALIBRATIONS: Dict[Hashable, List[np.ndarray]] = {}
 
 
-def _batch_key(batch: RankBatch) -> str:
-    """A digest of the batch's images and targets (of any shape: a pretext objective's targets may be maps)."""
-    digest = hashlib.sha256()
-    for t in (batch.images, batch.labels):
-        a = t.detach().cpu()
-        a = a.to(torch.float64) if a.is_floating_point() else a.to(torch.int64)
-        digest.update(repr(tuple(a.shape)).encode())
-        digest.update(a.contiguous().numpy().tobytes())
-    return digest.hexdigest()
-
-
 def calibrate(ranker: Ranker, space: Any, build: Callable[[Any], nn.Module], batch: RankBatch,
               build_key: Hashable = (), progress: Optional[Callable[[int, int], None]] = None) -> None:
     """Score *ranker*'s reference sample when it has one (an :class:`Aggregate`; any other ranker is left as it
@@ -211,7 +199,7 @@ def calibrate(ranker: Ranker, space: Any, build: Callable[[Any], nn.Module], bat
     if not isinstance(ranker, Aggregate) or ranker.calibrated():
         return
     shape = tuple(sorted(space.shape().items())) if hasattr(space, "shape") else ()
-    key = (getattr(space, "name", type(space).__name__), shape, ranker.setting_key(), build_key, _batch_key(batch))
+    key = (getattr(space, "name", type(space).__name__), shape, ranker.setting_key(), build_key, batch_digest(batch))
     if key not in _CALIBRATIONS:
         archs = space.sample(ranker.reference, seed=ranker.reference_seed)
         rows = []

@@ -22,7 +22,6 @@ Higher is better for all four. The paper ranks a *set* of architectures by ``Σ_
 
 from __future__ import annotations
 
-import copy
 import math
 import weakref
 from typing import Dict, List, NamedTuple, Optional, Sequence, Tuple
@@ -33,7 +32,7 @@ from torch import Tensor, nn
 from unnas.errors import ConfigError
 from unnas.rankers.activations import DEGENERATE_SCORE
 from unnas.rankers.aggregate import Aggregate
-from unnas.rankers.base import RankBatch, Ranker, forward_hooks, logits_of
+from unnas.rankers.base import RankBatch, Ranker, batch_digest, forward_hooks, isolated, logits_of
 from unnas.spaces.complexity import count_macs
 
 #: added to the normalised eigenvalues inside the log, as the official code does
@@ -200,7 +199,7 @@ class _AZRanker(Ranker):
         (unchanged since), batch, seed and ``init`` in a row, the pass runs once."""
         if self.batch_size is not None:
             batch = RankBatch(batch.images[:self.batch_size], batch.labels[:self.batch_size])
-        key = (self.seed, self.init, _fingerprint(net, batch))
+        key = _PassKey(self.seed, self.init, tuple(batch.images.shape), batch_digest(batch), _versions(net))
         hit = _LAST_PASS.get(net)
         if hit is None or hit[0] != key:
             hit = (key, seeded_scores(net, batch, self.seed, self.init))
@@ -211,15 +210,18 @@ class _AZRanker(Ranker):
         return getattr(az_nas_scores(net, batch.images, self.init), self.field)
 
 
-#: the last pass of each network still alive: (key, scores)
-_LAST_PASS: "weakref.WeakKeyDictionary[nn.Module, Tuple]" = weakref.WeakKeyDictionary()
+class _PassKey(NamedTuple):
+    """What one AZ-NAS pass depends on: the seed, ``init``, the batch (shape and digest) and the network's tensors."""
+
+    seed: int
+    init: bool
+    shape: Tuple[int, ...]
+    batch: str
+    versions: Tuple
 
 
-def _fingerprint(net: nn.Module, batch: RankBatch) -> Tuple:
-    """What a pass depends on besides the seed: the batch's values and the network's tensors (in-place changes
-    bump a tensor's version)."""
-    x = batch.images.detach()
-    return tuple(x.shape), float(x.double().sum()), float(x.double().abs().sum()), _versions(net)
+#: the last pass of each network still alive: (its key, its scores)
+_LAST_PASS: "weakref.WeakKeyDictionary[nn.Module, Tuple[_PassKey, AZScores]]" = weakref.WeakKeyDictionary()
 
 
 def _versions(net: nn.Module) -> Tuple:
@@ -256,7 +258,7 @@ class AZComplexity(Ranker):
         """The count; taken from the shared pass when one just ran on *net* (unchanged since) with inputs of the
         batch's shape, which counted the same multiply-adds."""
         hit = _LAST_PASS.get(net)
-        if hit is not None and hit[0][2][0][1:] == tuple(batch.images.shape[1:]) and hit[0][2][3] == _versions(net):
+        if hit is not None and hit[0].shape[1:] == tuple(batch.images.shape[1:]) and hit[0].versions == _versions(net):
             return float(hit[1].complexity)
         return super().score(net, batch)
 
@@ -267,12 +269,7 @@ class AZComplexity(Ranker):
 def seeded_scores(net: nn.Module, batch: RankBatch, seed: int = 0, init: bool = True) -> AZScores:
     """All four scores of *net* on *batch* under a ranker's contract (a deep copy, torch seeded with *seed*):
     the values ``az_expressivity``, ``az_progressivity``, ``az_trainability`` and ``az_complexity`` return."""
-    work = copy.deepcopy(net)
-    param = next(net.parameters(), None)
-    devices = [param.device] if param is not None and param.device.type == "cuda" else []
-    with torch.random.fork_rng(devices=devices):
-        torch.manual_seed(seed)
-        return az_nas_scores(work, batch.images, init)
+    return isolated(net, seed, lambda work: az_nas_scores(work, batch.images, init))
 
 
 def az_nas_table(nets: Sequence[nn.Module], batch: RankBatch, seed: int = 0) -> Dict[str, List[float]]:

@@ -9,14 +9,17 @@ same seed and the same network and batch give the same score. It runs on the dev
 from __future__ import annotations
 
 import copy
+import hashlib
 from abc import ABC, abstractmethod
 from contextlib import contextmanager
-from typing import Callable, ClassVar, Iterable, Iterator, NamedTuple, Optional, Sequence, Tuple
+from typing import Callable, ClassVar, Iterable, Iterator, NamedTuple, Optional, Sequence, Tuple, TypeVar
 
 import torch
 from torch import Tensor, nn
 
 from unnas.errors import ConfigError
+
+T = TypeVar("T")
 
 
 class RankBatch(NamedTuple):
@@ -73,6 +76,29 @@ def data_batch(source, input_shape: Sequence[int], batch_size: int, seed: int = 
     return RankBatch(images, batch.labels)
 
 
+def isolated(net: nn.Module, seed: int, fn: Callable[[nn.Module], T]) -> T:
+    """``fn`` of a deep copy of *net*, under ``torch.random.fork_rng`` seeded with *seed* (the caller's network and
+    random state are left as they were): the contract every ranker scores under."""
+    work = copy.deepcopy(net)
+    param = next(net.parameters(), None)
+    devices = [param.device] if param is not None and param.device.type == "cuda" else []
+    with torch.random.fork_rng(devices=devices):
+        torch.manual_seed(seed)
+        return fn(work)
+
+
+def batch_digest(batch: RankBatch) -> str:
+    """A SHA-256 of the batch's images and targets (of any shape and dtype: a pretext objective's targets may be
+    maps): equal digests, equal batches."""
+    digest = hashlib.sha256()
+    for t in (batch.images, batch.labels):
+        a = t.detach().cpu()
+        a = a.to(torch.float64) if a.is_floating_point() else a.to(torch.int64)
+        digest.update(repr(tuple(a.shape)).encode())
+        digest.update(a.contiguous().numpy().tobytes())
+    return digest.hexdigest()
+
+
 @contextmanager
 def forward_hooks(modules: Iterable[nn.Module], hook: Callable) -> Iterator[None]:
     """*hook* registered as a forward hook on every module of *modules* for the ``with`` block, removed after it
@@ -115,12 +141,7 @@ class Ranker(ABC):
 
     def score(self, net: nn.Module, batch: RankBatch) -> float:
         """The score of *net* on *batch* (higher = predicted better); *net* is left as it was."""
-        work = copy.deepcopy(net)
-        param = next(net.parameters(), None)
-        devices = [param.device] if param is not None and param.device.type == "cuda" else []
-        with torch.random.fork_rng(devices=devices):
-            torch.manual_seed(self.seed)
-            return float(self._score(work, batch))
+        return float(isolated(net, self.seed, lambda work: self._score(work, batch)))
 
     @abstractmethod
     def _score(self, net: nn.Module, batch: RankBatch) -> float:
