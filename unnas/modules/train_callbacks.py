@@ -6,7 +6,6 @@ from __future__ import annotations
 from typing import Any, Dict, List, Optional, Tuple
 
 import lightning as L
-import torch
 from torch import Tensor, nn
 
 from unnas.weight_angle import weight_angle

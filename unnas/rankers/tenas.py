@@ -19,7 +19,7 @@ Kaiming-normal ``fan_in`` re-initialisation (the official counter and ``prune_te
 from __future__ import annotations
 
 import math
-from typing import List, Tuple
+from typing import List
 
 import torch
 from torch import Tensor, nn

@@ -21,7 +21,7 @@ Weights", CVPR 2025; official code github.com/ondratybl/VKDNW, ``NB201/ZeroShotP
 from __future__ import annotations
 
 import math
-from typing import Dict, List, Tuple
+from typing import Dict, Tuple
 
 import torch
 from torch import Tensor, nn

@@ -15,7 +15,7 @@ the network is moved to (the training and search modules do this in ``setup``).
 from __future__ import annotations
 
 from dataclasses import dataclass, fields
-from typing import Any, Dict, Literal, Mapping, Optional, Union
+from typing import Dict, Literal, Mapping, Optional, Union
 
 import torch
 import torch.nn.functional as F
